@@ -1,0 +1,370 @@
+//go:build ignore
+
+// This program writes sbox_generic.go: the AES S-box as a constant-time
+// boolean circuit over eight bit planes, derived here from the algebra.
+//
+// The inversion in GF(2^8) (polynomial 0x11B) is carried out in an isomorphic
+// tower field GF((2^4)^2): GF(16) = GF(2)[y]/(y^4+y+1) and
+// GF(256)' = GF(16)[z]/(z^2+z+λ). For a = a1·z + a0, the norm
+// N = λ·a1² + a0² + a0·a1 lies in GF(16) and a⁻¹ = (a1·N⁻¹)·z + (a0+a1)·N⁻¹.
+// The change of basis into the tower field, and out of it composed with the
+// AES affine map, are 8×8 bit matrices; the GF(16) inversion is emitted from
+// its algebraic normal form. The program picks the λ and the root β of the
+// AES polynomial that give the fewest XORs, checks the whole construction
+// against a direct computation of the S-box, and prints Go code.
+//
+// Run: go run sbox_gen.go > sbox_generic.go
+package main
+
+import (
+	"fmt"
+	"go/format"
+	"math/bits"
+	"os"
+	"strings"
+)
+
+// gf256Mul multiplies in GF(2^8) modulo x^8+x^4+x^3+x+1.
+func gf256Mul(a, b byte) byte {
+	var p byte
+	for i := 0; i < 8; i++ {
+		if b&1 != 0 {
+			p ^= a
+		}
+		hi := a & 0x80
+		a <<= 1
+		if hi != 0 {
+			a ^= 0x1B
+		}
+		b >>= 1
+	}
+	return p
+}
+
+// sboxRef computes the AES S-box directly: inverse by exponentiation, then
+// the affine map.
+func sboxRef(x byte) byte {
+	inv := byte(1)
+	for i := 0; i < 254; i++ {
+		inv = gf256Mul(inv, x)
+	}
+	if x == 0 {
+		inv = 0
+	}
+	return affine(inv) ^ 0x63
+}
+
+// affine is the linear part of the AES affine map.
+func affine(b byte) byte {
+	var out byte
+	for i := 0; i < 8; i++ {
+		bit := (b >> i) ^ (b >> ((i + 4) % 8)) ^ (b >> ((i + 5) % 8)) ^ (b >> ((i + 6) % 8)) ^ (b >> ((i + 7) % 8))
+		out |= (bit & 1) << i
+	}
+	return out
+}
+
+// gf16Mul multiplies in GF(16) modulo y^4+y+1.
+func gf16Mul(a, b byte) byte {
+	var p byte
+	for i := 0; i < 4; i++ {
+		if b&1 != 0 {
+			p ^= a
+		}
+		hi := a & 8
+		a = (a << 1) & 0xF
+		if hi != 0 {
+			a ^= 0x3
+		}
+		b >>= 1
+	}
+	return p
+}
+
+func gf16Inv(a byte) byte {
+	for b := byte(1); b < 16; b++ {
+		if gf16Mul(a, b) == 1 {
+			return b
+		}
+	}
+	return 0
+}
+
+// tower elements are bytes: high nibble a1, low nibble a0.
+func towerMul(a, b, lambda byte) byte {
+	a1, a0, b1, b0 := a>>4, a&0xF, b>>4, b&0xF
+	hh := gf16Mul(a1, b1)
+	hi := hh ^ gf16Mul(a1, b0) ^ gf16Mul(a0, b1)
+	lo := gf16Mul(hh, lambda) ^ gf16Mul(a0, b0)
+	return hi<<4 | lo
+}
+
+func towerInv(a, lambda byte) byte {
+	a1, a0 := a>>4, a&0xF
+	n := gf16Mul(lambda, gf16Mul(a1, a1)) ^ gf16Mul(a0, a0) ^ gf16Mul(a0, a1)
+	ni := gf16Inv(n)
+	return gf16Mul(a1, ni)<<4 | gf16Mul(a0^a1, ni)
+}
+
+// matrix is a linear map on bytes: column i is the image of bit i.
+type matrix [8]byte
+
+func (m matrix) apply(x byte) byte {
+	var y byte
+	for i := 0; i < 8; i++ {
+		if x>>i&1 != 0 {
+			y ^= m[i]
+		}
+	}
+	return y
+}
+
+func linearMatrix(f func(byte) byte) matrix {
+	var m matrix
+	for i := 0; i < 8; i++ {
+		m[i] = f(1 << i)
+	}
+	return m
+}
+
+// ones counts the XOR inputs of the rows of m.
+func (m matrix) ones() int {
+	n := 0
+	for i := 0; i < 8; i++ {
+		n += bits.OnesCount8(m[i])
+	}
+	return n
+}
+
+func main() {
+	type choice struct {
+		lambda, beta byte
+		in, out      matrix
+	}
+	var best *choice
+	for lambda := byte(1); lambda < 16; lambda++ {
+		irreducible := true
+		for z := byte(0); z < 16; z++ {
+			if gf16Mul(z, z)^z^lambda == 0 {
+				irreducible = false
+			}
+		}
+		if !irreducible {
+			continue
+		}
+		for beta := 2; beta < 256; beta++ {
+			b := byte(beta)
+			pow := [9]byte{1}
+			for i := 1; i <= 8; i++ {
+				pow[i] = towerMul(pow[i-1], b, lambda)
+			}
+			if pow[8]^pow[4]^pow[3]^pow[1]^pow[0] != 0 {
+				continue
+			}
+			var in matrix
+			copy(in[:], pow[:8])
+			// Invert the basis change by search (it is a bijection).
+			var inv [256]byte
+			for x := 0; x < 256; x++ {
+				inv[in.apply(byte(x))] = byte(x)
+			}
+			out := linearMatrix(func(t byte) byte { return affine(inv[t]) })
+			c := &choice{lambda, b, in, out}
+			if best == nil || in.ones()+out.ones() < best.in.ones()+best.out.ones() {
+				best = c
+			}
+		}
+	}
+	if best == nil {
+		fmt.Fprintln(os.Stderr, "no tower representation found")
+		os.Exit(1)
+	}
+	// Check the construction on every input.
+	for x := 0; x < 256; x++ {
+		t := best.in.apply(byte(x))
+		y := best.out.apply(towerInv(t, best.lambda)) ^ 0x63
+		if y != sboxRef(byte(x)) {
+			fmt.Fprintf(os.Stderr, "construction wrong at %#x\n", x)
+			os.Exit(1)
+		}
+	}
+	emit(best.lambda, best.beta, best.in, best.out)
+}
+
+// rowExpr returns the Go expression XORing the named variables whose columns
+// of m have the given bit set.
+func rowExpr(m matrix, bit int, name func(int) string) string {
+	var terms []string
+	for i := 0; i < 8; i++ {
+		if m[i]>>bit&1 != 0 {
+			terms = append(terms, name(i))
+		}
+	}
+	if len(terms) == 0 {
+		return "0"
+	}
+	return strings.Join(terms, " ^ ")
+}
+
+func emit(lambda, beta byte, in, out matrix) {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("// Code generated by sbox_gen.go; DO NOT EDIT.\n\n")
+	w("package rcs\n\n")
+	w("// sboxPlanes applies the AES S-box to every bit position of the eight bit\n")
+	w("// planes p (p[i] holds bit i of 64 bytes), as a fixed sequence of AND, XOR\n")
+	w("// and NOT operations: no table, no branch, no secret-dependent memory access.\n")
+	w("//\n")
+	w("// The inverse is computed in the tower field GF((2^4)^2) with\n")
+	w("// GF(16) = GF(2)[y]/(y^4+y+1) and z^2 = z + λ, λ = %#x; the basis change maps\n", lambda)
+	w("// x to β = %#x (a root of x^8+x^4+x^3+x+1 in the tower field). See sbox_gen.go.\n", beta)
+	w("func sboxPlanes(p *[8]uint64) {\n")
+	w("\tx0, x1, x2, x3, x4, x5, x6, x7 := p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]\n")
+	w("\t// Into the tower field: a0 = t0..t3, a1 = t4..t7.\n")
+	x := func(i int) string { return fmt.Sprintf("x%d", i) }
+	for t := 0; t < 8; t++ {
+		w("\tt%d := %s\n", t, rowExpr(in, t, x))
+	}
+	// a0 = t0..t3, a1 = t4..t7.
+	// N = λ·a1² + a0² + a0·a1. The first two terms are linear.
+	var lin matrix // columns: bits of (a0 | a1<<4) -> 4-bit result
+	for i := 0; i < 8; i++ {
+		v := byte(1) << i
+		a0, a1 := v&0xF, v>>4
+		lin[i] = gf16Mul(lambda, gf16Mul(a1, a1)) ^ gf16Mul(a0, a0)
+	}
+	w("\t// Norm N = λ·a1² + a0² + a0·a1 (the first two terms are linear).\n")
+	emitMul(w, "m", "t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7")
+	tt := func(i int) string { return fmt.Sprintf("t%d", i) }
+	for k := 0; k < 4; k++ {
+		w("\tn%d := m%d ^ %s\n", k, k, rowExpr(lin, k, tt))
+	}
+	w("\t// N⁻¹ in GF(16), from its algebraic normal form.\n")
+	emitInv(w)
+	w("\t// a⁻¹ = (a1·N⁻¹)·z + (a0+a1)·N⁻¹.\n")
+	w("\ts0, s1, s2, s3 := t0^t4, t1^t5, t2^t6, t3^t7\n")
+	emitMul(w, "c", "s0", "s1", "s2", "s3", "i0", "i1", "i2", "i3")
+	emitMul(w, "d", "t4", "t5", "t6", "t7", "i0", "i1", "i2", "i3")
+	w("\t// Out of the tower field, composed with the affine map (+0x63).\n")
+	cd := func(i int) string {
+		if i < 4 {
+			return fmt.Sprintf("c%d", i)
+		}
+		return fmt.Sprintf("d%d", i-4)
+	}
+	for k := 0; k < 8; k++ {
+		e := rowExpr(out, k, cd)
+		if 0x63>>k&1 != 0 {
+			w("\tp[%d] = ^(%s)\n", k, e)
+		} else {
+			w("\tp[%d] = %s\n", k, e)
+		}
+	}
+	w("}\n")
+	src, err := format.Source([]byte(b.String()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Stdout.Write(src)
+}
+
+// emitMul emits r0..r3 = (a0..a3)·(b0..b3) in GF(16) modulo y^4+y+1.
+func emitMul(w func(string, ...any), r string, a0, a1, a2, a3, b0, b1, b2, b3 string) {
+	a := []string{a0, a1, a2, a3}
+	b := []string{b0, b1, b2, b3}
+	var p [7][]string
+	for i := 0; i < 4; i++ {
+		for j := 0; j < 4; j++ {
+			p[i+j] = append(p[i+j], fmt.Sprintf("%s&%s", a[i], b[j]))
+		}
+	}
+	for k := 0; k < 7; k++ {
+		w("\t%sp%d := %s\n", r, k, strings.Join(p[k], " ^ "))
+	}
+	// y^4 = y+1, y^5 = y^2+y, y^6 = y^3+y^2.
+	w("\t%s0, %s1, %s2, %s3 := %sp0^%sp4, %sp1^%sp4^%sp5, %sp2^%sp5^%sp6, %sp3^%sp6\n",
+		r, r, r, r, r, r, r, r, r, r, r, r, r, r)
+}
+
+// emitInv emits i0..i3 = N⁻¹ (0 for 0) from n0..n3.
+func emitInv(w func(string, ...any)) {
+	var used = map[int]bool{}
+	var anf [4][16]byte
+	for out := 0; out < 4; out++ {
+		var f [16]byte
+		for x := 0; x < 16; x++ {
+			f[x] = gf16Inv(byte(x)) >> out & 1
+		}
+		// Möbius transform.
+		for i := 0; i < 4; i++ {
+			for x := 0; x < 16; x++ {
+				if x>>i&1 != 0 {
+					f[x] ^= f[x^(1<<i)]
+				}
+			}
+		}
+		anf[out] = f
+		for m := 0; m < 16; m++ {
+			if f[m] != 0 && bits.OnesCount(uint(m)) > 1 {
+				used[m] = true
+			}
+		}
+	}
+	name := func(m int) string {
+		s := "n"
+		for i := 0; i < 4; i++ {
+			if m>>i&1 != 0 {
+				s += fmt.Sprint(i)
+			}
+		}
+		return s
+	}
+	// Products of two variables first, then of three, each built from a
+	// smaller one.
+	for deg := 2; deg <= 4; deg++ {
+		for m := 0; m < 16; m++ {
+			if bits.OnesCount(uint(m)) != deg || !needed(m, used) {
+				continue
+			}
+			hi := 63 - bits.LeadingZeros64(uint64(m))
+			rest := m &^ (1 << hi)
+			var lhs string
+			if bits.OnesCount(uint(rest)) == 1 {
+				lhs = fmt.Sprintf("n%d", bits.TrailingZeros(uint(rest)))
+			} else {
+				lhs = name(rest)
+			}
+			w("\t%s := %s & n%d\n", name(m), lhs, hi)
+		}
+	}
+	for out := 0; out < 4; out++ {
+		var terms []string
+		for m := 1; m < 16; m++ {
+			if anf[out][m] == 0 {
+				continue
+			}
+			if bits.OnesCount(uint(m)) == 1 {
+				terms = append(terms, fmt.Sprintf("n%d", bits.TrailingZeros(uint(m))))
+			} else {
+				terms = append(terms, name(m))
+			}
+		}
+		if anf[out][0] != 0 {
+			panic("inverse has a constant term")
+		}
+		w("\ti%d := %s\n", out, strings.Join(terms, " ^ "))
+	}
+}
+
+// needed reports whether monomial m is used, or is the low part of a used
+// monomial (which is built from it by ANDing its higher variables in turn).
+func needed(m int, used map[int]bool) bool {
+	top := 63 - bits.LeadingZeros64(uint64(m))
+	for u := range used {
+		if u&(1<<(top+1)-1) == m {
+			return true
+		}
+	}
+	return false
+}
