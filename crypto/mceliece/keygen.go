@@ -1,0 +1,323 @@
+package mceliece
+
+import (
+	"crypto/sha3"
+	"encoding/binary"
+	"io"
+)
+
+// maxKeyAttempts bounds the retries of key generation. Each attempt fails
+// with probability about 0.71, so a real seed never comes near the bound.
+const maxKeyAttempts = 1000
+
+// GenerateKey draws the 32-byte seed δ from rand (one read, as the C
+// implementation does) and derives a key pair from it. The public key is
+// PublicKeySize bytes and the private key PrivateKeySize bytes.
+func (p *Params) GenerateKey(rand io.Reader) (pk, sk []byte, err error) {
+	var seed [SeedSize]byte
+	defer clear(seed[:])
+	if err := readFull(rand, seed[:]); err != nil {
+		return nil, nil, err
+	}
+	return p.NewKeyFromSeed(seed[:])
+}
+
+// NewKeyFromSeed derives a key pair from a 32-byte seed δ by the
+// specification's SeededKeyGen: E = SHAKE-256(0x40 ‖ δ) of
+// n/8 + 4·2^m + 2t + 32 bytes is split into s, the field-ordering words, the
+// irreducible-polynomial words and δ′; if any step fails, it starts again
+// with δ′.
+func (p *Params) NewKeyFromSeed(seed []byte) (pk, sk []byte, err error) {
+	if len(seed) != SeedSize {
+		return nil, nil, ErrRandom
+	}
+	q, t := p.q(), p.t
+	eLen := p.eBytes() + 4*q + 2*t + 32
+	e := make([]byte, eLen)
+	defer clear(e)
+	var delta [33]byte
+	defer clear(delta[:])
+	delta[0] = 0x40
+	copy(delta[1:], seed)
+
+	g := make([]gf, t+1)
+	pi := make([]uint16, q)
+	alpha := make([]gf, q)
+	defer clear(g)
+	defer clear(pi)
+	defer clear(alpha)
+	ks := newKeyScratch(p)
+	defer ks.clear()
+
+	h := sha3.NewSHAKE256()
+	for range maxKeyAttempts {
+		h.Reset()
+		h.Write(delta[:])
+		h.Read(e)
+		sBytes := e[:p.eBytes()]
+		ordBytes := e[p.eBytes() : p.eBytes()+4*q]
+		irrBytes := e[p.eBytes()+4*q : eLen-32]
+		next := e[eLen-32:]
+
+		if !p.irreducible(g, irrBytes, ks) || !p.fieldOrdering(pi, alpha, ordBytes, ks) {
+			copy(delta[1:], next)
+			continue
+		}
+		p.matGen(ks.mat, g, alpha[:p.n], ks)
+		if !p.systematic(ks.mat) {
+			copy(delta[1:], next)
+			continue
+		}
+		pk = make([]byte, p.PublicKeySize())
+		p.encodePublicKey(pk, ks.mat)
+
+		sk = make([]byte, p.PrivateKeySize())
+		copy(sk, delta[1:])
+		binary.LittleEndian.PutUint64(sk[32:], 0xffffffff)
+		for i := 0; i < t; i++ {
+			binary.LittleEndian.PutUint16(sk[p.skGoppa()+2*i:], g[i])
+		}
+		controlBits(sk[p.skControl():p.skS()], pi, p.m)
+		copy(sk[p.skS():], sBytes)
+		return pk, sk, nil
+	}
+	return nil, nil, ErrKeyGeneration
+}
+
+// keyScratch holds the buffers of one key generation.
+type keyScratch struct {
+	mat   []uint64 // mt rows of words() words
+	pows  [][]gf   // irreducible: β^0 … β^t
+	prod  []gf     // irreducible: unreduced product
+	sys   [][]gf   // irreducible: linear system
+	order []uint64 // field ordering: sort keys
+	bsa   bsVec    // scratch
+}
+
+func newKeyScratch(p *Params) *keyScratch {
+	t := p.t
+	ks := &keyScratch{
+		mat:   make([]uint64, p.mt()*p.words()),
+		prod:  make([]gf, 2*t-1),
+		order: make([]uint64, p.q()),
+	}
+	ks.pows = make([][]gf, t+1)
+	for i := range ks.pows {
+		ks.pows[i] = make([]gf, t)
+	}
+	ks.sys = make([][]gf, t)
+	for i := range ks.sys {
+		ks.sys[i] = make([]gf, t+1)
+	}
+	return ks
+}
+
+func (ks *keyScratch) clear() {
+	clear(ks.mat)
+	clear(ks.prod)
+	clear(ks.order)
+	for _, r := range ks.pows {
+		clear(r)
+	}
+	for _, r := range ks.sys {
+		clear(r)
+	}
+	ks.bsa = bsVec{}
+}
+
+// polyMulMod sets r = a·b in GF(2^m)[y]/F(y); a, b and r have t coefficients.
+func (p *Params) polyMulMod(r, a, b []gf, prod []gf) {
+	f, t := p.fld, p.t
+	clear(prod)
+	for i, ai := range a {
+		row := prod[i : i+t]
+		for j, bj := range b[:t] {
+			row[j] ^= f.mul(ai, bj)
+		}
+	}
+	for k := 2*t - 2; k >= t; k-- {
+		c := prod[k]
+		for _, tm := range p.fpol {
+			if tm.coef == 1 {
+				prod[k-t+tm.exp] ^= c
+			} else {
+				prod[k-t+tm.exp] ^= f.mul(c, tm.coef)
+			}
+		}
+	}
+	copy(r, prod[:t])
+}
+
+// irreducible computes the minimal polynomial g of β ∈ GF((2^m)^t), whose
+// coefficients are the low m bits of the little-endian 16-bit words of r.
+// It writes g (monic, t+1 coefficients) and reports whether g has degree t.
+// The linear algebra is constant time in β; only the failure is visible.
+func (p *Params) irreducible(g []gf, r []byte, ks *keyScratch) bool {
+	f, t := p.fld, p.t
+	pows := ks.pows
+	clear(pows[0])
+	pows[0][0] = 1
+	for i := 0; i < t; i++ {
+		pows[1][i] = gf(binary.LittleEndian.Uint16(r[2*i:])) & gf(f.mask)
+	}
+	for j := 2; j <= t; j++ {
+		p.polyMulMod(pows[j], pows[j-1], pows[1], ks.prod)
+	}
+	// Solve Σ_{j<t} g_j β^j = β^t: row i of sys is coefficient i of β^0 … β^t.
+	sys := ks.sys
+	for i := 0; i < t; i++ {
+		for j := 0; j <= t; j++ {
+			sys[i][j] = pows[j][i]
+		}
+	}
+	for j := 0; j < t; j++ {
+		rj := sys[j]
+		for k := j + 1; k < t; k++ {
+			mask := isZeroMask(rj[j])
+			rk := sys[k]
+			for c := j; c <= t; c++ {
+				rj[c] ^= rk[c] & mask
+			}
+		}
+		if rj[j] == 0 {
+			return false
+		}
+		inv := f.inv(rj[j])
+		for c := j; c <= t; c++ {
+			rj[c] = f.mul(rj[c], inv)
+		}
+		for k := 0; k < t; k++ {
+			if k == j {
+				continue
+			}
+			rk := sys[k]
+			fac := rk[j]
+			for c := j; c <= t; c++ {
+				rk[c] ^= f.mul(fac, rj[c])
+			}
+		}
+	}
+	for i := 0; i < t; i++ {
+		g[i] = sys[i][t]
+	}
+	g[t] = 1
+	return true
+}
+
+// fieldOrdering sorts the pairs (a_i, i), a_i the little-endian 32-bit words
+// of r, with a sorting network; it fails if two a_i are equal. π(i) is the
+// index of the i-th smallest pair and α_i is π(i) with its m bits reversed.
+func (p *Params) fieldOrdering(pi []uint16, alpha []gf, r []byte, ks *keyScratch) bool {
+	q := p.q()
+	buf := ks.order
+	for i := 0; i < q; i++ {
+		buf[i] = uint64(binary.LittleEndian.Uint32(r[4*i:]))<<16 | uint64(i)
+	}
+	sortU64(buf)
+	var dup uint64
+	for i := 1; i < q; i++ {
+		d := buf[i-1]>>16 ^ buf[i]>>16
+		dup |= ((d | -d) >> 63) ^ 1 // 1 if equal
+	}
+	if dup != 0 {
+		return false
+	}
+	for i := 0; i < q; i++ {
+		pi[i] = uint16(buf[i])
+		alpha[i] = p.fld.bitrev(pi[i])
+	}
+	return true
+}
+
+// matGen fills mat with the mt×n parity-check matrix H̃: row i·m+k, column j
+// is the coefficient of z^k in α_j^i / g(α_j). Rows are bit strings of
+// words() little-endian words; the bit-sliced representation of 64 columns
+// is exactly 64 bits of m consecutive rows.
+func (p *Params) matGen(mat []uint64, g []gf, alpha []gf, ks *keyScratch) {
+	f, m, t, nw := p.fld, p.m, p.t, p.words()
+	var a, v bsVec
+	for b := 0; b < nw; b++ {
+		lo := 64 * b
+		hi := min(lo+64, p.n)
+		bsLoad(&a, alpha[lo:hi])
+		f.bsEval(&v, &a, g)
+		f.bsInv(&v, &v)
+		lanes := ^uint64(0)
+		if hi-lo < 64 {
+			lanes = 1<<(hi-lo) - 1
+		}
+		for i := 0; i < t; i++ {
+			for k := 0; k < m; k++ {
+				mat[(i*m+k)*nw+b] = v[k] & lanes
+			}
+			f.bsMul(&v, &v, &a)
+		}
+	}
+	a, v = bsVec{}, bsVec{}
+}
+
+// systematic reduces mat to (I_mt | T) by Gaussian elimination over GF(2)
+// and reports whether the left mt×mt block was invertible. Every row
+// operation is masked, so the work done depends only on the failure point.
+func (p *Params) systematic(mat []uint64) bool {
+	mt, nw := p.mt(), p.words()
+	for i := 0; i < mt; i++ {
+		w, sh := i>>6, uint(i&63)
+		ri := mat[i*nw+w : (i+1)*nw]
+		// Find a pivot: add every later row while the pivot bit is zero.
+		for k := i + 1; k < mt; k++ {
+			rk := mat[k*nw+w : (k+1)*nw]
+			mask := -((^ri[0] & rk[0]) >> sh & 1)
+			addMasked(ri, rk, mask)
+		}
+		if ri[0]>>sh&1 == 0 {
+			return false
+		}
+		// Clear column i in every other row.
+		for k := 0; k < mt; k++ {
+			if k == i {
+				continue
+			}
+			rk := mat[k*nw+w : (k+1)*nw]
+			mask := -(rk[0] >> sh & 1)
+			addMasked(rk, ri, mask)
+		}
+	}
+	return true
+}
+
+// addMasked sets dst ^= src & mask word by word.
+func addMasked(dst, src []uint64, mask uint64) {
+	src = src[:len(dst)]
+	for x := range dst {
+		dst[x] ^= src[x] & mask
+	}
+}
+
+// encodePublicKey writes T, the columns mt … n−1 of each row, as
+// ⌈(n−mt)/8⌉ bytes per row (bit j of a row is bit j%8 of byte j/8).
+func (p *Params) encodePublicKey(pk []byte, mat []uint64) {
+	mt, nw, rb := p.mt(), p.words(), p.rowBytes()
+	width := p.n - mt
+	for i := 0; i < mt; i++ {
+		row := mat[i*nw : (i+1)*nw]
+		out := pk[i*rb : (i+1)*rb]
+		for j := range out {
+			out[j] = byte(getBits(row, mt+8*j))
+		}
+		if width%8 != 0 {
+			out[rb-1] &= 1<<(width%8) - 1
+		}
+	}
+}
+
+// getBits returns the 64 bits of row starting at bit position off (bits
+// past the end are zero).
+func getBits(row []uint64, off int) uint64 {
+	w, sh := off>>6, uint(off&63)
+	v := row[w] >> sh
+	if sh != 0 && w+1 < len(row) {
+		v |= row[w+1] << (64 - sh)
+	}
+	return v
+}
