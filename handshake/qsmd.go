@@ -1,0 +1,542 @@
+package handshake
+
+import (
+	"fmt"
+
+	"github.com/qsmp-go/qsmp/crypto/rcs"
+	"github.com/qsmp-go/qsmp/crypto/suite"
+	"github.com/qsmp-go/qsmp/record"
+)
+
+const (
+	qsmdHashSize      = 64
+	qsmdTagSize       = 64
+	qsmdEstablishSize = qsmdHashSize + qsmdTagSize // 128
+)
+
+// qsmdState is the QSMD exflag progression (digest 2.1).
+type qsmdState uint8
+
+const (
+	qsmdNone qsmdState = iota
+	qsmdConnectSent
+	qsmdConnectAnswered
+	qsmdExchangeSent
+	qsmdExchangeAnswered
+	qsmdEstablishSent
+	qsmdEstablished
+)
+
+// PeerLookup returns the verification key of the initiator that presents
+// itself to a QSMD listener. keyID is the listener's key id as received (the
+// C code's key_query argument); carriers bind the lookup to what they know
+// of the peer (TCP: one configured peer; UDP and QUIC: the initiator's key id
+// from the envelope). It returns an error if the peer is not known.
+type PeerLookup func(keyID [KeyIDSize]byte) (verifyKey []byte, err error)
+
+// qsmdSizes are the message sizes of a configuration (digest 3.5).
+type qsmdSizes struct{ connectReq, connectResp, exchangeReq, exchangeResp int }
+
+func sizesQSMD(k suite.KEM, s suite.Signer) qsmdSizes {
+	sig, ek, ct := s.SignatureSize(), k.PublicKeySize(), k.CiphertextSize()
+	return qsmdSizes{
+		connectReq:   KeyIDSize + suite.ConfigSize + sig + qsmdHashSize,
+		connectResp:  sig + qsmdHashSize + ek,
+		exchangeReq:  ct + ek + sig + qsmdHashSize,
+		exchangeResp: ct + sig + qsmdHashSize,
+	}
+}
+
+// QSMDClient is the initiator ("sender") of the Duplex handshake (digest 6).
+type QSMDClient struct {
+	cfg    Config
+	kem    suite.KEM
+	sig    suite.Signer
+	sizes  qsmdSizes
+	local  Identity // own identity with signing key
+	server Identity // the listener's public identity
+	state  qsmdState
+
+	sch1, sch3, sch5Hash []byte
+	seca, dk             []byte
+	tx, rx               *rcs.Cipher
+	keys                 record.SessionKeys
+	session              *Session
+}
+
+// NewQSMDClient returns an initiator with its own identity (signing key
+// included) connecting to the listener whose public identity is given.
+func NewQSMDClient(cfg Config, local, server Identity) (*QSMDClient, error) {
+	k, s, err := cfg.schemes()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkIdentity(&local, s, true, "local"); err != nil {
+		return nil, err
+	}
+	if err := checkIdentity(&server, s, false, "listener"); err != nil {
+		return nil, err
+	}
+	server.SigningKey = nil
+	return &QSMDClient{cfg: cfg, kem: k, sig: s, sizes: sizesQSMD(k, s), local: local, server: server}, nil
+}
+
+// Expect implements Machine.
+func (c *QSMDClient) Expect() (record.Flag, int, bool) {
+	switch c.state {
+	case qsmdConnectSent:
+		return record.FlagConnectResponse, c.sizes.connectResp, true
+	case qsmdExchangeSent:
+		return record.FlagExchangeResponse, c.sizes.exchangeResp, true
+	case qsmdEstablishSent:
+		return record.FlagEstablishResponse, qsmdEstablishSize, true
+	}
+	return 0, 0, false
+}
+
+// Start builds the signed connect request (digest 6.2).
+func (c *QSMDClient) Start() ([]byte, error) {
+	const stage = "connect request"
+	now := c.cfg.now()
+	if c.state != qsmdNone {
+		return nil, fail(stage, record.CodeInvalidRequest, ErrState, now)
+	}
+	if now > c.server.Expiration {
+		return nil, fail(stage, record.CodeKeyExpired, ErrKeyExpired, now)
+	}
+	w := c.cfg.Suite.Wire()
+	sch0 := hash512(w[:], c.server.KeyID[:], c.local.VerifyKey, c.server.VerifyKey)
+	h := header(record.FlagConnectRequest, c.sizes.connectReq, 0, now)
+	out := h.Append(make([]byte, 0, record.HeaderSize+c.sizes.connectReq))
+	out = append(append(out, c.server.KeyID[:]...), w[:]...)
+	h1 := hash512(out[:record.HeaderSize], c.server.KeyID[:], w[:])
+	signed, err := c.sig.Sign(c.cfg.Rand, c.local.SigningKey, h1)
+	if err != nil {
+		return nil, fail(stage, record.CodeConnectionFailure, err, now)
+	}
+	out = append(out, signed...)
+	c.sch1 = hash512(sch0, h1)
+	c.state = qsmdConnectSent
+	return out, nil
+}
+
+// Handle implements Machine.
+func (c *QSMDClient) Handle(pkt []byte) ([]byte, error) {
+	switch c.state {
+	case qsmdConnectSent:
+		return c.handleConnectResponse(pkt)
+	case qsmdExchangeSent:
+		return c.handleExchangeResponse(pkt)
+	case qsmdEstablishSent:
+		return nil, c.handleEstablishResponse(pkt)
+	}
+	return nil, fail("receive", record.CodeInvalidRequest, ErrState, c.cfg.now())
+}
+
+// handleConnectResponse verifies the listener's key and sends the exchange
+// request (digest 6.4).
+func (c *QSMDClient) handleConnectResponse(pkt []byte) ([]byte, error) {
+	const stage = "connect response"
+	now := c.cfg.now()
+	p, ferr := receive(stage, pkt, record.Expect{
+		Flag: record.FlagConnectResponse, MsgLen: uint32(c.sizes.connectResp), Sequence: 0,
+		Now: now, Threshold: c.cfg.threshold(),
+	}, 0)
+	if ferr != nil {
+		return nil, ferr
+	}
+	n := c.sig.SignatureSize() + qsmdHashSize
+	h2, err := c.sig.Open(c.server.VerifyKey, p.Message[:n])
+	if err != nil {
+		return nil, fail(stage, record.CodeAuthenticationFailure, err, now)
+	}
+	ekS := p.Message[n:]
+	if !equal(hash512(pkt[:record.HeaderSize], ekS), h2) {
+		return nil, fail(stage, record.CodeVerifyFailure, ErrHash, now)
+	}
+	sch2 := hash512(c.sch1, h2)
+	ctA, seca, err := c.kem.Encapsulate(c.cfg.Rand, ekS)
+	if err != nil {
+		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	}
+	ekC, dkC, err := c.kem.GenerateKey(c.cfg.Rand)
+	if err != nil {
+		clear(seca)
+		return nil, fail(stage, record.CodeRandomFailure, err, now)
+	}
+	h := header(record.FlagExchangeRequest, c.sizes.exchangeReq, 1, now)
+	out := h.Append(make([]byte, 0, record.HeaderSize+c.sizes.exchangeReq))
+	out = append(append(out, ctA...), ekC...)
+	h3 := hash512(out[:record.HeaderSize], ctA, ekC)
+	signed, err := c.sig.Sign(c.cfg.Rand, c.local.SigningKey, h3)
+	if err != nil {
+		clear(seca)
+		clear(dkC)
+		return nil, fail(stage, record.CodeConnectionFailure, err, now)
+	}
+	out = append(out, signed...)
+	c.sch3 = hash512(sch2, h3)
+	c.seca, c.dk = seca, dkC
+	c.state = qsmdExchangeSent
+	return out, nil
+}
+
+// handleExchangeResponse completes the key exchange and sends the encrypted
+// establish request (digest 6.6).
+func (c *QSMDClient) handleExchangeResponse(pkt []byte) ([]byte, error) {
+	const stage = "exchange response"
+	now := c.cfg.now()
+	p, ferr := receive(stage, pkt, record.Expect{
+		Flag: record.FlagExchangeResponse, MsgLen: uint32(c.sizes.exchangeResp), Sequence: 1,
+		Now: now, Threshold: c.cfg.threshold(),
+	}, 0)
+	if ferr != nil {
+		return nil, ferr
+	}
+	ctLen := c.kem.CiphertextSize()
+	h4, err := c.sig.Open(c.server.VerifyKey, p.Message[ctLen:])
+	if err != nil {
+		return nil, fail(stage, record.CodeAuthenticationFailure, err, now)
+	}
+	ctB := p.Message[:ctLen]
+	if !equal(hash512(pkt[:record.HeaderSize], ctB), h4) {
+		return nil, fail(stage, record.CodeVerifyFailure, ErrHash, now)
+	}
+	sch4 := hash512(c.sch3, h4)
+	secb, err := c.kem.Decapsulate(c.dk, ctB)
+	if err != nil {
+		return nil, fail(stage, record.CodeDecapsulationFailure, err, now)
+	}
+	defer clear(secb)
+	keys := record.DeriveQSMD(c.seca, secb, sch4)
+	tx, err := rcs.New(keys.C2SKey, keys.C2SNonce)
+	if err != nil {
+		return nil, fail(stage, record.CodeEstablishFailure, err, now)
+	}
+	rx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
+	if err != nil {
+		return nil, fail(stage, record.CodeEstablishFailure, err, now)
+	}
+	h := header(record.FlagEstablishRequest, qsmdEstablishSize, 2, now)
+	out := h.Append(make([]byte, 0, record.HeaderSize+qsmdEstablishSize))
+	out = tx.Seal(out, out[:record.HeaderSize], sch4)
+	sch5 := hash512(sch4, out[record.HeaderSize:])
+	c.sch5Hash = hash512(sch5)
+	c.keys, c.tx, c.rx = keys, tx, rx
+	clear(c.seca)
+	clear(c.dk)
+	c.seca, c.dk = nil, nil
+	c.sch3 = sch5 // the transcript now stands at sch5
+	c.state = qsmdEstablishSent
+	return out, nil
+}
+
+// handleEstablishResponse checks the listener's confirmation (digest 6.8).
+// As in the C driver, any header failure here is packet_unsequenced.
+func (c *QSMDClient) handleEstablishResponse(pkt []byte) error {
+	const stage = "establish response"
+	now := c.cfg.now()
+	p, ferr := receive(stage, pkt, record.Expect{
+		Flag: record.FlagEstablishResponse, MsgLen: qsmdEstablishSize, Sequence: 2,
+		Now: now, Threshold: c.cfg.threshold(),
+	}, record.CodePacketUnsequenced)
+	if ferr != nil {
+		return ferr
+	}
+	rx := c.rx.Clone()
+	pt, err := rx.Open(nil, pkt[:record.HeaderSize], p.Message)
+	if err != nil {
+		rx.Clear()
+		return fail(stage, record.CodeDecryptionFailure, err, now)
+	}
+	if !equal(pt, c.sch5Hash) {
+		rx.Clear()
+		return fail(stage, record.CodeVerifyFailure, ErrVerify, now)
+	}
+	c.rx.Clear()
+	c.rx = rx
+	local := c.local
+	c.session = &Session{
+		Suite:  c.cfg.Suite,
+		Duplex: true,
+		Stream: record.NewStream(c.tx, c.rx, record.StreamConfig{
+			TxSeq: 3, RxSeq: 3, Server: false, Config: c.cfg.Suite.Wire(),
+			RTCS: c.keys.RTCS, DatagramSecret: c.keys.DatagramSecret, Threshold: c.cfg.threshold(),
+		}),
+		DatagramSecret: append([]byte(nil), c.keys.DatagramSecret...),
+		Transcript:     c.sch3,
+		PeerKeyID:      c.server.KeyID,
+		PeerVerifyKey:  c.server.VerifyKey,
+		Local:          &local,
+	}
+	c.keys.Clear()
+	c.state = qsmdEstablished
+	return nil
+}
+
+// Done implements Machine.
+func (c *QSMDClient) Done() bool { return c.state == qsmdEstablished }
+
+// Session implements Machine.
+func (c *QSMDClient) Session() *Session { return c.session }
+
+// QSMDServer is the listener of the Duplex handshake (digest 6).
+type QSMDServer struct {
+	cfg    Config
+	kem    suite.KEM
+	sig    suite.Signer
+	sizes  qsmdSizes
+	id     Identity
+	lookup PeerLookup
+	state  qsmdState
+
+	peerKey    []byte
+	sch2, sch4 []byte
+	dk         []byte
+	tx, rx     *rcs.Cipher
+	keys       record.SessionKeys
+	session    *Session
+}
+
+// NewQSMDServer returns a listener with its identity (signing key included)
+// and the lookup that finds the initiator's verification key.
+func NewQSMDServer(cfg Config, id Identity, lookup PeerLookup) (*QSMDServer, error) {
+	k, s, err := cfg.schemes()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkIdentity(&id, s, true, "listener"); err != nil {
+		return nil, err
+	}
+	if lookup == nil {
+		return nil, fmt.Errorf("%w: a peer-key lookup is required", ErrInput)
+	}
+	return &QSMDServer{cfg: cfg, kem: k, sig: s, sizes: sizesQSMD(k, s), id: id, lookup: lookup}, nil
+}
+
+// Expect implements Machine.
+func (s *QSMDServer) Expect() (record.Flag, int, bool) {
+	switch s.state {
+	case qsmdNone:
+		return record.FlagConnectRequest, s.sizes.connectReq, true
+	case qsmdConnectAnswered:
+		return record.FlagExchangeRequest, s.sizes.exchangeReq, true
+	case qsmdExchangeAnswered:
+		return record.FlagEstablishRequest, qsmdEstablishSize, true
+	}
+	return 0, 0, false
+}
+
+// Start implements Machine: the listener sends nothing first.
+func (s *QSMDServer) Start() ([]byte, error) { return nil, nil }
+
+// Handle implements Machine.
+func (s *QSMDServer) Handle(pkt []byte) ([]byte, error) {
+	switch s.state {
+	case qsmdNone:
+		return s.handleConnectRequest(pkt)
+	case qsmdConnectAnswered:
+		return s.handleExchangeRequest(pkt)
+	case qsmdExchangeAnswered:
+		return s.handleEstablishRequest(pkt)
+	}
+	return nil, fail("receive", record.CodeInvalidRequest, ErrState, s.cfg.now())
+}
+
+// CheckConnectRequest runs the connect-request checks that need no key
+// generation and no signature verification (header, key id, expiration,
+// configuration, peer lookup), so a carrier can reject a request cheaply.
+func (s *QSMDServer) CheckConnectRequest(pkt []byte) error {
+	if _, _, ferr := s.checkConnectRequest(pkt, s.cfg.now()); ferr != nil {
+		return ferr
+	}
+	return nil
+}
+
+func (s *QSMDServer) checkConnectRequest(pkt []byte, now uint64) (record.Packet, []byte, *Error) {
+	const stage = "connect request"
+	if s.state != qsmdNone {
+		return record.Packet{}, nil, fail(stage, record.CodeInvalidRequest, ErrState, now)
+	}
+	p, ferr := receive(stage, pkt, record.Expect{
+		Flag: record.FlagConnectRequest, MsgLen: uint32(s.sizes.connectReq), Sequence: 0,
+		Now: now, Threshold: s.cfg.threshold(),
+	}, 0)
+	if ferr != nil {
+		return p, nil, ferr
+	}
+	var kid [KeyIDSize]byte
+	copy(kid[:], p.Message[:KeyIDSize])
+	if !equal(kid[:], s.id.KeyID[:]) {
+		return p, nil, fail(stage, record.CodeKeyUnrecognized, ErrKeyUnknown, now)
+	}
+	peer, err := s.lookup(kid)
+	if err != nil || len(peer) != s.sig.PublicKeySize() {
+		if err == nil {
+			err = fmt.Errorf("peer key of %d bytes", len(peer))
+		}
+		return p, nil, fail(stage, record.CodeKeyUnrecognized, fmt.Errorf("%w: %v", ErrKeyUnknown, err), now)
+	}
+	if now > s.id.Expiration {
+		return p, nil, fail(stage, record.CodeKeyExpired, ErrKeyExpired, now)
+	}
+	w := s.cfg.Suite.Wire()
+	if !equal(p.Message[KeyIDSize:KeyIDSize+suite.ConfigSize], w[:]) {
+		return p, nil, fail(stage, record.CodeUnknownProtocol, ErrConfig, now)
+	}
+	return p, peer, nil
+}
+
+// handleConnectRequest verifies the initiator's signature and answers with
+// a signed ephemeral key (digest 6.3).
+func (s *QSMDServer) handleConnectRequest(pkt []byte) ([]byte, error) {
+	const stage = "connect request"
+	now := s.cfg.now()
+	p, peer, ferr := s.checkConnectRequest(pkt, now)
+	if ferr != nil {
+		return nil, ferr
+	}
+	off := KeyIDSize + suite.ConfigSize
+	h1, err := s.sig.Open(peer, p.Message[off:])
+	if err != nil {
+		return nil, fail(stage, record.CodeAuthenticationFailure, err, now)
+	}
+	w := s.cfg.Suite.Wire()
+	sch0 := hash512(w[:], s.id.KeyID[:], peer, s.id.VerifyKey)
+	if !equal(hash512(pkt[:record.HeaderSize], p.Message[:off]), h1) {
+		return nil, fail(stage, record.CodeVerifyFailure, ErrHash, now)
+	}
+	sch1 := hash512(sch0, h1)
+	ekS, dkS, err := s.kem.GenerateKey(s.cfg.Rand)
+	if err != nil {
+		return nil, fail(stage, record.CodeRandomFailure, err, now)
+	}
+	h := header(record.FlagConnectResponse, s.sizes.connectResp, 0, now)
+	out := h.Append(make([]byte, 0, record.HeaderSize+s.sizes.connectResp))
+	h2 := hash512(out[:record.HeaderSize], ekS)
+	signed, err := s.sig.Sign(s.cfg.Rand, s.id.SigningKey, h2)
+	if err != nil {
+		clear(dkS)
+		return nil, fail(stage, record.CodeConnectionFailure, err, now)
+	}
+	out = append(append(out, signed...), ekS...)
+	s.peerKey = append([]byte(nil), peer...)
+	s.sch2 = hash512(sch1, h2)
+	s.dk = dkS
+	s.state = qsmdConnectAnswered
+	return out, nil
+}
+
+// handleExchangeRequest decapsulates the initiator's secret, encapsulates one
+// of its own, derives the keys and answers (digest 6.5).
+func (s *QSMDServer) handleExchangeRequest(pkt []byte) ([]byte, error) {
+	const stage = "exchange request"
+	now := s.cfg.now()
+	p, ferr := receive(stage, pkt, record.Expect{
+		Flag: record.FlagExchangeRequest, MsgLen: uint32(s.sizes.exchangeReq), Sequence: 1,
+		Now: now, Threshold: s.cfg.threshold(),
+	}, 0)
+	if ferr != nil {
+		return nil, ferr
+	}
+	ctLen, ekLen := s.kem.CiphertextSize(), s.kem.PublicKeySize()
+	h3, err := s.sig.Open(s.peerKey, p.Message[ctLen+ekLen:])
+	if err != nil {
+		return nil, fail(stage, record.CodeAuthenticationFailure, err, now)
+	}
+	ctA, ekC := p.Message[:ctLen], p.Message[ctLen:ctLen+ekLen]
+	if !equal(hash512(pkt[:record.HeaderSize], ctA, ekC), h3) {
+		return nil, fail(stage, record.CodeHashInvalid, ErrHash, now)
+	}
+	sch3 := hash512(s.sch2, h3)
+	seca, err := s.kem.Decapsulate(s.dk, ctA)
+	if err != nil {
+		return nil, fail(stage, record.CodeDecapsulationFailure, err, now)
+	}
+	defer clear(seca)
+	ctB, secb, err := s.kem.Encapsulate(s.cfg.Rand, ekC)
+	if err != nil {
+		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	}
+	defer clear(secb)
+	h := header(record.FlagExchangeResponse, s.sizes.exchangeResp, 1, now)
+	out := h.Append(make([]byte, 0, record.HeaderSize+s.sizes.exchangeResp))
+	out = append(out, ctB...)
+	h4 := hash512(out[:record.HeaderSize], ctB)
+	signed, err := s.sig.Sign(s.cfg.Rand, s.id.SigningKey, h4)
+	if err != nil {
+		return nil, fail(stage, record.CodeConnectionFailure, err, now)
+	}
+	out = append(out, signed...)
+	sch4 := hash512(sch3, h4)
+	keys := record.DeriveQSMD(seca, secb, sch4)
+	rx, err := rcs.New(keys.C2SKey, keys.C2SNonce)
+	if err != nil {
+		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	}
+	tx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
+	if err != nil {
+		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	}
+	s.sch4, s.keys, s.tx, s.rx = sch4, keys, tx, rx
+	clear(s.dk)
+	s.dk = nil
+	s.state = qsmdExchangeAnswered
+	return out, nil
+}
+
+// handleEstablishRequest checks the initiator's confirmation and answers
+// with its own (digest 6.7).
+func (s *QSMDServer) handleEstablishRequest(pkt []byte) ([]byte, error) {
+	const stage = "establish request"
+	now := s.cfg.now()
+	p, ferr := receive(stage, pkt, record.Expect{
+		Flag: record.FlagEstablishRequest, MsgLen: qsmdEstablishSize, Sequence: 2,
+		Now: now, Threshold: s.cfg.threshold(),
+	}, 0)
+	if ferr != nil {
+		return nil, ferr
+	}
+	rx := s.rx.Clone()
+	pt, err := rx.Open(nil, pkt[:record.HeaderSize], p.Message)
+	if err != nil {
+		rx.Clear()
+		return nil, fail(stage, record.CodeDecryptionFailure, err, now)
+	}
+	if !equal(pt, s.sch4) {
+		rx.Clear()
+		return nil, fail(stage, record.CodeVerifyFailure, ErrVerify, now)
+	}
+	sch5 := hash512(s.sch4, p.Message)
+	h := header(record.FlagEstablishResponse, qsmdEstablishSize, 2, now)
+	out := h.Append(make([]byte, 0, record.HeaderSize+qsmdEstablishSize))
+	tx := s.tx
+	out = tx.Seal(out, out[:record.HeaderSize], hash512(sch5))
+	s.rx.Clear()
+	s.rx = rx
+	id := s.id
+	var peerID [KeyIDSize]byte // the initiator's key id is not on the wire
+	s.session = &Session{
+		Suite:  s.cfg.Suite,
+		Duplex: true,
+		Server: true,
+		Stream: record.NewStream(tx, rx, record.StreamConfig{
+			TxSeq: 3, RxSeq: 3, Server: true, Config: s.cfg.Suite.Wire(),
+			RTCS: s.keys.RTCS, DatagramSecret: s.keys.DatagramSecret, Threshold: s.cfg.threshold(),
+		}),
+		DatagramSecret: append([]byte(nil), s.keys.DatagramSecret...),
+		Transcript:     sch5,
+		PeerKeyID:      peerID,
+		PeerVerifyKey:  s.peerKey,
+		Local:          &id,
+	}
+	s.keys.Clear()
+	s.state = qsmdEstablished
+	return out, nil
+}
+
+// Done implements Machine.
+func (s *QSMDServer) Done() bool { return s.state == qsmdEstablished }
+
+// Session implements Machine.
+func (s *QSMDServer) Session() *Session { return s.session }

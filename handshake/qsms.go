@@ -1,0 +1,362 @@
+package handshake
+
+import (
+	"fmt"
+
+	"github.com/qsmp-go/qsmp/crypto/rcs"
+	"github.com/qsmp-go/qsmp/crypto/suite"
+	"github.com/qsmp-go/qsmp/record"
+)
+
+// QSMS message sizes that do not depend on the configuration.
+const (
+	qsmsConnectRequestSize   = KeyIDSize + suite.ConfigSize // 50
+	qsmsExchangeResponseSize = 32 + 32                      // sch3 ‖ tag
+	qsmsTagSize              = 32
+)
+
+// qsmsState is the QSMS exflag progression (digest 2.1).
+type qsmsState uint8
+
+const (
+	qsmsNone qsmsState = iota
+	qsmsConnectSent
+	qsmsConnectAnswered
+	qsmsExchangeSent
+	qsmsEstablished
+)
+
+// QSMSClient is the client side of the Simplex handshake (digest 5): it knows
+// the server's verification key.
+type QSMSClient struct {
+	cfg    Config
+	kem    suite.KEM
+	sig    suite.Signer
+	server Identity // the server's public identity
+	state  qsmsState
+
+	sch1, sch3 []byte
+	keys       record.SessionKeys
+	tx, rx     *rcs.Cipher
+	session    *Session
+}
+
+// NewQSMSClient returns a client that will connect to the server whose
+// public identity is given (its SigningKey is ignored).
+func NewQSMSClient(cfg Config, server Identity) (*QSMSClient, error) {
+	k, s, err := cfg.schemes()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkIdentity(&server, s, false, "server"); err != nil {
+		return nil, err
+	}
+	server.SigningKey = nil
+	return &QSMSClient{cfg: cfg, kem: k, sig: s, server: server}, nil
+}
+
+func (c *QSMSClient) connectResponseSize() int {
+	return c.sig.SignatureSize() + 32 + c.kem.PublicKeySize()
+}
+
+// Expect implements Machine.
+func (c *QSMSClient) Expect() (record.Flag, int, bool) {
+	switch c.state {
+	case qsmsConnectSent:
+		return record.FlagConnectResponse, c.connectResponseSize(), true
+	case qsmsExchangeSent:
+		return record.FlagExchangeResponse, qsmsExchangeResponseSize, true
+	}
+	return 0, 0, false
+}
+
+// Start builds the connect request (digest 5.2).
+func (c *QSMSClient) Start() ([]byte, error) {
+	now := c.cfg.now()
+	const stage = "connect request"
+	if c.state != qsmsNone {
+		return nil, fail(stage, record.CodeInvalidRequest, ErrState, now)
+	}
+	if now > c.server.Expiration {
+		return nil, fail(stage, record.CodeKeyExpired, ErrKeyExpired, now)
+	}
+	w := c.cfg.Suite.Wire()
+	h := header(record.FlagConnectRequest, qsmsConnectRequestSize, 0, now)
+	out := h.Append(make([]byte, 0, record.HeaderSize+qsmsConnectRequestSize))
+	out = append(out, c.server.KeyID[:]...)
+	out = append(out, w[:]...)
+	c.sch1 = hash256(w[:], c.server.KeyID[:], c.server.VerifyKey)
+	c.state = qsmsConnectSent
+	return out, nil
+}
+
+// Handle implements Machine.
+func (c *QSMSClient) Handle(pkt []byte) ([]byte, error) {
+	switch c.state {
+	case qsmsConnectSent:
+		return c.handleConnectResponse(pkt)
+	case qsmsExchangeSent:
+		return nil, c.handleExchangeResponse(pkt)
+	}
+	return nil, fail("receive", record.CodeInvalidRequest, ErrState, c.cfg.now())
+}
+
+// handleConnectResponse verifies the server's signed ephemeral key and
+// answers with the exchange request (digest 5.4).
+func (c *QSMSClient) handleConnectResponse(pkt []byte) ([]byte, error) {
+	const stage = "connect response"
+	now := c.cfg.now()
+	p, ferr := receive(stage, pkt, record.Expect{
+		Flag: record.FlagConnectResponse, MsgLen: uint32(c.connectResponseSize()), Sequence: 0,
+		Now: now, Threshold: c.cfg.threshold(),
+	}, record.CodePacketUnsequenced)
+	if ferr != nil {
+		return nil, ferr
+	}
+	n := c.sig.SignatureSize() + 32
+	phash, err := c.sig.Open(c.server.VerifyKey, p.Message[:n])
+	if err != nil {
+		return nil, fail(stage, record.CodeAuthenticationFailure, err, now)
+	}
+	ek := p.Message[n:]
+	if !equal(hash256(pkt[:record.HeaderSize], ek), phash) {
+		return nil, fail(stage, record.CodeHashInvalid, ErrHash, now)
+	}
+	sch2 := hash256(c.sch1, phash)
+	ct, ss, err := c.kem.Encapsulate(c.cfg.Rand, ek)
+	if err != nil {
+		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	}
+	defer clear(ss)
+	sch3 := hash256(sch2, ct)
+	h := header(record.FlagExchangeRequest, len(ct), 1, now)
+	out := append(h.Append(make([]byte, 0, record.HeaderSize+len(ct))), ct...)
+
+	keys := record.DeriveQSMS(ss, sch3)
+	tx, err := rcs.New(keys.C2SKey, keys.C2SNonce)
+	if err != nil {
+		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	}
+	rx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
+	if err != nil {
+		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	}
+	c.sch3, c.keys, c.tx, c.rx = sch3, keys, tx, rx
+	c.state = qsmsExchangeSent
+	return out, nil
+}
+
+// handleExchangeResponse checks the server's encrypted transcript (digest 5.6).
+func (c *QSMSClient) handleExchangeResponse(pkt []byte) error {
+	const stage = "exchange response"
+	now := c.cfg.now()
+	p, ferr := receive(stage, pkt, record.Expect{
+		Flag: record.FlagExchangeResponse, MsgLen: qsmsExchangeResponseSize, Sequence: 1,
+		Now: now, Threshold: c.cfg.threshold(),
+	}, record.CodePacketUnsequenced)
+	if ferr != nil {
+		return ferr
+	}
+	rx := c.rx.Clone()
+	pt, err := rx.Open(nil, pkt[:record.HeaderSize], p.Message)
+	if err != nil {
+		rx.Clear()
+		return fail(stage, record.CodeAuthenticationFailure, err, now)
+	}
+	if !equal(pt, c.sch3) {
+		rx.Clear()
+		return fail(stage, record.CodeVerifyFailure, ErrVerify, now)
+	}
+	c.rx.Clear()
+	c.rx = rx
+	c.session = &Session{
+		Suite: c.cfg.Suite,
+		Stream: record.NewStream(c.tx, c.rx, record.StreamConfig{
+			TxSeq: 2, RxSeq: 2, Server: false, Config: c.cfg.Suite.Wire(),
+			RTCS: c.keys.RTCS, DatagramSecret: c.keys.DatagramSecret, Threshold: c.cfg.threshold(),
+		}),
+		DatagramSecret: append([]byte(nil), c.keys.DatagramSecret...),
+		Transcript:     c.sch3,
+		PeerKeyID:      c.server.KeyID,
+		PeerVerifyKey:  c.server.VerifyKey,
+	}
+	c.keys.Clear()
+	c.state = qsmsEstablished
+	return nil
+}
+
+// Done implements Machine.
+func (c *QSMSClient) Done() bool { return c.state == qsmsEstablished }
+
+// Session implements Machine.
+func (c *QSMSClient) Session() *Session { return c.session }
+
+// QSMSServer is the server side of the Simplex handshake (digest 5).
+type QSMSServer struct {
+	cfg   Config
+	kem   suite.KEM
+	sig   suite.Signer
+	id    Identity
+	state qsmsState
+
+	sch2    []byte
+	dk      []byte
+	session *Session
+}
+
+// NewQSMSServer returns a server holding the identity id (with its signing key).
+func NewQSMSServer(cfg Config, id Identity) (*QSMSServer, error) {
+	k, s, err := cfg.schemes()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkIdentity(&id, s, true, "server"); err != nil {
+		return nil, err
+	}
+	return &QSMSServer{cfg: cfg, kem: k, sig: s, id: id}, nil
+}
+
+// Expect implements Machine.
+func (s *QSMSServer) Expect() (record.Flag, int, bool) {
+	switch s.state {
+	case qsmsNone:
+		return record.FlagConnectRequest, qsmsConnectRequestSize, true
+	case qsmsConnectAnswered:
+		return record.FlagExchangeRequest, s.kem.CiphertextSize(), true
+	}
+	return 0, 0, false
+}
+
+// Start implements Machine: the server sends nothing first.
+func (s *QSMSServer) Start() ([]byte, error) { return nil, nil }
+
+// Handle implements Machine.
+func (s *QSMSServer) Handle(pkt []byte) ([]byte, error) {
+	switch s.state {
+	case qsmsNone:
+		return s.handleConnectRequest(pkt)
+	case qsmsConnectAnswered:
+		return s.handleExchangeRequest(pkt)
+	}
+	return nil, fail("receive", record.CodeInvalidRequest, ErrState, s.cfg.now())
+}
+
+// CheckConnectRequest runs the checks of the connect request that need no
+// key generation or signature (header, key id, expiration, configuration),
+// so a carrier can reject a request before spending work on it.
+func (s *QSMSServer) CheckConnectRequest(pkt []byte) error {
+	_, err := s.checkConnectRequest(pkt, s.cfg.now())
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *QSMSServer) checkConnectRequest(pkt []byte, now uint64) (record.Packet, *Error) {
+	const stage = "connect request"
+	if s.state != qsmsNone {
+		return record.Packet{}, fail(stage, record.CodeInvalidRequest, ErrState, now)
+	}
+	p, ferr := receive(stage, pkt, record.Expect{
+		Flag: record.FlagConnectRequest, MsgLen: qsmsConnectRequestSize, Sequence: 0,
+		Now: now, Threshold: s.cfg.threshold(),
+	}, record.CodePacketUnsequenced)
+	if ferr != nil {
+		return p, ferr
+	}
+	if !equal(p.Message[:KeyIDSize], s.id.KeyID[:]) {
+		return p, fail(stage, record.CodeKeyUnrecognized, ErrKeyUnknown, now)
+	}
+	if now > s.id.Expiration {
+		return p, fail(stage, record.CodeKeyExpired, ErrKeyExpired, now)
+	}
+	w := s.cfg.Suite.Wire()
+	if !equal(p.Message[KeyIDSize:], w[:]) {
+		return p, fail(stage, record.CodeUnknownProtocol, fmt.Errorf("%w: peer sent %q", ErrConfig, p.Message[KeyIDSize:]), now)
+	}
+	return p, nil
+}
+
+// handleConnectRequest answers with a signed ephemeral key (digest 5.3).
+func (s *QSMSServer) handleConnectRequest(pkt []byte) ([]byte, error) {
+	const stage = "connect request"
+	now := s.cfg.now()
+	if _, ferr := s.checkConnectRequest(pkt, now); ferr != nil {
+		return nil, ferr
+	}
+	w := s.cfg.Suite.Wire()
+	sch1 := hash256(w[:], s.id.KeyID[:], s.id.VerifyKey)
+	ek, dk, err := s.kem.GenerateKey(s.cfg.Rand)
+	if err != nil {
+		return nil, fail(stage, record.CodeRandomFailure, err, now)
+	}
+	size := s.sig.SignatureSize() + 32 + len(ek)
+	h := header(record.FlagConnectResponse, size, 0, now)
+	out := h.Append(make([]byte, 0, record.HeaderSize+size))
+	phash := hash256(out[:record.HeaderSize], ek)
+	signed, err := s.sig.Sign(s.cfg.Rand, s.id.SigningKey, phash)
+	if err != nil {
+		clear(dk)
+		return nil, fail(stage, record.CodeConnectionFailure, err, now)
+	}
+	out = append(append(out, signed...), ek...)
+	s.sch2 = hash256(sch1, phash)
+	s.dk = dk
+	s.state = qsmsConnectAnswered
+	return out, nil
+}
+
+// handleExchangeRequest decapsulates, derives the keys and confirms the
+// transcript (digest 5.5).
+func (s *QSMSServer) handleExchangeRequest(pkt []byte) ([]byte, error) {
+	const stage = "exchange request"
+	now := s.cfg.now()
+	p, ferr := receive(stage, pkt, record.Expect{
+		Flag: record.FlagExchangeRequest, MsgLen: uint32(s.kem.CiphertextSize()), Sequence: 1,
+		Now: now, Threshold: s.cfg.threshold(),
+	}, 0)
+	if ferr != nil {
+		return nil, ferr
+	}
+	ss, err := s.kem.Decapsulate(s.dk, p.Message)
+	if err != nil {
+		return nil, fail(stage, record.CodeDecapsulationFailure, err, now)
+	}
+	defer clear(ss)
+	sch3 := hash256(s.sch2, p.Message)
+	keys := record.DeriveQSMS(ss, sch3)
+	defer keys.Clear()
+	rx, err := rcs.New(keys.C2SKey, keys.C2SNonce)
+	if err != nil {
+		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	}
+	tx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
+	if err != nil {
+		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	}
+	h := header(record.FlagExchangeResponse, qsmsExchangeResponseSize, 1, now)
+	out := h.Append(make([]byte, 0, record.HeaderSize+qsmsExchangeResponseSize))
+	out = tx.Seal(out, out[:record.HeaderSize], sch3)
+	id := s.id
+	s.session = &Session{
+		Suite:  s.cfg.Suite,
+		Server: true,
+		Stream: record.NewStream(tx, rx, record.StreamConfig{
+			TxSeq: 2, RxSeq: 2, Server: true, Config: s.cfg.Suite.Wire(),
+			RTCS: keys.RTCS, DatagramSecret: keys.DatagramSecret, Threshold: s.cfg.threshold(),
+		}),
+		DatagramSecret: append([]byte(nil), keys.DatagramSecret...),
+		Transcript:     sch3,
+		Local:          &id,
+	}
+	clear(s.dk)
+	s.dk = nil
+	s.state = qsmsEstablished
+	return out, nil
+}
+
+// Done implements Machine.
+func (s *QSMSServer) Done() bool { return s.state == qsmsEstablished }
+
+// Session implements Machine.
+func (s *QSMSServer) Session() *Session { return s.session }
