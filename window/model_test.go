@@ -178,12 +178,12 @@ func runModel(t *testing.T, w window, seed uint64, ops int) *harness {
 // TestModelRandom compares Window and Sync with the naive model over random sequences with
 // reordering, duplicates, large jumps and numbers near both ends of the uint64 range.
 func TestModelRandom(t *testing.T) {
-	ops := 20000
+	ops, seeds := 20000, uint64(4)
 	if testing.Short() || raceEnabled {
-		ops = 6000
+		ops, seeds = 6000, 2
 	}
 	for _, size := range modelSizes() {
-		for seed := range uint64(4) {
+		for seed := range seeds {
 			w, err := New(size)
 			if err != nil {
 				t.Fatal(err)
