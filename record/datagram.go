@@ -1,0 +1,206 @@
+package record
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/qsmp-go/qsmp/crypto/keccak"
+	"github.com/qsmp-go/qsmp/crypto/rcs"
+	"github.com/qsmp-go/qsmp/window"
+)
+
+// DatagramMaxPlaintext is the largest plaintext of a datagram-profile record:
+// each record owns 2^11 counter blocks of 32 bytes, less one block of slack
+// so that a record's blocks never reach its successor's (65,504 bytes).
+const DatagramMaxPlaintext = (1<<11)*32 - 32
+
+// datagramLabel is the function name of the datagram-profile key derivation;
+// the version is part of it.
+var datagramLabel = []byte("qsmp-go datagram v1")
+
+// Direction names a traffic direction in the datagram profile.
+type Direction uint8
+
+// Directions.
+const (
+	ClientToServer Direction = 1
+	ServerToClient Direction = 2
+)
+
+// DatagramKeys derives the RCS key and base nonce of one direction and epoch
+// from the datagram secret (docs/DATAGRAM.md):
+//
+//	cSHAKE(rate, X = secret, N = "qsmp-go datagram v1", S = dir ‖ LE64(epoch))
+//
+// read as key (32 bytes QSMS at rate 136, 64 bytes QSMD at rate 72) ‖ base
+// nonce (32 bytes).
+func DatagramKeys(wide bool, secret []byte, dir Direction, epoch uint64) (*rcs.Key, [32]byte, error) {
+	var base [32]byte
+	if len(secret) != DatagramSecretSize {
+		return nil, base, fmt.Errorf("record: datagram secret of %d bytes, want %d", len(secret), DatagramSecretSize)
+	}
+	if dir != ClientToServer && dir != ServerToClient {
+		return nil, base, fmt.Errorf("record: bad direction %d", dir)
+	}
+	keyLen := 32
+	if wide {
+		keyLen = 64
+	}
+	sp := datagramSponge(wide, secret, dir, epoch)
+	buf := make([]byte, keyLen+32)
+	sp.Read(buf)
+	sp.Clear()
+	key, err := rcs.NewKey(buf[:keyLen], nil)
+	copy(base[:], buf[keyLen:])
+	clear(buf)
+	return key, base, err
+}
+
+// datagramSponge returns the XOF of DatagramKeys, ready to read.
+func datagramSponge(wide bool, secret []byte, dir Direction, epoch uint64) keccak.Sponge {
+	rate := keccak.Rate256
+	if wide {
+		rate = keccak.Rate512
+	}
+	var custom [9]byte
+	custom[0] = byte(dir)
+	binary.LittleEndian.PutUint64(custom[1:], epoch)
+	sp, _ := keccak.NewCSHAKE(rate, datagramLabel, custom[:])
+	sp.Write(secret)
+	return sp
+}
+
+// RecordNonce returns the RCS counter at which record seq starts:
+// base + seq·2^11 as 256-bit little-endian integers.
+func RecordNonce(base *[32]byte, seq uint64) [32]byte {
+	var n [32]byte
+	// seq·2^11 spans bits 11..74: add it limb by limb with carry.
+	add := [3]uint64{seq << 11, seq >> 53, 0}
+	var carry uint64
+	for i := 0; i < 4; i++ {
+		limb := binary.LittleEndian.Uint64(base[8*i:])
+		var a uint64
+		if i < 3 {
+			a = add[i]
+		}
+		sum := limb + a
+		c1 := uint64(0)
+		if sum < limb {
+			c1 = 1
+		}
+		sum2 := sum + carry
+		if sum2 < sum {
+			c1 = 1
+		}
+		binary.LittleEndian.PutUint64(n[8*i:], sum2)
+		carry = c1
+	}
+	return n
+}
+
+// Sealer seals the datagram-profile records of one direction and epoch. The
+// sequence counter belongs to the direction and is shared across epochs; Seal
+// takes the next number from it, so no caller can choose or repeat one.
+// Sealer is safe for concurrent use.
+type Sealer struct {
+	key     *rcs.Key
+	base    [32]byte
+	counter *atomic.Uint64
+}
+
+// NewSealer returns a sealer over key and base nonce drawing sequence numbers
+// from counter (the last number used; the first record carries counter+1).
+func NewSealer(key *rcs.Key, base [32]byte, counter *atomic.Uint64) *Sealer {
+	return &Sealer{key: key, base: base, counter: counter}
+}
+
+// Overhead returns header plus tag bytes added to each plaintext.
+func (s *Sealer) Overhead() int { return HeaderSize + s.key.TagSize() }
+
+// Seal appends header ‖ ciphertext ‖ tag to dst. The AD is prefix ‖ header,
+// where prefix is the carrier's envelope (it may be empty). It returns the
+// sequence number used.
+func (s *Sealer) Seal(dst, prefix []byte, flag Flag, plaintext []byte, now uint64) ([]byte, uint64, error) {
+	if len(plaintext) > DatagramMaxPlaintext {
+		return dst, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), DatagramMaxPlaintext)
+	}
+	seq := s.counter.Add(1)
+	if seq == 0 { // 2^64 records: never reuse a nonce
+		s.counter.Store(^uint64(0))
+		return dst, 0, fmt.Errorf("%w: sequence numbers exhausted", ErrTooLarge)
+	}
+	h := Header{Flag: flag, MsgLen: uint32(len(plaintext) + s.key.TagSize()), Sequence: seq, UTCTime: now}
+	nonce := RecordNonce(&s.base, seq)
+	start := len(dst)
+	dst = h.Append(dst)
+	var adBuf [256]byte
+	ad := append(append(adBuf[:0], prefix...), dst[start:start+HeaderSize]...)
+	dst = s.key.SealOnce(dst, &nonce, ad, plaintext)
+	return dst, seq, nil
+}
+
+// Opener opens the datagram-profile records of one direction and epoch,
+// with the direction's acceptance window (shared across epochs).
+type Opener struct {
+	key       *rcs.Key
+	base      [32]byte
+	win       *window.Sync
+	drops     *window.Drops
+	threshold uint64
+}
+
+// NewOpener returns an opener over key and base nonce; win is the
+// direction's window, drops counts rejections by reason (may be nil), and
+// threshold is the time window in seconds (0 disables it).
+func NewOpener(key *rcs.Key, base [32]byte, win *window.Sync, drops *window.Drops, threshold uint64) *Opener {
+	return &Opener{key: key, base: base, win: win, drops: drops, threshold: threshold}
+}
+
+func (o *Opener) drop(r window.Reason) {
+	if o.drops != nil {
+		o.drops.Add(r)
+	}
+}
+
+// Open verifies one record in the order of RFC 4303: parse; read-only window
+// pre-check (replays are dropped before any cryptography); time; tag; then
+// the atomic check-and-set of the window. An unverified sequence number
+// never moves anything. The plaintext is appended to dst.
+func (o *Opener) Open(dst, prefix, pkt []byte, now uint64) (Header, []byte, error) {
+	p, err := ParsePacket(pkt)
+	if err != nil {
+		return Header{}, dst, err
+	}
+	h := p.Header
+	if int(h.MsgLen) < o.key.TagSize() {
+		return h, dst, fmt.Errorf("%w: %d", ErrMessageSize, h.MsgLen)
+	}
+	if err := o.win.Check(h.Sequence); err != nil {
+		if r, ok := window.ReasonOf(err); ok {
+			o.drop(r)
+		}
+		return h, dst, err
+	}
+	if err := CheckTime(now, h.UTCTime, o.threshold); err != nil {
+		o.drop(window.ReasonTime)
+		return h, dst, err
+	}
+	nonce := RecordNonce(&o.base, h.Sequence)
+	var adBuf [256]byte
+	ad := append(append(adBuf[:0], prefix...), pkt[:HeaderSize]...)
+	out, err := o.key.OpenOnce(dst, &nonce, ad, p.Message)
+	if err != nil {
+		o.drop(window.ReasonAuth)
+		return h, dst, fmt.Errorf("%w: sequence %d", ErrAuth, h.Sequence)
+	}
+	if err := o.win.CheckAndSet(h.Sequence); err != nil {
+		// A concurrent receiver accepted the same record first.
+		if r, ok := window.ReasonOf(err); ok {
+			o.drop(r)
+		}
+		clear(out[len(dst):])
+		return h, dst, err
+	}
+	return h, out, nil
+}
