@@ -286,3 +286,45 @@ func TestHandshakeKDFDigestVectors(t *testing.T) {
 		t.Error("datagram secrets")
 	}
 }
+
+// TestRatchetWithRecordsInFlight: records the responder sealed before it saw
+// the ratchet request still open at the initiator, and the old keys are
+// dropped as soon as a record opens under the new ones.
+func TestRatchetWithRecordsInFlight(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		c, s := streamPair(t, wide)
+		const now = 1767225600
+		inflight1, _ := s.Seal([]byte("sealed before the ratchet"), now)
+		inflight2, _ := s.Seal([]byte("also before"), now)
+		req, err := c.SealRatchetRequest(bytes.Repeat([]byte{9}, 32), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range [][]byte{inflight1, inflight2} {
+			if _, _, err := c.Open(p, now); err != nil {
+				t.Fatalf("in-flight record lost: %v", err)
+			}
+		}
+		_, tok, err := s.Open(req, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Rekey(tok); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := s.Seal([]byte("after"), now)
+		if _, pt, err := c.Open(after, now); err != nil || string(pt) != "after" {
+			t.Fatalf("record after the ratchet: %v", err)
+		}
+		if c.prevRx != nil {
+			t.Fatal("old receive keys kept after the peer switched")
+		}
+		// A record under the old keys is refused now.
+		_, fresh := newStreamPair(wide) // same initial keys as s had
+		fresh.txSeq = s.txSeq
+		stale, _ := fresh.Seal([]byte("stale"), now)
+		if _, _, err := c.Open(stale, now); !errors.Is(err, ErrAuth) {
+			t.Fatalf("record under retired keys: %v", err)
+		}
+	}
+}

@@ -34,6 +34,7 @@ func StreamMaxPlaintext(tagSize int) int { return MessageMax - tagSize }
 // concurrently with each other.
 type Stream struct {
 	tx, rx       *rcs.Cipher
+	prevRx       *rcs.Cipher // the receive cipher before the last re-key, until a record opens under the new one
 	txSeq, rxSeq uint64
 	tagSize      int
 	server       bool // the receiver role of digest 8.2: rx = pair 1
@@ -156,14 +157,29 @@ func (s *Stream) Open(pkt []byte, now uint64) (Header, []byte, error) {
 	}
 	rx := s.rx.Clone()
 	pt, err := rx.Open(nil, pkt[:HeaderSize], p.Message)
-	if err != nil {
-		rx.Clear()
-		return h, nil, fmt.Errorf("%w (%w)", ErrAuth, CodeAuthenticationFailure)
+	if err == nil {
+		s.rx.Clear()
+		s.rx = rx
+		if s.prevRx != nil { // the peer has moved to the new keys
+			s.prevRx.Clear()
+			s.prevRx = nil
+		}
+		s.rxSeq++
+		return h, pt, nil
 	}
-	s.rx.Clear()
-	s.rx = rx
-	s.rxSeq++
-	return h, pt, nil
+	rx.Clear()
+	if s.prevRx != nil {
+		// A record the peer sealed before it saw our re-key (see Rekey).
+		old := s.prevRx.Clone()
+		if pt, err := old.Open(nil, pkt[:HeaderSize], p.Message); err == nil {
+			s.prevRx.Clear()
+			s.prevRx = old
+			s.rxSeq++
+			return h, pt, nil
+		}
+		old.Clear()
+	}
+	return h, nil, fmt.Errorf("%w (%w)", ErrAuth, CodeAuthenticationFailure)
 }
 
 // SealClose returns the encrypted error packet that ends a session (digest
@@ -196,6 +212,12 @@ func (s *Stream) SealRatchetRequest(token []byte, now uint64) ([]byte, error) {
 // asymmetric-ratchet KEM secret) as digest 8.2 says, with the role mapping
 // made consistent in QSMS too: the server receives on pair 1. Sequence
 // numbers carry on.
+//
+// Records the peer sealed before it learned of the re-key are still in
+// flight (digest 12.12). The previous receive cipher is therefore kept and
+// tried when a record fails under the new one, until the first record opens
+// under the new keys; on an ordered stream that is exactly the records sent
+// before the peer switched. See docs/COMPATIBILITY.md.
 func (s *Stream) Rekey(secret []byte) error {
 	if s.tx == nil || s.rx == nil {
 		return ErrClosed
@@ -211,7 +233,10 @@ func (s *Stream) Rekey(secret []byte) error {
 		return err
 	}
 	s.tx.Clear()
-	s.rx.Clear()
+	if s.prevRx != nil {
+		s.prevRx.Clear()
+	}
+	s.prevRx = s.rx
 	if s.server {
 		s.rx, s.tx = c2s, s2c
 	} else {
@@ -232,7 +257,10 @@ func (s *Stream) Clear() {
 	if s.rx != nil {
 		s.rx.Clear()
 	}
-	s.tx, s.rx = nil, nil
+	if s.prevRx != nil {
+		s.prevRx.Clear()
+	}
+	s.tx, s.rx, s.prevRx = nil, nil, nil
 	clear(s.rtcs)
 	clear(s.datagramSecret)
 }
