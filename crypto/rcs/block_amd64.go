@@ -3,56 +3,104 @@
 package rcs
 
 import (
-	"crypto/subtle"
-	"encoding/binary"
+	"math/bits"
 
 	"golang.org/x/sys/cpu"
 )
 
-// useAESNI selects the AES-NI block function: it needs AESENC (AES),
-// PBLENDVB (SSE4.1) and PSHUFB (SSSE3).
-var useAESNI = cpu.X86.HasAES && cpu.X86.HasSSE41 && cpu.X86.HasSSSE3
+// Block function implementations available in this build.
+const (
+	implGeneric = iota // bitsliced, portable
+	implAESNI          // AES-NI with SSE4.1 blends and SSSE3 shuffles
+	implVAES512        // VAES on 512-bit registers with AVX-512 VBMI permutes
+)
 
-// encryptBlocksAESNI encrypts n consecutive 32-byte blocks of buf in place
-// with the round keys rk[0 : 32·(rounds+1)]. It works on four blocks at a
-// time, then one at a time.
+// CPU support: AES-NI needs AESENC (AES), PBLENDVB (SSE4.1) and PSHUFB
+// (SSSE3); the VAES path needs AVX-512F, BW (byte masks), VBMI (VPERMB) and
+// VAES. cpu.X86 reports AVX-512 only when the OS saves its register state.
+var (
+	hasAESNI   = cpu.X86.HasAES && cpu.X86.HasSSE41 && cpu.X86.HasSSSE3
+	hasVAES512 = hasAESNI && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
+		cpu.X86.HasAVX512VBMI && cpu.X86.HasAVX512VAES
+)
+
+// impl is the implementation this CPU runs: the fastest one it supports.
+var impl = func() int {
+	switch {
+	case hasVAES512:
+		return implVAES512
+	case hasAESNI:
+		return implAESNI
+	}
+	return implGeneric
+}()
+
+// ctrXORAESNI XORs n full blocks of keystream, starting at counter block
+// *ctr, from src into dst. The low 64-bit word of the counter must not wrap
+// within the call.
 //
 //go:noescape
-func encryptBlocksAESNI(rk *byte, rounds int, buf *byte, n int)
+func ctrXORAESNI(rk *byte, rounds int, ctr *[32]byte, dst, src *byte, n int)
 
-// aesniBatch is the number of counter blocks encrypted per call.
-const aesniBatch = 16
+// ctrXORVAES512 XORs length bytes of keystream, starting at counter block
+// *ctr, from src into dst (a final partial block uses the start of its
+// keystream block). The low 64-bit word of the counter must not wrap within
+// the call.
+//
+//go:noescape
+func ctrXORVAES512(rk *byte, rounds int, ctr *[32]byte, dst, src *byte, length int)
 
 func xorKeyStream(k *Key, dst, src []byte, ctr *[32]byte) {
-	if useAESNI {
-		xorKeyStreamAESNI(k, dst, src, ctr)
-		return
-	}
-	xorKeyStreamGeneric(k, dst, src, ctr)
+	xorKeyStreamImpl(impl, k, dst, src, ctr)
 }
 
-// xorKeyStreamAESNI is CTR mode over encryptBlocksAESNI: the counter blocks
-// of a batch are written out, encrypted in place, and XORed into dst.
-func xorKeyStreamAESNI(k *Key, dst, src []byte, ctr *[32]byte) {
+// xorKeyStreamImpl runs CTR mode with the given implementation; tests call
+// it with each implementation the CPU supports.
+func xorKeyStreamImpl(which int, k *Key, dst, src []byte, ctr *[32]byte) {
+	if which == implGeneric {
+		xorKeyStreamGeneric(k, dst, src, ctr)
+		return
+	}
 	if len(src) == 0 {
 		return
 	}
-	var ks [aesniBatch * BlockSize]byte
 	c := loadCounter(ctr)
 	for len(src) > 0 {
-		nb := min((len(src)+BlockSize-1)/BlockSize, aesniBatch)
-		for i := 0; i < nb; i++ {
-			b := ks[i*BlockSize : i*BlockSize+BlockSize]
-			binary.LittleEndian.PutUint64(b[0:], c[0])
-			binary.LittleEndian.PutUint64(b[8:], c[1])
-			binary.LittleEndian.PutUint64(b[16:], c[2])
-			binary.LittleEndian.PutUint64(b[24:], c[3])
-			increment(&c)
+		// The assembly adds to the low counter word only: split the
+		// message where that word wraps (blocks c[0] .. 2^64-1 fit).
+		run := len(src)
+		if left := ^c[0]; left < uint64((run-1)/BlockSize) {
+			run = int(left+1) * BlockSize
 		}
-		encryptBlocksAESNI(&k.rk[0], k.rounds, &ks[0], nb)
-		n := subtle.XORBytes(dst, src, ks[:min(len(src), nb*BlockSize)])
-		dst, src = dst[n:], src[n:]
+		var cb [32]byte
+		storeCounter(&cb, &c)
+		full := run / BlockSize
+		switch which {
+		case implVAES512:
+			ctrXORVAES512(&k.rk[0], k.rounds, &cb, &dst[0], &src[0], run)
+		default:
+			if full > 0 {
+				ctrXORAESNI(&k.rk[0], k.rounds, &cb, &dst[0], &src[0], full)
+			}
+			if rest := run - full*BlockSize; rest > 0 {
+				// Final partial block through a block-sized buffer.
+				var buf [BlockSize]byte
+				copy(buf[:], src[full*BlockSize:run])
+				cc := c
+				cc[0] += uint64(full)
+				storeCounter(&cb, &cc)
+				ctrXORAESNI(&k.rk[0], k.rounds, &cb, &buf[0], &buf[0], 1)
+				copy(dst[full*BlockSize:run], buf[:rest])
+				clear(buf[:])
+			}
+		}
+		nb := uint64((run + BlockSize - 1) / BlockSize)
+		var carry uint64
+		c[0], carry = bits.Add64(c[0], nb, 0)
+		c[1], carry = bits.Add64(c[1], 0, carry)
+		c[2], carry = bits.Add64(c[2], 0, carry)
+		c[3], _ = bits.Add64(c[3], 0, carry)
+		dst, src = dst[run:], src[run:]
 	}
 	storeCounter(ctr, &c)
-	clear(ks[:])
 }
