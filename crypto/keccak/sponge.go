@@ -60,11 +60,25 @@ func newSponge(rate int, ds byte) Sponge { return Sponge{rate: rate, ds: ds} }
 // Rate returns the sponge's rate in bytes.
 func (s *Sponge) Rate() int { return s.rate }
 
-// xorBlock XORs one full rate-sized block into the state.
+// xorBlock XORs one full rate-sized block into the state. The two rates QSMP
+// uses get loops over fixed-size arrays, which compile without bounds checks.
 func (s *Sponge) xorBlock(p []byte) {
-	_ = p[s.rate-1]
-	for i := 0; i < s.rate/8; i++ {
-		s.a[i] ^= binary.LittleEndian.Uint64(p[8*i:])
+	switch s.rate {
+	case Rate256:
+		b := (*[Rate256]byte)(p)
+		for i := 0; i < Rate256/8; i++ {
+			s.a[i] ^= binary.LittleEndian.Uint64(b[8*i:])
+		}
+	case Rate512:
+		b := (*[Rate512]byte)(p)
+		for i := 0; i < Rate512/8; i++ {
+			s.a[i] ^= binary.LittleEndian.Uint64(b[8*i:])
+		}
+	default:
+		_ = p[s.rate-1]
+		for i := 0; i < s.rate/8; i++ {
+			s.a[i] ^= binary.LittleEndian.Uint64(p[8*i:])
+		}
 	}
 }
 
@@ -114,7 +128,8 @@ func (s *Sponge) pad() {
 
 // fillOutput copies the rate part of the state into buf and marks it unread.
 func (s *Sponge) fillOutput() {
-	for i := 0; i < s.rate/8; i++ {
+	rate := min(s.rate, maxRate)
+	for i := 0; i < rate/8; i++ {
 		binary.LittleEndian.PutUint64(s.buf[8*i:], s.a[i])
 	}
 	s.n = 0
