@@ -137,6 +137,26 @@ func (p *Params) NewKeyFromSeed(dz []byte) (pk, sk []byte, err error) {
 	return pk, sk, nil
 }
 
+// CheckPublicKey applies the encapsulation-key checks of FIPS 203 section
+// 7.2 to pk: its length (ErrPublicKeySize) and the modulus check, every
+// encoded coefficient below q (ErrPublicKeyModulus). EncapsulateDeterministic
+// applies the same checks.
+func (p *Params) CheckPublicKey(pk []byte) error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	if len(pk) != p.PublicKeySize() {
+		return fmt.Errorf("%w: got %d bytes, want %d", ErrPublicKeySize, len(pk), p.PublicKeySize())
+	}
+	var f poly
+	for i := range p.K {
+		if !decode12(&f, pk[384*i:]) {
+			return ErrPublicKeyModulus
+		}
+	}
+	return nil
+}
+
 // EncapsulateDeterministic encapsulates to pk with the 32-byte randomness m
 // (ML-KEM.Encaps_internal, FIPS 203 Algorithm 17) after the input checks of
 // FIPS 203 section 7.2, and returns the ciphertext and the shared secret.

@@ -157,6 +157,9 @@ func TestInputErrors(t *testing.T) {
 				if _, _, err := p.EncapsulateDeterministic(b, m); !errors.Is(err, ErrPublicKeySize) {
 					t.Errorf("public key of %d bytes: %v", len(b), err)
 				}
+				if err := p.CheckPublicKey(b); !errors.Is(err, ErrPublicKeySize) {
+					t.Errorf("CheckPublicKey, %d bytes: %v", len(b), err)
+				}
 			}
 			for _, b := range [][]byte{nil, m[1:], append(bytes.Clone(m), 0)} {
 				if _, _, err := p.EncapsulateDeterministic(pk, b); !errors.Is(err, ErrMessageSize) {
@@ -191,6 +194,9 @@ func TestInputErrors(t *testing.T) {
 					v := pair(c.a, c.b)
 					copy(bad[off:], v[:])
 					_, _, err := p.EncapsulateDeterministic(bad, m)
+					if cerr := p.CheckPublicKey(bad); !errors.Is(cerr, err) {
+						t.Errorf("CheckPublicKey says %v, EncapsulateDeterministic %v", cerr, err)
+					}
 					if c.ok && err != nil {
 						t.Errorf("values %d, %d at byte %d rejected: %v", c.a, c.b, off, err)
 					}
