@@ -234,6 +234,8 @@ done:
 	PXOR X8, X8
 	PXOR X9, X9
 	PXOR X10, X10
+	PXOR X11, X11
+	PXOR X12, X12
 	RET
 
 // func ctrXORVAES512(rk *byte, rounds int, ctr *[32]byte, dst, src *byte, length int)
@@ -398,5 +400,7 @@ vdone:
 	VMOVDQA64  Z0, Z5
 	VMOVDQA64  Z0, Z6
 	VMOVDQA64  Z0, Z7
+	VMOVDQA64  Z0, Z11
+	VMOVDQA64  Z0, Z13
 	VZEROUPPER
 	RET

@@ -115,3 +115,27 @@ func eachImpl(t *testing.T, f func(name string)) {
 		f(names[i])
 	}
 }
+
+// withImpl runs a benchmark with the given block function selected, or
+// skips it when the CPU lacks it.
+func withImpl(b *testing.B, which int, ok bool, f func(*testing.B)) {
+	if !ok {
+		b.Skip("CPU lacks this block function")
+	}
+	saved := impl
+	impl = which
+	defer func() { impl = saved }()
+	f(b)
+}
+
+func BenchmarkRCS256Seal1400AESNI(b *testing.B) {
+	withImpl(b, implAESNI, hasAESNI, func(b *testing.B) { benchSeal(b, KeySize256) })
+}
+
+func BenchmarkRCS256KeyStream1400AESNI(b *testing.B) {
+	withImpl(b, implAESNI, hasAESNI, func(b *testing.B) { benchKeyStream(b, KeySize256) })
+}
+
+func BenchmarkRCS256KeyStream1400Portable(b *testing.B) {
+	withImpl(b, implGeneric, true, func(b *testing.B) { benchKeyStream(b, KeySize256) })
+}

@@ -16,9 +16,10 @@
 // OpenOnce process one message on a fresh state at a caller-chosen nonce,
 // which is what the datagram record profile needs.
 //
-// The block function has two implementations with identical output: AES-NI
-// on amd64 (when the CPU has AES, SSE4.1 and SSSE3), and a portable bitsliced
-// one that uses no tables (build tag purego forces it).
+// The block function has three implementations with identical output, all
+// constant-time: on amd64, VAES on 512-bit registers (AVX-512 with VBMI) or
+// AES-NI with SSE4.1 and SSSE3, whichever the CPU has; everywhere, a portable
+// bitsliced one that uses no tables (build tag purego forces it).
 package rcs
 
 import (

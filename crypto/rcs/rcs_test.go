@@ -419,3 +419,37 @@ func TestXORKeyStream(t *testing.T) {
 	}()
 	k.XORKeyStream(make([]byte, 10), src, &c1)
 }
+
+// TestKeyConcurrent uses one Key from several goroutines at once (run with
+// -race): SealOnce and OpenOnce must not write to it.
+func TestKeyConcurrent(t *testing.T) {
+	k, err := NewKey(seq(0, 32), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nonce [32]byte
+	want := k.SealOnce(nil, &nonce, []byte("ad"), seq(0, 500))
+	done := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 50; i++ {
+				n := nonce
+				got := k.SealOnce(nil, &n, []byte("ad"), seq(0, 500))
+				if !bytes.Equal(got, want) {
+					done <- errors.New("concurrent SealOnce gave a different record")
+					return
+				}
+				if _, err := k.OpenOnce(nil, &n, []byte("ad"), got); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
