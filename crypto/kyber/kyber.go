@@ -21,9 +21,19 @@
 // With K2, K3 and K4 the package is exactly ML-KEM-512, -768 and -1024 except
 // for the rejection value above.
 //
+// Input checks follow FIPS 203 sections 7.2 and 7.3: encapsulation rejects an
+// encapsulation key of the wrong length or with an encoded coefficient not
+// below q (ErrPublicKeyModulus, as the 2026 QSC does), and decapsulation
+// rejects a decapsulation key whose stored H(ek) does not match its ek
+// (ErrPrivateKeyHash; QSC's decapsulation returns false there). A ciphertext
+// that fails re-encryption is never an error: it yields the rejection secret.
+//
 // Randomness is passed explicitly (d ‖ z for key generation, m for
 // encapsulation), so callers decide where it comes from. All operations on
-// secret data are free of secret-dependent branches and memory indices.
+// secret data are free of secret-dependent branches and memory indices, the
+// re-encryption check uses a constant-time comparison and selection, and
+// intermediate secrets are cleared before returning. The Params methods keep
+// no state between calls and are safe for concurrent use.
 package kyber
 
 import (
@@ -234,6 +244,7 @@ func (p *Params) Decapsulate(sk, ct []byte) (ss []byte, err error) {
 	j.Write(z)
 	j.Write(ct2)
 	j.Read(reject[:])
+	j.Reset() // the sponge held z
 
 	ss = make([]byte, SharedKeySize)
 	copy(ss, g[:32])

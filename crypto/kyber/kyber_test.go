@@ -274,3 +274,48 @@ func TestOtherShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentUse runs the operations from several goroutines at once; under
+// -race it checks that Params methods share no state.
+func TestConcurrentUse(t *testing.T) {
+	seed := make([]byte, SeedSize)
+	pk, sk, err := K5.NewKeyFromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := K5.EncapsulateDeterministic(pk, seed[:MessageSize])
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			m := fit([]byte{byte(g)}, MessageSize)
+			for range 5 {
+				if _, _, err := K5.NewKeyFromSeed(seed); err != nil {
+					errs <- err
+					return
+				}
+				ct, ss, err := K5.EncapsulateDeterministic(pk, m)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got, err := K5.Decapsulate(sk, ct); err != nil || !bytes.Equal(got, ss) {
+					errs <- errors.New("decapsulation mismatch")
+					return
+				}
+				if ct, _, _ := K5.EncapsulateDeterministic(pk, seed[:MessageSize]); !bytes.Equal(ct, want) {
+					errs <- errors.New("encapsulation not deterministic under concurrency")
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
