@@ -33,8 +33,9 @@
 //     (they are lost after the bottleneck).
 //  6. Corruption: with probability Corrupt one uniformly chosen bit is flipped.
 //  7. Timing: the datagram arrives Delay ± Jitter (uniform, never negative) after
-//     it left the bandwidth queue. Jitter never reorders: an arrival time earlier
-//     than the previous datagram's on the same link is moved up to it. With
+//     it left the bandwidth queue. Jitter (or lowering Delay) never reorders: an
+//     arrival time earlier than the previous datagram's on the same link is
+//     moved up to it. With
 //     probability Reorder the datagram is instead held back for ReorderDelay more
 //     and is exempt from that ordering rule, so later datagrams overtake it
 //     (Stats.Reordered).
@@ -52,7 +53,11 @@
 // and the same sequence of writes give the same outcome byte for byte.
 // In a [Network] a link is seeded from the network seed and the two endpoints'
 // local addresses, and ":0" ports are assigned sequentially from 49152, so a
-// test that creates its endpoints in the same order is reproducible.
+// test that creates its endpoints in the same order is reproducible. A read on
+// a Network endpoint at time t first delivers everything due by t, so the
+// result does not depend on which goroutine a synctest bubble runs first when
+// several wake at the same instant. (Wrap cannot promise that for the reader
+// of the real conn underneath.)
 //
 // # Time and goroutines
 //
