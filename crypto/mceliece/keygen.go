@@ -3,6 +3,7 @@ package mceliece
 import (
 	"crypto/sha3"
 	"encoding/binary"
+	"fmt"
 	"io"
 )
 
@@ -14,12 +15,18 @@ const maxKeyAttempts = 1000
 // implementation does) and derives a key pair from it. The public key is
 // PublicKeySize bytes and the private key PrivateKeySize bytes.
 func (p *Params) GenerateKey(rand io.Reader) (pk, sk []byte, err error) {
+	pk, sk, _, err = p.newKey(rand)
+	return pk, sk, err
+}
+
+// newKey is GenerateKey that also returns the number of attempts.
+func (p *Params) newKey(rand io.Reader) (pk, sk []byte, attempts int, err error) {
 	var seed [SeedSize]byte
 	defer clear(seed[:])
 	if err := readFull(rand, seed[:]); err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	return p.NewKeyFromSeed(seed[:])
+	return p.newKeyFromSeed(seed[:])
 }
 
 // NewKeyFromSeed derives a key pair from a 32-byte seed δ by the
@@ -29,8 +36,13 @@ func (p *Params) GenerateKey(rand io.Reader) (pk, sk []byte, err error) {
 // with δ′.
 func (p *Params) NewKeyFromSeed(seed []byte) (pk, sk []byte, err error) {
 	if len(seed) != SeedSize {
-		return nil, nil, ErrRandom
+		return nil, nil, fmt.Errorf("%w: seed of %d bytes, want %d", ErrRandom, len(seed), SeedSize)
 	}
+	pk, sk, _, err = p.newKeyFromSeed(seed)
+	return pk, sk, err
+}
+
+func (p *Params) newKeyFromSeed(seed []byte) (pk, sk []byte, attempts int, err error) {
 	q, t := p.q(), p.t
 	eLen := p.eBytes() + 4*q + 2*t + 32
 	e := make([]byte, eLen)
@@ -50,7 +62,7 @@ func (p *Params) NewKeyFromSeed(seed []byte) (pk, sk []byte, err error) {
 	defer ks.clear()
 
 	h := sha3.NewSHAKE256()
-	for range maxKeyAttempts {
+	for attempts = 1; attempts <= maxKeyAttempts; attempts++ {
 		h.Reset()
 		h.Write(delta[:])
 		h.Read(e)
@@ -63,10 +75,19 @@ func (p *Params) NewKeyFromSeed(seed []byte) (pk, sk []byte, err error) {
 			copy(delta[1:], next)
 			continue
 		}
-		p.matGen(ks.mat, g, alpha[:p.n], ks)
-		if !p.systematic(ks.mat) {
+		// Whether H̃ has a systematic form depends only on its left mt×mt
+		// block, so check that on a narrow copy first: most attempts fail
+		// here, and only the successful one pays for the full width.
+		lw := p.leftWords()
+		p.matGen(ks.left, lw, g, alpha[:p.n])
+		if !p.systematic(ks.left, lw) {
 			copy(delta[1:], next)
 			continue
+		}
+		p.matGen(ks.mat, p.words(), g, alpha[:p.n])
+		if !p.systematic(ks.mat, p.words()) {
+			// Cannot happen: the same elimination on the same left block.
+			return nil, nil, attempts, fmt.Errorf("%w: internal inconsistency in the systematic form", ErrKeyGeneration)
 		}
 		pk = make([]byte, p.PublicKeySize())
 		p.encodePublicKey(pk, ks.mat)
@@ -79,25 +100,26 @@ func (p *Params) NewKeyFromSeed(seed []byte) (pk, sk []byte, err error) {
 		}
 		controlBits(sk[p.skControl():p.skS()], pi, p.m)
 		copy(sk[p.skS():], sBytes)
-		return pk, sk, nil
+		return pk, sk, attempts, nil
 	}
-	return nil, nil, ErrKeyGeneration
+	return nil, nil, maxKeyAttempts, ErrKeyGeneration
 }
 
 // keyScratch holds the buffers of one key generation.
 type keyScratch struct {
-	mat   []uint64 // mt rows of words() words
+	mat   []uint64 // H̃: mt rows of words() words
+	left  []uint64 // the left block of H̃: mt rows of leftWords() words
 	pows  [][]gf   // irreducible: β^0 … β^t
 	prod  []gf     // irreducible: unreduced product
 	sys   [][]gf   // irreducible: linear system
 	order []uint64 // field ordering: sort keys
-	bsa   bsVec    // scratch
 }
 
 func newKeyScratch(p *Params) *keyScratch {
 	t := p.t
 	ks := &keyScratch{
 		mat:   make([]uint64, p.mt()*p.words()),
+		left:  make([]uint64, p.mt()*p.leftWords()),
 		prod:  make([]gf, 2*t-1),
 		order: make([]uint64, p.q()),
 	}
@@ -114,6 +136,8 @@ func newKeyScratch(p *Params) *keyScratch {
 
 func (ks *keyScratch) clear() {
 	clear(ks.mat)
+	clear(ks.left)
+	clear(ks.left)
 	clear(ks.prod)
 	clear(ks.order)
 	for _, r := range ks.pows {
@@ -122,7 +146,6 @@ func (ks *keyScratch) clear() {
 	for _, r := range ks.sys {
 		clear(r)
 	}
-	ks.bsa = bsVec{}
 }
 
 // polyMulMod sets r = a·b in GF(2^m)[y]/F(y); a, b and r have t coefficients.
@@ -229,12 +252,12 @@ func (p *Params) fieldOrdering(pi []uint16, alpha []gf, r []byte, ks *keyScratch
 	return true
 }
 
-// matGen fills mat with the mt×n parity-check matrix H̃: row i·m+k, column j
-// is the coefficient of z^k in α_j^i / g(α_j). Rows are bit strings of
-// words() little-endian words; the bit-sliced representation of 64 columns
-// is exactly 64 bits of m consecutive rows.
-func (p *Params) matGen(mat []uint64, g []gf, alpha []gf, ks *keyScratch) {
-	f, m, t, nw := p.fld, p.m, p.t, p.words()
+// matGen fills mat with the first 64·nw columns of the mt×n parity-check
+// matrix H̃ (row i·m+k, column j: the coefficient of z^k in α_j^i / g(α_j)),
+// one row per nw little-endian words. The bit-sliced form of 64 columns is
+// exactly one word of m consecutive rows.
+func (p *Params) matGen(mat []uint64, nw int, g []gf, alpha []gf) {
+	f, m, t := p.fld, p.m, p.t
 	var a, v bsVec
 	for b := 0; b < nw; b++ {
 		lo := 64 * b
@@ -256,11 +279,15 @@ func (p *Params) matGen(mat []uint64, g []gf, alpha []gf, ks *keyScratch) {
 	a, v = bsVec{}, bsVec{}
 }
 
-// systematic reduces mat to (I_mt | T) by Gaussian elimination over GF(2)
-// and reports whether the left mt×mt block was invertible. Every row
-// operation is masked, so the work done depends only on the failure point.
-func (p *Params) systematic(mat []uint64) bool {
-	mt, nw := p.mt(), p.words()
+// leftWords is the number of words that hold the columns 0 … mt−1.
+func (p *Params) leftWords() int { return (p.mt() + 63) / 64 }
+
+// systematic reduces the mt rows of nw words in mat to (I_mt | T) by
+// Gaussian elimination over GF(2) on the columns 0 … mt−1 and reports
+// whether that block was invertible. Every row operation is masked, so the
+// work done depends only on where it fails.
+func (p *Params) systematic(mat []uint64, nw int) bool {
+	mt := p.mt()
 	for i := 0; i < mt; i++ {
 		w, sh := i>>6, uint(i&63)
 		ri := mat[i*nw+w : (i+1)*nw]
@@ -289,6 +316,18 @@ func (p *Params) systematic(mat []uint64) bool {
 // addMasked sets dst ^= src & mask word by word.
 func addMasked(dst, src []uint64, mask uint64) {
 	src = src[:len(dst)]
+	for len(dst) >= 8 {
+		d, s := (*[8]uint64)(dst), (*[8]uint64)(src)
+		d[0] ^= s[0] & mask
+		d[1] ^= s[1] & mask
+		d[2] ^= s[2] & mask
+		d[3] ^= s[3] & mask
+		d[4] ^= s[4] & mask
+		d[5] ^= s[5] & mask
+		d[6] ^= s[6] & mask
+		d[7] ^= s[7] & mask
+		dst, src = dst[8:], src[8:]
+	}
 	for x := range dst {
 		dst[x] ^= src[x] & mask
 	}
