@@ -218,3 +218,35 @@ func TestAccumulatorBound(t *testing.T) {
 		}
 	}
 }
+
+// TestPreparedProduct checks the prepared base-case product against the
+// plain one, including maxK worst-case terms.
+func TestPreparedProduct(t *testing.T) {
+	r := rng("prepared")
+	for round := range 20 {
+		a := randPoly(r, q)
+		a.canonical()
+		b := randPoly(r, q)
+		b.ntt() // centred
+		if round == 0 {
+			for i := range a {
+				a[i], b[i] = q-1, -(q-1)/2
+			}
+		}
+		var pr prepared
+		pr.prepare(b)
+		var acc1, acc2 accumulator
+		for range maxK {
+			basemulAcc(&acc1, a, b)
+			basemulAccPrepared(&acc2, a, &pr)
+		}
+		var c1, c2 poly
+		acc1.reduce(&c1)
+		acc2.reduce(&c2)
+		for i := range c1 {
+			if c2[i] <= -q || c2[i] >= q || mod(int64(c1[i])) != mod(int64(c2[i])) {
+				t.Fatalf("round %d, coefficient %d: %d vs %d", round, i, c2[i], c1[i])
+			}
+		}
+	}
+}

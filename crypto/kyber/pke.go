@@ -13,7 +13,7 @@ type work struct {
 	a      poly      // one matrix entry at a time
 	t      poly      // one output polynomial at a time
 	e      poly      // one error polynomial at a time
-	vec    []poly    // ŝ in key generation, ŷ in encryption, secret
+	vec    []prepared // ŝ in key generation, ŷ in encryption, secret
 	tHat   []poly    // t̂ in encryption, public
 	prfBuf [192]byte // PRF output, up to 64·3 bytes
 }
@@ -23,7 +23,7 @@ func newWork(k int) *work {
 		k:    k,
 		xof:  sha3.NewSHAKE128(),
 		prf:  sha3.NewSHAKE256(),
-		vec:  make([]poly, k),
+		vec:  make([]prepared, k),
 		tHat: make([]poly, k),
 	}
 }
@@ -57,14 +57,15 @@ func (w *work) keyGen(p *Params, ek, dk, d []byte) {
 
 	s := w.vec
 	for i := range s {
-		w.cbd(&s[i], p.Eta1, sigma, i)
-		s[i].ntt()
+		w.cbd(&w.e, p.Eta1, sigma, i)
+		w.e.ntt()
+		s[i].prepare(&w.e)
 	}
 	// t̂[i] = Σ_j Â[i][j] ∘ ŝ[j] + ê[i], with Â[i][j] = SampleNTT(ρ ‖ j ‖ i).
 	for i := range k {
 		for j := range k {
 			sampleNTT(&w.a, w.xof, rho, byte(j), byte(i))
-			basemulAcc(&w.acc, &w.a, &s[j])
+			basemulAccPrepared(&w.acc, &w.a, &s[j])
 		}
 		w.acc.reduce(&w.t) // Σ·R^-1
 		for c := range w.t {
@@ -78,8 +79,8 @@ func (w *work) keyGen(p *Params, ek, dk, d []byte) {
 	}
 	copy(ek[384*k:], rho)
 	for i := range s {
-		s[i].canonical()
-		encode12(dk[384*i:], &s[i])
+		s[i].b.canonical()
+		encode12(dk[384*i:], &s[i].b)
 	}
 	clear(g[:])
 }
@@ -104,14 +105,15 @@ func (w *work) encrypt(p *Params, ct, rho, m, r []byte) {
 	du, dv := uint(p.DU), uint(p.DV)
 	y := w.vec
 	for i := range y {
-		w.cbd(&y[i], p.Eta1, r, i)
-		y[i].ntt()
+		w.cbd(&w.e, p.Eta1, r, i)
+		w.e.ntt()
+		y[i].prepare(&w.e)
 	}
 	// u[i] = NTT^-1(Σ_j Â[j][i] ∘ ŷ[j]) + e1[i], Â[j][i] = SampleNTT(ρ ‖ i ‖ j).
 	for i := range k {
 		for j := range k {
 			sampleNTT(&w.a, w.xof, rho, byte(i), byte(j))
-			basemulAcc(&w.acc, &w.a, &y[j])
+			basemulAccPrepared(&w.acc, &w.a, &y[j])
 		}
 		w.acc.reduce(&w.t)
 		w.t.invNTT()
@@ -122,7 +124,7 @@ func (w *work) encrypt(p *Params, ct, rho, m, r []byte) {
 	}
 	// v = NTT^-1(t̂ᵀ ∘ ŷ) + e2 + μ.
 	for j := range k {
-		basemulAcc(&w.acc, &w.tHat[j], &y[j])
+		basemulAccPrepared(&w.acc, &w.tHat[j], &y[j])
 	}
 	w.acc.reduce(&w.t)
 	w.t.invNTT()
