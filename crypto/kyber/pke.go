@@ -10,12 +10,12 @@ type work struct {
 	xof    *sha3.SHAKE // SHAKE128 for SampleNTT
 	prf    *sha3.SHAKE // SHAKE256 for PRF
 	acc    accumulator
-	a      poly      // one matrix entry at a time
-	t      poly      // one output polynomial at a time
-	e      poly      // one error polynomial at a time
+	a      poly       // one matrix entry at a time
+	t      poly       // one output polynomial at a time
+	e      poly       // one error polynomial at a time
 	vec    []prepared // ŝ in key generation, ŷ in encryption, secret
-	tHat   []poly    // t̂ in encryption, public
-	prfBuf [192]byte // PRF output, up to 64·3 bytes
+	tHat   []poly     // t̂ in encryption, public
+	prfBuf [192]byte  // PRF output, up to 64·3 bytes
 }
 
 func newWork(k int) *work {
