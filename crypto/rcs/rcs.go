@@ -61,9 +61,18 @@ var (
 	ErrNonceSize = errors.New("rcs: nonce must be 32 bytes")
 	// ErrAuth reports a tag that does not match.
 	ErrAuth = errors.New("rcs: message authentication failed")
-	// ErrShort reports a ciphertext shorter than the tag.
-	ErrShort = errors.New("rcs: ciphertext shorter than the tag")
+	// ErrShort reports a ciphertext shorter than the tag. It is also an
+	// authentication failure: errors.Is(ErrShort, ErrAuth) is true.
+	ErrShort error = shortError{}
 )
+
+// shortError is the type of ErrShort.
+type shortError struct{}
+
+func (shortError) Error() string { return "rcs: ciphertext shorter than the tag" }
+
+// Is makes ErrShort match ErrAuth as well.
+func (shortError) Is(target error) bool { return target == ErrAuth }
 
 // Cipher names: the cSHAKE function-name string N of the key schedule
 // (digest 7.2): 0x01, eight zero bytes, 0x01 or 0x02, then "RCSK256" or
