@@ -169,6 +169,7 @@ func (k *Key) Clear() {
 // Like crypto/cipher.Stream, XORKeyStream panics if dst is shorter than src
 // or overlaps it inexactly: both are programming errors, not bad input.
 func (k *Key) XORKeyStream(dst, src []byte, ctr *[32]byte) {
+	k.mustBeExpanded()
 	if len(dst) < len(src) {
 		panic("rcs: output smaller than input")
 	}
@@ -176,6 +177,14 @@ func (k *Key) XORKeyStream(dst, src []byte, ctr *[32]byte) {
 		panic("rcs: invalid buffer overlap")
 	}
 	xorKeyStream(k, dst[:len(src)], src, ctr)
+}
+
+// mustBeExpanded panics on a zero or cleared Key (a programming error),
+// which would otherwise run the block function with zero rounds.
+func (k *Key) mustBeExpanded() {
+	if k.rounds == 0 {
+		panic("rcs: Key not made by NewKey, or cleared")
+	}
 }
 
 // absorbAD absorbs AD ‖ LE32(len(AD)) when AD is not empty
@@ -202,6 +211,7 @@ func absorbLength(mac *keccak.KMAC, ctrBytes uint64) {
 // out[len(pt):len(pt)+tagSize], advancing mac, nonce and ctrBytes
 // (digest 7.6, Encrypt).
 func (k *Key) seal(mac *keccak.KMAC, nonce *[32]byte, ctrBytes *uint64, out, ad, pt []byte) {
+	k.mustBeExpanded()
 	absorbAD(mac, ad)
 	*ctrBytes += uint64(len(pt))
 	mac.Write(nonce[:])
@@ -216,6 +226,7 @@ func (k *Key) seal(mac *keccak.KMAC, nonce *[32]byte, ctrBytes *uint64, out, ad,
 // (digest 7.6, Decrypt). The MAC and ctrBytes advance in any case; the nonce
 // advances only on success.
 func (k *Key) open(mac *keccak.KMAC, nonce *[32]byte, ctrBytes *uint64, out, ad, ct, tag []byte) error {
+	k.mustBeExpanded()
 	absorbAD(mac, ad)
 	*ctrBytes += uint64(len(ct))
 	mac.Write(nonce[:])

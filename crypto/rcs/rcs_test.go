@@ -453,3 +453,20 @@ func TestKeyConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestClearedKeyPanics: a cleared Key is a programming error that must fail
+// loudly rather than run a zero-round cipher.
+func TestClearedKeyPanics(t *testing.T) {
+	k, _ := NewKey(seq(0, 32), nil)
+	k.Clear()
+	if *k != (Key{}) {
+		t.Fatal("Clear left key material")
+	}
+	var nonce [32]byte
+	defer func() {
+		if recover() == nil {
+			t.Fatal("SealOnce on a cleared key did not panic")
+		}
+	}()
+	k.SealOnce(nil, &nonce, nil, []byte("x"))
+}
