@@ -1,0 +1,461 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/qsmp-go/qsmp/handshake"
+	"github.com/qsmp-go/qsmp/record"
+)
+
+// ShortBufferError reports a Read buffer smaller than the record; the record
+// is kept for the next Read.
+type ShortBufferError struct{ Need int }
+
+func (e *ShortBufferError) Error() string {
+	return fmt.Sprintf("stream: read buffer too short: the record needs %d bytes", e.Need)
+}
+
+// TooLargeError reports a Write above the record limit.
+type TooLargeError struct{ Size, Limit int }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("stream: message of %d bytes exceeds the record limit of %d bytes", e.Size, e.Limit)
+}
+
+// PeerError reports that the peer closed the session with an error code.
+type PeerError struct{ Code record.Code }
+
+func (e *PeerError) Error() string { return "stream: peer closed the session: " + e.Code.String() }
+
+// Conn is an established QSMP session over a TCP connection. It satisfies
+// net.Conn with message semantics: one Write is one record, one Read returns
+// one record. Read and Write may be called concurrently.
+type Conn struct {
+	conn net.Conn
+	sess *handshake.Session
+	cfg  *Config
+	log  *slog.Logger
+
+	rmu     sync.Mutex // one reader at a time
+	wmu     sync.Mutex // one writer at a time (records must leave in sequence order)
+	smu     sync.Mutex // the record state: seal, open and re-key
+	cond    *sync.Cond // on smu: pending asymmetric ratchet finished
+	pending *handshake.AsymmetricRatchet
+	held    []byte // a record that did not fit the last Read buffer
+
+	closeOnce sync.Once
+	closed    bool // guarded by smu
+}
+
+func newConn(c net.Conn, sess *handshake.Session, cfg *Config) *Conn {
+	x := &Conn{conn: c, sess: sess, cfg: cfg, log: cfg.logger()}
+	x.cond = sync.NewCond(&x.smu)
+	return x
+}
+
+// Dial connects to addr ("tcp", "tcp4" or "tcp6") and runs the client side
+// of the handshake within ctx.
+func Dial(ctx context.Context, network, addr string, cfg *Config) (*Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := Client(ctx, c, cfg)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// Client runs the client side of the handshake over an existing connection.
+func Client(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error) {
+	m, err := cfg.clientMachine()
+	if err != nil {
+		return nil, err
+	}
+	if err := runHandshake(ctx, c, m, cfg.HandshakeTimeout); err != nil {
+		return nil, err
+	}
+	return newConn(c, m.Session(), cfg), nil
+}
+
+// Server runs the server side of the handshake over an existing connection.
+func Server(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error) {
+	m, err := cfg.serverMachine()
+	if err != nil {
+		return nil, err
+	}
+	if err := runHandshake(ctx, c, m, cfg.HandshakeTimeout); err != nil {
+		return nil, err
+	}
+	return newConn(c, m.Session(), cfg), nil
+}
+
+// Session returns the handshake's result.
+func (c *Conn) Session() *handshake.Session { return c.sess }
+
+// MaxMessage returns the largest message one Write accepts (64 KiB less the
+// tag, the C limit).
+func (c *Conn) MaxMessage() int { return record.StreamMaxPlaintext(c.sess.Stream.TagSize()) }
+
+func (c *Conn) now() uint64 { return record.UnixTime(c.cfg.now()()) }
+
+// Write seals b as one record.
+func (c *Conn) Write(b []byte) (int, error) {
+	if len(b) > c.MaxMessage() {
+		return 0, &TooLargeError{Size: len(b), Limit: c.MaxMessage()}
+	}
+	if len(b) == 0 {
+		return 0, record.ErrEmpty
+	}
+	if err := c.sealAndSend(func() ([]byte, error) { return c.sess.Stream.Seal(b, c.now()) }, true); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// sealAndSend seals under smu and writes under wmu, so records leave in the
+// order of their sequence numbers. Data waits while an asymmetric ratchet is
+// pending, because the C responder re-keys before our next records arrive.
+func (c *Conn) sealAndSend(seal func() ([]byte, error), isData bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.smu.Lock()
+	for isData && c.pending != nil && !c.closed {
+		c.cond.Wait()
+	}
+	if c.closed {
+		c.smu.Unlock()
+		return net.ErrClosed
+	}
+	pkt, err := seal()
+	c.smu.Unlock()
+	if err != nil {
+		return err
+	}
+	_, err = c.conn.Write(pkt)
+	return err
+}
+
+// Read returns the next data record. Ratchet records are processed on the
+// way; a close record from the peer gives io.EOF (code 0) or *PeerError.
+func (c *Conn) Read(b []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for {
+		if c.held != nil {
+			if len(b) < len(c.held) {
+				return 0, &ShortBufferError{Need: len(c.held)}
+			}
+			n := copy(b, c.held)
+			clear(c.held)
+			c.held = nil
+			return n, nil
+		}
+		pkt, err := readRecord(c.conn, record.MessageMax)
+		if err != nil {
+			return 0, err
+		}
+		h, _ := record.ParseHeader(pkt)
+		switch h.Flag {
+		case record.FlagEncryptedMessage, record.FlagErrorCondition, record.FlagSymmetricRatchetRequest,
+			record.FlagAsymmetricRatchetRequest, record.FlagAsymmetricRatchetResponse:
+		default:
+			// The C loops skip other flags without touching the cipher state
+			// (including the unauthenticated 0x03 terminate, which we do not
+			// trust).
+			c.log.Debug("skipping record", "flag", h.Flag)
+			continue
+		}
+		c.smu.Lock()
+		h, pt, err := c.sess.Stream.Open(pkt, c.now())
+		c.smu.Unlock()
+		if err != nil {
+			c.fail()
+			return 0, err
+		}
+		switch h.Flag {
+		case record.FlagEncryptedMessage:
+			if len(b) < len(pt) {
+				c.held = pt
+				return 0, &ShortBufferError{Need: len(pt)}
+			}
+			return copy(b, pt), nil
+		case record.FlagErrorCondition:
+			c.fail()
+			if record.Code(pt[0]) == record.CodeNone {
+				return 0, io.EOF
+			}
+			return 0, &PeerError{Code: record.Code(pt[0])}
+		case record.FlagSymmetricRatchetRequest:
+			if len(pt) != 32 {
+				c.fail()
+				return 0, fmt.Errorf("stream: ratchet token of %d bytes", len(pt))
+			}
+			c.smu.Lock()
+			err = c.sess.Stream.Rekey(pt)
+			c.smu.Unlock()
+			if err != nil {
+				return 0, err
+			}
+			c.log.Debug("symmetric ratchet from the peer")
+		case record.FlagAsymmetricRatchetRequest:
+			err := c.sealAndSend(func() ([]byte, error) {
+				return c.sess.StreamAsymmetricRespond(c.cfg.rand(), pt)
+			}, false)
+			if err != nil {
+				c.fail()
+				return 0, err
+			}
+			c.log.Debug("asymmetric ratchet answered")
+		case record.FlagAsymmetricRatchetResponse:
+			c.smu.Lock()
+			if c.pending == nil {
+				c.smu.Unlock()
+				c.fail()
+				return 0, fmt.Errorf("%w: unexpected response", handshake.ErrRatchet)
+			}
+			err := c.sess.StreamAsymmetricFinish(c.pending, pt)
+			c.pending = nil
+			c.cond.Broadcast()
+			c.smu.Unlock()
+			if err != nil {
+				c.fail()
+				return 0, err
+			}
+			c.log.Debug("asymmetric ratchet finished")
+		}
+	}
+}
+
+// fail ends the connection after a record failure, as the C loops do.
+func (c *Conn) fail() {
+	c.smu.Lock()
+	c.closed = true
+	c.cond.Broadcast()
+	c.smu.Unlock()
+	c.conn.Close()
+}
+
+// Ratchet sends a symmetric ratchet request and re-keys (digest 8.2). On
+// QSMS it needs Config.SymmetricRatchet.
+func (c *Conn) Ratchet() error {
+	if !c.sess.Duplex && !c.cfg.SymmetricRatchet {
+		return ErrRatchetDisabled
+	}
+	token := make([]byte, 32)
+	if _, err := io.ReadFull(c.cfg.rand(), token); err != nil {
+		return err
+	}
+	defer clear(token)
+	return c.sealAndSend(func() ([]byte, error) { return c.sess.Stream.SealRatchetRequest(token, c.now()) }, true)
+}
+
+// AsymmetricRatchet sends a QSMD asymmetric ratchet request (digest 8.3). It
+// completes when Read processes the peer's response; until then Write waits,
+// so that no record is sealed under keys the peer has already replaced.
+func (c *Conn) AsymmetricRatchet() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.smu.Lock()
+	if c.pending != nil {
+		c.smu.Unlock()
+		return ErrRatchetPending
+	}
+	if c.closed {
+		c.smu.Unlock()
+		return net.ErrClosed
+	}
+	pkt, pending, err := c.sess.StreamAsymmetricRequest(c.cfg.rand())
+	if err == nil {
+		c.pending = pending
+	}
+	c.smu.Unlock()
+	if err != nil {
+		return err
+	}
+	_, err = c.conn.Write(pkt)
+	return err
+}
+
+// Close sends the encrypted close record (error code 0, digest 2.4) and
+// closes the connection.
+func (c *Conn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		// Mark closed first, so a writer waiting for a ratchet gives up and
+		// releases the write lock.
+		c.smu.Lock()
+		wasClosed := c.closed
+		c.closed = true
+		c.cond.Broadcast()
+		c.smu.Unlock()
+
+		c.wmu.Lock()
+		c.smu.Lock()
+		if !wasClosed {
+			if pkt, serr := c.sess.Stream.SealClose(record.CodeNone, c.now()); serr == nil {
+				c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+				c.conn.Write(pkt)
+			}
+		}
+		if c.pending != nil {
+			c.pending.Clear()
+			c.pending = nil
+		}
+		c.sess.Stream.Clear()
+		c.smu.Unlock()
+		c.wmu.Unlock()
+		err = c.conn.Close()
+	})
+	return err
+}
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// RemoteAddr returns the remote network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error { return c.conn.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+// Listener accepts QSMP sessions over TCP. Handshakes run concurrently in
+// the background (at most Config.MaxHandshakes at once); Accept returns
+// established sessions.
+type Listener struct {
+	l      net.Listener
+	cfg    *Config
+	conns  chan *Conn
+	done   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	active map[net.Conn]struct{}
+}
+
+// Listen listens on addr and accepts QSMP sessions.
+func Listen(network, addr string, cfg *Config) (*Listener, error) {
+	if _, err := cfg.serverMachine(); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return NewListener(l, cfg), nil
+}
+
+// NewListener serves QSMP on an existing listener.
+func NewListener(l net.Listener, cfg *Config) *Listener {
+	ln := &Listener{l: l, cfg: cfg, conns: make(chan *Conn), done: make(chan struct{}), active: map[net.Conn]struct{}{}}
+	ln.wg.Add(1)
+	go ln.serve()
+	return ln
+}
+
+func (l *Listener) serve() {
+	defer l.wg.Done()
+	max := l.cfg.MaxHandshakes
+	if max <= 0 {
+		max = 64
+	}
+	sem := make(chan struct{}, max)
+	log := l.cfg.logger()
+	for {
+		c, err := l.l.Accept()
+		if err != nil {
+			select {
+			case <-l.done:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			log.Warn("accept failed", "err", err)
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-l.done:
+			c.Close()
+			return
+		}
+		l.mu.Lock()
+		l.active[c] = struct{}{}
+		l.mu.Unlock()
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			defer func() { <-sem }()
+			conn, err := Server(context.Background(), c, l.cfg)
+			l.mu.Lock()
+			delete(l.active, c)
+			l.mu.Unlock()
+			if err != nil {
+				log.Info("handshake failed", "remote", c.RemoteAddr(), "err", err)
+				c.Close()
+				return
+			}
+			select {
+			case l.conns <- conn:
+			case <-l.done:
+				conn.Close()
+			}
+		}()
+	}
+}
+
+// Accept waits for the next established session.
+func (l *Listener) Accept() (net.Conn, error) {
+	return l.AcceptContext(context.Background())
+}
+
+// AcceptContext is Accept with a context.
+func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close stops listening, aborts handshakes in progress and waits for the
+// background goroutines. Established connections are not closed.
+func (l *Listener) Close() error {
+	var err error
+	l.once.Do(func() {
+		close(l.done)
+		err = l.l.Close()
+		l.mu.Lock()
+		for c := range l.active {
+			c.Close()
+		}
+		l.mu.Unlock()
+		l.wg.Wait()
+	})
+	return err
+}
+
+// Addr returns the listener's address.
+func (l *Listener) Addr() net.Addr { return l.l.Addr() }
