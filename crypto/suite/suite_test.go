@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha3"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/qsmp-go/qsmp/internal/vectors"
@@ -71,12 +72,24 @@ func TestSizesMatchSchemes(t *testing.T) {
 	}
 }
 
+// heavyUnderRace names the schemes whose generic tests run only without the
+// race detector (CI runs the crypto packages a second time without it).
+func heavyUnderRace(t *testing.T, name string) bool {
+	if raceDetector && (strings.HasPrefix(name, "McEliece-") || strings.HasPrefix(name, "SLH-DSA-")) {
+		t.Logf("%s: skipped under -race (too slow); it runs in the pass without -race", name)
+		return true
+	}
+	return false
+}
+
 func TestKEMRoundTripAndBadInput(t *testing.T) {
+	seen := map[string]bool{}
 	for _, s := range All() {
 		k, err := s.KEM()
-		if err != nil {
+		if err != nil || seen[k.Name()] || heavyUnderRace(t, k.Name()) {
 			continue
 		}
+		seen[k.Name()] = true
 		t.Run(k.Name(), func(t *testing.T) {
 			rng := drbg("kem " + k.Name())
 			pk, sk, err := k.GenerateKey(rng)
@@ -112,11 +125,13 @@ func TestKEMRoundTripAndBadInput(t *testing.T) {
 }
 
 func TestSignerRoundTripAndBadInput(t *testing.T) {
+	seen := map[string]bool{}
 	for _, s := range All() {
 		v, err := s.Signer()
-		if err != nil {
+		if err != nil || seen[v.Name()] || heavyUnderRace(t, v.Name()) {
 			continue
 		}
+		seen[v.Name()] = true
 		t.Run(v.Name(), func(t *testing.T) {
 			rng := drbg("sig " + v.Name())
 			pk, sk, err := v.GenerateKey(rng)
