@@ -19,6 +19,11 @@ var (
 	ErrClosed = errors.New("record: state cleared")
 )
 
+// AsymmetricRatchetMax bounds the plaintext of an asymmetric-ratchet record
+// (the largest, a McEliece 8192128 request with an SLH-DSA-256s signature, is
+// about 1.39 MB).
+const AsymmetricRatchetMax = 2 << 20
+
 // StreamMaxPlaintext returns the largest plaintext of a stream record whose
 // tag is tagSize bytes: msglen may not exceed MessageMax.
 func StreamMaxPlaintext(tagSize int) int { return MessageMax - tagSize }
@@ -115,8 +120,14 @@ func (s *Stream) SealFlag(flag Flag, plaintext []byte, utctime uint64) ([]byte, 
 	if s.tx == nil {
 		return nil, ErrClosed
 	}
-	if len(plaintext) > StreamMaxPlaintext(s.tagSize) {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), StreamMaxPlaintext(s.tagSize))
+	limit := StreamMaxPlaintext(s.tagSize)
+	if flag == FlagAsymmetricRatchetRequest || flag == FlagAsymmetricRatchetResponse {
+		// A McEliece ratchet request is far above the C limit; the C code
+		// cannot carry it at all, we can (docs/COMPATIBILITY.md).
+		limit = AsymmetricRatchetMax
+	}
+	if len(plaintext) > limit {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), limit)
 	}
 	h := Header{Flag: flag, MsgLen: uint32(len(plaintext) + s.tagSize), Sequence: s.txSeq + 1, UTCTime: utctime}
 	out := make([]byte, HeaderSize, HeaderSize+len(plaintext)+s.tagSize)

@@ -161,7 +161,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.held = nil
 			return n, nil
 		}
-		pkt, err := readRecord(c.conn, record.MessageMax)
+		pkt, err := readRecordLimit(c.conn, dataLimit)
 		if err != nil {
 			return 0, err
 		}

@@ -180,11 +180,26 @@ func (c *Config) serverMachine() (handshake.Machine, error) {
 // readRecord reads one framed record: the header, then msglen bytes, with
 // msglen bounded by max.
 func readRecord(r io.Reader, max int) ([]byte, error) {
+	return readRecordLimit(r, func(record.Flag) int { return max })
+}
+
+// dataLimit is the C receive loops' bound on msglen (digest 1.7), except
+// for asymmetric-ratchet records, which McEliece configurations make larger.
+func dataLimit(f record.Flag) int {
+	if f == record.FlagAsymmetricRatchetRequest || f == record.FlagAsymmetricRatchetResponse {
+		return record.AsymmetricRatchetMax + 64
+	}
+	return record.MessageMax
+}
+
+// readRecordLimit reads one framed record with msglen bounded by limit(flag).
+func readRecordLimit(r io.Reader, limit func(record.Flag) int) ([]byte, error) {
 	var hdr [record.HeaderSize]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
 	}
 	h, _ := record.ParseHeader(hdr[:])
+	max := limit(h.Flag)
 	if h.MsgLen == 0 || int64(h.MsgLen) > int64(max) {
 		return nil, fmt.Errorf("%w: msglen %d (flag %v)", ErrRecordSize, h.MsgLen, h.Flag)
 	}
