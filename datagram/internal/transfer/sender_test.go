@@ -214,8 +214,7 @@ func TestSenderKarn(t *testing.T) {
 	if rtt.Samples() != 0 {
 		t.Fatal("RTT sampled from a retransmitted fragment")
 	}
-	// Fragment 2 (sent once) and 3 revealed: still the newest transmission
-	// revealed is... fragment 3, sent once at t0: sample taken.
+	// Now fragments 2 and 3 are revealed, both sent once: a sample.
 	s.OnAck([]Range{{Start: 0, End: 400}}, t0.Add(InitialRTO+90*ms))
 	if rtt.Samples() != 1 {
 		t.Fatalf("samples %d", rtt.Samples())
