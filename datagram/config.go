@@ -1,0 +1,298 @@
+package datagram
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/qsmp-go/qsmp/crypto/suite"
+	"github.com/qsmp-go/qsmp/handshake"
+	"github.com/qsmp-go/qsmp/keyfile"
+	"github.com/qsmp-go/qsmp/record"
+	"github.com/qsmp-go/qsmp/window"
+)
+
+// Defaults of the Config fields left zero.
+const (
+	// DefaultHandshakeTimeout bounds a handshake. Every handshake message is
+	// signed or hashed with its own utctime, so the whole exchange must end
+	// well inside the peer's ±60 s time window.
+	DefaultHandshakeTimeout = 30 * time.Second
+	// DefaultMaxPayload is the UDP payload budget of one datagram: what
+	// survives nearly every path without IP fragmentation.
+	DefaultMaxPayload = 1200
+	// MinMaxPayload is the smallest MaxPayload accepted: a fragment with
+	// every optional field still carries some data.
+	MinMaxPayload = 256
+	// MaxMaxPayload is the largest MaxPayload accepted (the IPv4 UDP limit).
+	MaxMaxPayload = 65507
+	// DefaultWindowSize is the acceptance window of each direction.
+	DefaultWindowSize = window.DefaultSize
+	// DefaultMaxHalfOpen bounds a listener's handshakes in progress.
+	DefaultMaxHalfOpen = 1024
+	// DefaultMaxReassemblyBytes bounds the memory of a listener's handshake
+	// reassembly buffers, all sessions together.
+	DefaultMaxReassemblyBytes = 64 << 20
+	// DefaultMaxQueuedKeyGen bounds the connect requests waiting for a
+	// worker (key generation and signing).
+	DefaultMaxQueuedKeyGen = 64
+	// DefaultPrefixRate and DefaultPrefixBurst limit new handshakes per
+	// IPv4 /24 or IPv6 /64: per second, and banked.
+	DefaultPrefixRate  = 50
+	DefaultPrefixBurst = 100
+	// DefaultReceiveQueue is the number of records buffered per Conn.
+	DefaultReceiveQueue = 256
+	// DefaultAcceptQueue is the number of established sessions a Listener
+	// holds for Accept; beyond it new sessions are closed.
+	DefaultAcceptQueue = 128
+)
+
+// maxTrackedPrefixes bounds the per-prefix rate limiter's table.
+const maxTrackedPrefixes = 1 << 16
+
+// Config configures a Conn or a Listener. The QSMP configuration string
+// (suite) comes from the keys: Identity's and PeerKey's (or those PeerKeys
+// returns) must agree. A Config must not be modified after it is passed to a
+// function of this package; nil means all defaults where no key is needed.
+type Config struct {
+	// Identity is the host's own key: required on a listener (QSMS server
+	// or QSMD listener) and on a QSMD initiator.
+	Identity *keyfile.PrivateKey
+	// PeerKey is the public key of the listener a client connects to.
+	PeerKey *keyfile.PublicKey
+	// PeerKeys is required on a QSMD listener: it returns the public key of
+	// the initiator whose key id arrives in the envelope of its first
+	// handshake fragment (an error rejects the initiator). The listener
+	// never tries a list of keys. It runs on the receive path, once per new
+	// handshake, and must be fast.
+	PeerKeys func(keyID [16]byte) (*keyfile.PublicKey, error)
+	// Duplex selects QSMD; otherwise QSMS.
+	Duplex bool
+
+	// HandshakeTimeout bounds a handshake (DefaultHandshakeTimeout if 0).
+	HandshakeTimeout time.Duration
+	// MaxPayload is the UDP payload budget of one datagram: handshake
+	// fragments and records fit it (DefaultMaxPayload if 0; at least
+	// MinMaxPayload, at most MaxMaxPayload).
+	MaxPayload int
+	// WindowSize is the acceptance window of received sequence numbers
+	// (DefaultWindowSize if 0).
+	WindowSize int
+	// TimeThreshold is the time window in seconds: 0 means 60 s; a
+	// negative value disables the check (handshake and records).
+	TimeThreshold int64
+
+	// MaxHalfOpen bounds a listener's handshakes in progress
+	// (DefaultMaxHalfOpen if 0).
+	MaxHalfOpen int
+	// MaxReassemblyBytes bounds the memory of a listener's reassembly
+	// buffers (DefaultMaxReassemblyBytes if 0).
+	MaxReassemblyBytes int64
+	// MaxConcurrentKeyGen bounds the handshake steps a listener computes at
+	// once: key generation, signing, decapsulation (GOMAXPROCS if 0).
+	MaxConcurrentKeyGen int
+	// MaxQueuedKeyGen bounds the connect requests waiting for a worker
+	// (DefaultMaxQueuedKeyGen if 0).
+	MaxQueuedKeyGen int
+	// PrefixRate and PrefixBurst limit new handshakes per IPv4 /24 and IPv6
+	// /64 (DefaultPrefixRate and DefaultPrefixBurst if 0; a negative rate
+	// disables the limit).
+	PrefixRate  float64
+	PrefixBurst int
+
+	// ReceiveQueue is the number of received records a Conn buffers for
+	// Read (DefaultReceiveQueue if 0); records beyond it are dropped and
+	// counted (Stats.QueueDrops).
+	ReceiveQueue int
+
+	// Logger receives debug events (drops, handshake steps); nil discards.
+	Logger *slog.Logger
+	// Rand is the handshake's random source (crypto/rand if nil). Session
+	// ids and cookie secrets always come from crypto/rand.
+	Rand io.Reader
+	// Now is the protocol clock, the utctime of handshake messages and
+	// records (time.Now if nil). Timers always use the time package.
+	Now func() time.Time
+
+	// newMachine, if set (tests), replaces the handshake machines.
+	newMachine func(server bool, peer *keyfile.PublicKey) (handshake.Machine, error)
+}
+
+// config is a Config with defaults applied and its suite resolved.
+type config struct {
+	Config
+	suite    *suite.Suite
+	tagSize  int
+	hc       handshake.Config
+	deadline time.Duration
+}
+
+// normalize checks c for the role and fills in defaults.
+func (c *Config) normalize(server bool) (*config, error) {
+	var cc config
+	if c != nil {
+		cc.Config = *c
+	}
+	n := &cc
+	if n.HandshakeTimeout == 0 {
+		n.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if n.HandshakeTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative HandshakeTimeout", ErrConfig)
+	}
+	if n.MaxPayload == 0 {
+		n.MaxPayload = DefaultMaxPayload
+	}
+	if n.MaxPayload < MinMaxPayload || n.MaxPayload > MaxMaxPayload {
+		return nil, fmt.Errorf("%w: MaxPayload %d outside [%d, %d]", ErrConfig, n.MaxPayload, MinMaxPayload, MaxMaxPayload)
+	}
+	if n.WindowSize == 0 {
+		n.WindowSize = DefaultWindowSize
+	}
+	if _, err := window.NewSync(n.WindowSize); err != nil {
+		return nil, fmt.Errorf("%w: WindowSize: %w", ErrConfig, err)
+	}
+	if n.MaxHalfOpen <= 0 {
+		n.MaxHalfOpen = DefaultMaxHalfOpen
+	}
+	if n.MaxReassemblyBytes <= 0 {
+		n.MaxReassemblyBytes = DefaultMaxReassemblyBytes
+	}
+	if n.MaxConcurrentKeyGen <= 0 {
+		n.MaxConcurrentKeyGen = runtime.GOMAXPROCS(0)
+	}
+	if n.MaxQueuedKeyGen <= 0 {
+		n.MaxQueuedKeyGen = DefaultMaxQueuedKeyGen
+	}
+	if n.PrefixRate == 0 {
+		n.PrefixRate = DefaultPrefixRate
+	}
+	if n.PrefixBurst <= 0 {
+		n.PrefixBurst = DefaultPrefixBurst
+	}
+	if n.ReceiveQueue <= 0 {
+		n.ReceiveQueue = DefaultReceiveQueue
+	}
+	if n.Logger == nil {
+		n.Logger = slog.New(slog.DiscardHandler)
+	}
+	if n.Rand == nil {
+		n.Rand = rand.Reader
+	}
+	if n.Now == nil {
+		n.Now = time.Now
+	}
+	if err := n.resolve(server); err != nil {
+		return nil, err
+	}
+	n.hc = handshake.Config{Suite: n.suite, Rand: n.Rand, Now: n.Now, TimeThreshold: n.TimeThreshold}
+	return n, nil
+}
+
+// resolve checks the keys of the role and finds the suite they agree on.
+func (n *config) resolve(server bool) error {
+	if n.newMachine != nil && n.Identity == nil && n.PeerKey == nil {
+		// Tests with fake machines: records use QSMS's RCS-256.
+		s, err := suite.Lookup(suite.Default)
+		if err != nil {
+			return err
+		}
+		n.suite, n.tagSize = s, 32
+		return nil
+	}
+	switch {
+	case server && n.Identity == nil:
+		return fmt.Errorf("%w: a listener needs its own key (Identity)", ErrConfig)
+	case server && n.Duplex && n.PeerKeys == nil:
+		return fmt.Errorf("%w: a QSMD listener needs PeerKeys", ErrConfig)
+	case !server && n.PeerKey == nil:
+		return fmt.Errorf("%w: a client needs the listener's public key (PeerKey)", ErrConfig)
+	case !server && n.Duplex && n.Identity == nil:
+		return fmt.Errorf("%w: a QSMD initiator needs its own key (Identity)", ErrConfig)
+	}
+	var s *suite.Suite
+	for _, k := range []*keyfile.PublicKey{ownPublic(n.Identity), n.PeerKey} {
+		if k == nil {
+			continue
+		}
+		if k.Suite == nil {
+			return fmt.Errorf("%w: key without a configuration", ErrConfig)
+		}
+		if s != nil && s != k.Suite {
+			return fmt.Errorf("%w: own key is %s, peer key is %s", ErrConfig, s.Name, k.Suite.Name)
+		}
+		s = k.Suite
+	}
+	if !s.Implemented() {
+		return fmt.Errorf("%w: configuration %s is not implemented", ErrConfig, s.Name)
+	}
+	n.suite = s
+	n.tagSize = 32
+	if n.Duplex {
+		n.tagSize = 64
+	}
+	return nil
+}
+
+func ownPublic(k *keyfile.PrivateKey) *keyfile.PublicKey {
+	if k == nil {
+		return nil
+	}
+	return &k.PublicKey
+}
+
+func identity(k *keyfile.PrivateKey) handshake.Identity {
+	return handshake.Identity{KeyID: k.KeyID, Expiration: k.Expiration, VerifyKey: k.VerifyKey, SigningKey: k.SigningKey}
+}
+
+func publicIdentity(k *keyfile.PublicKey) handshake.Identity {
+	return handshake.Identity{KeyID: k.KeyID, Expiration: k.Expiration, VerifyKey: k.VerifyKey}
+}
+
+// clientMachine builds the initiator's state machine.
+func (n *config) clientMachine() (handshake.Machine, error) {
+	if n.newMachine != nil {
+		return n.newMachine(false, nil)
+	}
+	if n.Duplex {
+		return handshake.NewQSMDClient(n.hc, identity(n.Identity), publicIdentity(n.PeerKey))
+	}
+	return handshake.NewQSMSClient(n.hc, publicIdentity(n.PeerKey))
+}
+
+// serverMachine builds the responder's state machine; peer is the QSMD
+// initiator's key found by PeerKeys.
+func (n *config) serverMachine(peer *keyfile.PublicKey) (handshake.Machine, error) {
+	if n.newMachine != nil {
+		return n.newMachine(true, peer)
+	}
+	if n.Duplex {
+		if peer == nil {
+			return nil, fmt.Errorf("%w: no initiator key", ErrConfig)
+		}
+		vk := peer.VerifyKey
+		return handshake.NewQSMDServer(n.hc, identity(n.Identity), func([handshake.KeyIDSize]byte) ([]byte, error) {
+			return vk, nil
+		})
+	}
+	return handshake.NewQSMSServer(n.hc, identity(n.Identity))
+}
+
+// threshold returns the record time window in seconds (0: disabled).
+func (n *config) threshold() uint64 {
+	switch {
+	case n.TimeThreshold == 0:
+		return record.DefaultTimeThreshold
+	case n.TimeThreshold < 0:
+		return 0
+	}
+	return uint64(n.TimeThreshold)
+}
+
+// recordLimit is the largest plaintext one record carries within MaxPayload.
+func (n *config) recordLimit() int {
+	return min(n.MaxPayload-envelopeSize-record.HeaderSize-n.tagSize, record.DatagramMaxPlaintext)
+}

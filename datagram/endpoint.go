@@ -1,0 +1,503 @@
+package datagram
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/qsmp-go/qsmp/datagram/internal/cookie"
+	"github.com/qsmp-go/qsmp/datagram/internal/transfer"
+	"github.com/qsmp-go/qsmp/datagram/internal/wire"
+	"github.com/qsmp-go/qsmp/keyfile"
+)
+
+// readBufferSize is the receive buffer: the largest UDP payload.
+const readBufferSize = 1 << 16
+
+// pendingKey names a listener's session before the client knows the
+// listener's session id: the client's address and its session id.
+type pendingKey struct {
+	addr netip.AddrPort
+	id   uint64
+}
+
+// endpoint is one socket and the sessions on it: a Listener's many, or a
+// dialed Conn's one. One goroutine reads the socket and demultiplexes by
+// receiver id; timers drive handshakes; established sessions hold neither
+// goroutine nor timer.
+type endpoint struct {
+	pc     net.PacketConn
+	cfg    *config
+	server bool
+
+	mu       sync.Mutex
+	sessions map[uint64]*Conn
+	pending  map[pendingKey]*Conn
+	halfOpen int
+	closed   bool
+
+	// Listener only.
+	jar      *cookie.Jar
+	limiter  *cookie.PrefixLimiter
+	budget   *transfer.Budget
+	pool     *pool
+	msg0Len  uint32 // the exact length of a connect request
+	acceptQ  chan *Conn
+	closing  chan struct{}
+	ackBuf   []wire.Range
+	readDone chan struct{}
+
+	st epCounters
+}
+
+// epCounters are the endpoint's statistics.
+type epCounters struct {
+	datagrams, bytesIn, bytesOut, writeErrors                         atomic.Uint64
+	malformed, unknownSession, wrongAddress, stale, duplicates        atomic.Uint64
+	cookiesSent, cookieTooSmall, cookieBad                            atomic.Uint64
+	halfOpenFull, rateLimited, budget, queueFull, expired, unknownKey atomic.Uint64
+	connectRequests, rejected, conflicts, failed, established         atomic.Uint64
+	acceptFull                                                        atomic.Uint64
+}
+
+func newEndpoint(pc net.PacketConn, cfg *config, server bool) *endpoint {
+	ep := &endpoint{
+		pc: pc, cfg: cfg, server: server,
+		sessions: make(map[uint64]*Conn),
+		readDone: make(chan struct{}),
+		closing:  make(chan struct{}),
+	}
+	if server {
+		ep.pending = make(map[pendingKey]*Conn)
+		ep.budget = transfer.NewBudget(cfg.MaxReassemblyBytes)
+		ep.pool = &pool{max: cfg.MaxConcurrentKeyGen}
+		ep.acceptQ = make(chan *Conn, DefaultAcceptQueue)
+		if cfg.PrefixRate > 0 {
+			ep.limiter = cookie.NewPrefixLimiter(cfg.PrefixRate, cfg.PrefixBurst, maxTrackedPrefixes)
+		}
+	}
+	return ep
+}
+
+// addrPortOf returns the normalized address of a datagram's source.
+func addrPortOf(a net.Addr) (netip.AddrPort, bool) {
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		if a == nil {
+			return ap, false
+		}
+		ap = a.AddrPort()
+	case nil:
+		return ap, false
+	default:
+		var err error
+		ap, err = netip.ParseAddrPort(a.String())
+		if err != nil {
+			return ap, false
+		}
+	}
+	if !ap.Addr().IsValid() {
+		return ap, false
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
+// newID returns a fresh random session id, never 0 and not in use. ep.mu
+// must be held.
+func (ep *endpoint) newIDLocked() uint64 {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			panic("datagram: crypto/rand failed: " + err.Error())
+		}
+		id := binary.LittleEndian.Uint64(b[:])
+		if _, used := ep.sessions[id]; id != 0 && !used {
+			return id
+		}
+	}
+}
+
+// write sends one datagram, counting it.
+func (ep *endpoint) write(b []byte, to net.Addr) {
+	if _, err := ep.pc.WriteTo(b, to); err != nil {
+		ep.st.writeErrors.Add(1)
+		return
+	}
+	ep.st.bytesOut.Add(uint64(len(b)))
+}
+
+// readLoop reads the socket until it is closed.
+func (ep *endpoint) readLoop() {
+	defer close(ep.readDone)
+	buf := make([]byte, readBufferSize)
+	for {
+		n, from, err := ep.pc.ReadFrom(buf)
+		if err != nil {
+			ep.mu.Lock()
+			closed := ep.closed
+			ep.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			time.Sleep(time.Millisecond) // a transient socket error: don't spin
+			continue
+		}
+		ep.handle(buf[:n], from)
+	}
+}
+
+// handle takes one received datagram: the demultiplexer. Every check that
+// can drop a datagram comes before any work it could cause, and nothing
+// larger than a datagram is ever sent to an address that has not proven it
+// receives there.
+func (ep *endpoint) handle(b []byte, from net.Addr) {
+	ep.st.datagrams.Add(1)
+	ep.st.bytesIn.Add(uint64(len(b)))
+	ap, ok := addrPortOf(from)
+	if !ok {
+		ep.st.malformed.Add(1)
+		return
+	}
+	kind, recv, err := wire.Peek(b)
+	if err != nil {
+		ep.st.malformed.Add(1)
+		return
+	}
+	if recv == 0 {
+		ep.handleUnaddressed(kind, b, ap)
+		return
+	}
+	ep.mu.Lock()
+	c := ep.sessions[recv]
+	ep.mu.Unlock()
+	if c == nil {
+		ep.st.unknownSession.Add(1)
+		return
+	}
+	if ap != c.peer {
+		// Only the validated address speaks for a session (roaming is not
+		// implemented yet).
+		ep.st.wrongAddress.Add(1)
+		return
+	}
+	switch kind {
+	case wire.KindRecord:
+		r, err := wire.ParseRecord(b)
+		if err != nil {
+			ep.st.malformed.Add(1)
+			return
+		}
+		c.onRecord(r)
+	case wire.KindFragment:
+		f, err := wire.ParseFragment(b)
+		if err != nil {
+			ep.st.malformed.Add(1)
+			return
+		}
+		c.mu.Lock()
+		c.onFragmentLocked(f, time.Now())
+		c.mu.Unlock()
+	case wire.KindAck:
+		a, err := wire.ParseAckInto(b, ep.ackBuf)
+		if err != nil {
+			ep.st.malformed.Add(1)
+			return
+		}
+		ep.ackBuf = a.Ranges
+		c.mu.Lock()
+		c.onAckLocked(a, time.Now())
+		c.mu.Unlock()
+	default:
+		ep.st.malformed.Add(1)
+	}
+}
+
+// handleUnaddressed takes a datagram with receiver id 0: a client's
+// connect-request fragment (listener) or a cookie reply (client).
+func (ep *endpoint) handleUnaddressed(kind wire.Kind, b []byte, ap netip.AddrPort) {
+	switch {
+	case kind == wire.KindCookie && !ep.server:
+		cr, err := wire.ParseCookieReply(b)
+		if err != nil {
+			ep.st.malformed.Add(1)
+			return
+		}
+		ep.mu.Lock()
+		c := ep.sessions[cr.Echo]
+		ep.mu.Unlock()
+		if c == nil || ap != c.peer {
+			ep.st.wrongAddress.Add(1)
+			return
+		}
+		c.mu.Lock()
+		c.onCookieLocked(cr, time.Now())
+		c.mu.Unlock()
+	case kind == wire.KindFragment && ep.server:
+		f, err := wire.ParseFragment(b)
+		if err != nil {
+			ep.st.malformed.Add(1)
+			return
+		}
+		if f.Message != 0 || f.Sender == 0 {
+			ep.st.malformed.Add(1)
+			return
+		}
+		ep.mu.Lock()
+		c := ep.pending[pendingKey{ap, f.Sender}]
+		ep.mu.Unlock()
+		if c != nil {
+			c.mu.Lock()
+			c.onFragmentLocked(f, time.Now())
+			c.mu.Unlock()
+			return
+		}
+		ep.newHandshake(f, len(b), ap)
+	default:
+		ep.st.malformed.Add(1)
+	}
+}
+
+// newHandshake answers a connect-request fragment from an address without
+// a session: a cookie reply if it carries no valid cookie (no state, and
+// never more bytes than received), otherwise, within the limits, a new
+// half-open session.
+func (ep *endpoint) newHandshake(f wire.Fragment, size int, ap netip.AddrPort) {
+	now := time.Now()
+	if f.Cookie == nil || !ep.jar.Check(f.Cookie, ap, f.Sender, now) {
+		if f.Cookie != nil {
+			ep.st.cookieBad.Add(1)
+		}
+		if size < wire.CookieReplySize {
+			ep.st.cookieTooSmall.Add(1)
+			return
+		}
+		cr := wire.CookieReply{Echo: f.Sender, Cookie: ep.jar.Make(ap, f.Sender, now)}
+		var buf [wire.CookieReplySize]byte
+		ep.write(cr.Append(buf[:0]), net.UDPAddrFromAddrPort(ap))
+		ep.st.cookiesSent.Add(1)
+		return
+	}
+	// The address is validated.
+	if f.Length != ep.msg0Len {
+		ep.st.malformed.Add(1)
+		return
+	}
+	ep.mu.Lock()
+	full := ep.halfOpen >= ep.cfg.MaxHalfOpen
+	closed := ep.closed
+	ep.mu.Unlock()
+	if closed {
+		return
+	}
+	if full {
+		ep.st.halfOpenFull.Add(1)
+		return
+	}
+	if ep.pool.queuedConnects() >= ep.cfg.MaxQueuedKeyGen {
+		// Create nothing: the client retransmits and tries again later.
+		ep.st.queueFull.Add(1)
+		return
+	}
+	if ep.limiter != nil && !ep.limiter.Allow(ap.Addr(), now) {
+		ep.st.rateLimited.Add(1)
+		return
+	}
+	var peer *keyfile.PublicKey
+	if ep.cfg.Duplex && ep.cfg.newMachine == nil {
+		if f.InitiatorKeyID == nil {
+			ep.st.unknownKey.Add(1)
+			return
+		}
+		k, err := ep.cfg.PeerKeys(*f.InitiatorKeyID)
+		if err != nil || k == nil || k.Suite != ep.cfg.suite || k.KeyID != *f.InitiatorKeyID {
+			ep.st.unknownKey.Add(1)
+			return
+		}
+		peer = k
+	}
+	m, err := ep.cfg.serverMachine(peer)
+	if err != nil {
+		ep.st.unknownKey.Add(1)
+		return
+	}
+	key := pendingKey{ap, f.Sender}
+	ep.mu.Lock()
+	if ep.closed || ep.halfOpen >= ep.cfg.MaxHalfOpen || ep.pending[key] != nil {
+		ep.mu.Unlock()
+		return
+	}
+	id := ep.newIDLocked()
+	c := newConn(ep, true, id, ap)
+	c.peerID = f.Sender
+	c.pkey = key
+	c.halfOpen = true
+	c.hs = newHS(m, now.Add(ep.cfg.HandshakeTimeout), id, ep.budget)
+	c.hs.inIdx, c.hs.inLen = 0, ep.msg0Len
+	ep.sessions[id] = c
+	ep.pending[key] = c
+	ep.halfOpen++
+	ep.mu.Unlock()
+	c.mu.Lock()
+	c.armLocked(now)
+	c.onFragmentLocked(f, now)
+	c.mu.Unlock()
+}
+
+// established counts a listener's session out of the half-open ones.
+func (ep *endpoint) established(c *Conn) {
+	ep.st.established.Add(1)
+	ep.mu.Lock()
+	if c.halfOpen {
+		c.halfOpen = false
+		ep.halfOpen--
+	}
+	ep.mu.Unlock()
+}
+
+// enqueueAccept hands an established session to Accept, or closes it if
+// the accept queue is full.
+func (ep *endpoint) enqueueAccept(c *Conn) {
+	select {
+	case ep.acceptQ <- c:
+	default:
+		ep.st.acceptFull.Add(1)
+		c.Close()
+	}
+}
+
+// remove forgets a session.
+func (ep *endpoint) remove(c *Conn) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if ep.sessions[c.localID] == c {
+		delete(ep.sessions, c.localID)
+	}
+	if ep.pending != nil && ep.pending[c.pkey] == c {
+		delete(ep.pending, c.pkey)
+	}
+	if c.halfOpen {
+		c.halfOpen = false
+		ep.halfOpen--
+	}
+}
+
+// close closes every session, stops the workers and the socket, and waits
+// for the receive goroutine.
+func (ep *endpoint) close() {
+	ep.mu.Lock()
+	if ep.closed {
+		ep.mu.Unlock()
+		<-ep.readDone
+		return
+	}
+	ep.closed = true
+	close(ep.closing)
+	conns := make([]*Conn, 0, len(ep.sessions))
+	for _, c := range ep.sessions {
+		conns = append(conns, c)
+	}
+	ep.mu.Unlock()
+	for _, c := range conns {
+		if !c.owner {
+			c.Close()
+		}
+	}
+	if ep.pool != nil {
+		ep.pool.close()
+	}
+	ep.pc.Close()
+	<-ep.readDone
+}
+
+// job is one handshake step for a worker.
+type job struct {
+	c       *Conn
+	hs      *hsState
+	msg     []byte
+	connect bool // a connect request (counted against MaxQueuedKeyGen)
+}
+
+// pool runs handshake steps (key generation, signing, decapsulation) on at
+// most max goroutines, started on demand and gone when idle, never on the
+// receive path.
+type pool struct {
+	mu       sync.Mutex
+	jobs     []job
+	connects int // connect requests queued
+	running  int
+	max      int
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// submit queues j; it refuses a connect request when maxConnects are
+// queued already (later steps of handshakes in progress always queue: they
+// are bounded by the half-open limit).
+func (p *pool) submit(j job, maxConnects int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || (j.connect && p.connects >= maxConnects) {
+		return false
+	}
+	p.jobs = append(p.jobs, j)
+	if j.connect {
+		p.connects++
+	}
+	if p.running < p.max {
+		p.running++
+		p.wg.Add(1)
+		go p.work()
+	}
+	return true
+}
+
+func (p *pool) queuedConnects() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.connects
+}
+
+func (p *pool) work() {
+	defer p.wg.Done()
+	for {
+		p.mu.Lock()
+		if p.closed || len(p.jobs) == 0 {
+			p.running--
+			p.mu.Unlock()
+			return
+		}
+		j := p.jobs[0]
+		p.jobs[0] = job{}
+		p.jobs = p.jobs[1:]
+		if len(p.jobs) == 0 {
+			p.jobs = nil
+		}
+		if j.connect {
+			p.connects--
+		}
+		p.mu.Unlock()
+		j.c.runJob(j)
+	}
+}
+
+// close drops the queued jobs and waits for the running ones.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	for _, j := range p.jobs {
+		clear(j.msg)
+	}
+	p.jobs, p.connects = nil, 0
+	p.mu.Unlock()
+	p.wg.Wait()
+}

@@ -1,0 +1,61 @@
+package datagram
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Errors of this package; test with errors.Is.
+var (
+	// ErrConfig reports a Config that cannot work (missing or mismatched
+	// keys, values out of range).
+	ErrConfig = errors.New("datagram: invalid configuration")
+	// ErrHandshakeTimeout reports a handshake that did not finish within
+	// Config.HandshakeTimeout.
+	ErrHandshakeTimeout = errors.New("datagram: handshake timed out")
+	// ErrListenerClosed is returned by Accept after Close.
+	ErrListenerClosed = errors.New("datagram: listener closed")
+	// ErrPeerClosed reports a write on a Conn whose peer sent its
+	// authenticated close.
+	ErrPeerClosed = errors.New("datagram: peer closed the session")
+	// ErrMessageTooLarge reports a Write of more than the record limit; the
+	// error is a *MessageTooLargeError naming the limit.
+	ErrMessageTooLarge = errors.New("datagram: message too large for one record")
+	// ErrShortBuffer reports a Read buffer smaller than the next record;
+	// the error is a *ShortBufferError naming the size needed. It matches
+	// io.ErrShortBuffer too.
+	ErrShortBuffer = errors.New("datagram: read buffer too short for the record")
+	// ErrNetwork reports a network that is not "udp", "udp4" or "udp6".
+	ErrNetwork = errors.New("datagram: unsupported network")
+)
+
+// MessageTooLargeError is returned by Conn.Write for a message longer than
+// one record can carry within Config.MaxPayload.
+type MessageTooLargeError struct {
+	Size  int // bytes given to Write
+	Limit int // the most one record carries
+}
+
+func (e *MessageTooLargeError) Error() string {
+	return fmt.Sprintf("datagram: message of %d bytes exceeds the record limit of %d bytes", e.Size, e.Limit)
+}
+
+// Is matches ErrMessageTooLarge.
+func (e *MessageTooLargeError) Is(target error) bool { return target == ErrMessageTooLarge }
+
+// ShortBufferError is returned by Conn.Read when the buffer is smaller than
+// the next record; the record stays queued for the next Read.
+type ShortBufferError struct {
+	Size int // the size of the record (the buffer needed)
+	Have int // the size of the buffer given
+}
+
+func (e *ShortBufferError) Error() string {
+	return fmt.Sprintf("datagram: record of %d bytes does not fit a %d-byte buffer", e.Size, e.Have)
+}
+
+// Is matches ErrShortBuffer and io.ErrShortBuffer.
+func (e *ShortBufferError) Is(target error) bool {
+	return target == ErrShortBuffer || target == io.ErrShortBuffer
+}

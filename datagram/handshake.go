@@ -1,0 +1,594 @@
+package datagram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/qsmp-go/qsmp/datagram/internal/transfer"
+	"github.com/qsmp-go/qsmp/datagram/internal/wire"
+	"github.com/qsmp-go/qsmp/handshake"
+	"github.com/qsmp-go/qsmp/record"
+	"github.com/qsmp-go/qsmp/window"
+)
+
+// Handshake messages are numbered as the handshake's packets: the client
+// sends the even ones (0 connect request, 2 exchange request, 4 establish
+// request), the listener the odd ones.
+
+// minTimer is the shortest timer the handshake arms, so that a deadline
+// that is already due never makes it spin.
+const minTimer = time.Millisecond
+
+// maxFinalResend bounds how many fragments of the final flight are resent at
+// once when the peer's previous flight arrives again.
+const maxFinalResend = 4
+
+// hsState is a session's handshake in progress. It exists from the first
+// datagram to the end of the handshake (client) or to the first
+// authenticated record or the final flight's ack (listener), and is then
+// released, so that an established session holds no handshake memory.
+type hsState struct {
+	m        handshake.Machine
+	rtt      transfer.RTT
+	jitter   *rand.Rand
+	timer    *time.Timer
+	deadline time.Time
+	budget   *transfer.Budget
+
+	// The message being sent: its index, bytes and sender.
+	outIdx int
+	out    []byte
+	sender *transfer.Sender
+	// final is set on the listener once the machine is done: out is the
+	// final flight, cached until acked or until the first record.
+	final      bool
+	lastResend time.Time
+
+	// Client, message 0: the cookie (nil until the reply), the QSMD
+	// initiator's key id, and the cookie request's retry timer.
+	cookie      []byte
+	keyID       *[wire.KeyIDSize]byte
+	cookieAt    time.Time // next cookie request
+	cookieRTO   time.Duration
+	cookieSent  time.Time // first cookie request, for an RTT sample
+	cookieTries int
+
+	// The message expected next: index (-1 none), exact length, and its
+	// reassembly; busy while the machine works on a completed message.
+	inIdx int
+	inLen uint32
+	re    *transfer.Reassembler
+	busy  bool
+
+	// Client: completed messages go to the dialing goroutine, which gets
+	// the outcome on result.
+	inbox  chan []byte
+	result chan error
+
+	retransmits uint64 // of senders already replaced
+	ackBuf      []wire.Range
+}
+
+func newHS(m handshake.Machine, deadline time.Time, seed uint64, budget *transfer.Budget) *hsState {
+	return &hsState{
+		m: m, deadline: deadline, budget: budget,
+		jitter: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		outIdx: -1, inIdx: -1,
+	}
+}
+
+// release stops the timer and frees the reassembly buffer.
+func (hs *hsState) release() {
+	if hs.timer != nil {
+		hs.timer.Stop()
+	}
+	if hs.re != nil {
+		hs.re.Release()
+		hs.re = nil
+	}
+	hs.sender, hs.out = nil, nil
+}
+
+// expectLen returns the packet length the machine expects next.
+func expectLen(m handshake.Machine) (uint32, bool) {
+	_, size, ok := m.Expect()
+	if !ok || size < 0 || int64(size)+record.HeaderSize > int64(^uint32(0)) {
+		return 0, false
+	}
+	return uint32(size + record.HeaderSize), true
+}
+
+// clientHandshake drives the initiator: it runs the machine on the calling
+// goroutine (its signing and key generation never run on the receive path)
+// while the receive goroutine and the timer move fragments.
+func (c *Conn) clientHandshake(ctx context.Context) error {
+	c.mu.Lock()
+	hs := c.hs
+	c.mu.Unlock()
+	pkt, err := hs.m.Start()
+	if err != nil {
+		return err
+	}
+	inLen, ok := expectLen(hs.m)
+	if !ok {
+		return fmt.Errorf("datagram: handshake machine expects nothing after its start")
+	}
+	c.mu.Lock()
+	if c.hs != hs {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	now := time.Now()
+	hs.out, hs.outIdx = pkt, 0
+	hs.inIdx, hs.inLen = 1, inLen
+	hs.cookieRTO = transfer.InitialRTO
+	hs.cookieSent = now
+	c.sendCookieRequestLocked(now)
+	c.armLocked(now)
+	c.mu.Unlock()
+	for {
+		select {
+		case msg := <-hs.inbox:
+			out, err := hs.m.Handle(msg)
+			clear(msg)
+			c.mu.Lock()
+			if c.hs == hs {
+				c.afterHandleLocked(hs, out, err)
+			}
+			c.mu.Unlock()
+		case err := <-hs.result:
+			return err
+		case <-ctx.Done():
+			err := ctx.Err()
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("%w: %w", ErrHandshakeTimeout, err)
+			}
+			return err
+		}
+	}
+}
+
+// sendCookieRequestLocked sends the first fragment of message 0 without a
+// cookie and schedules the next try (initial RTO, doubling).
+func (c *Conn) sendCookieRequestLocked(now time.Time) {
+	hs := c.hs
+	n := min(len(hs.out), c.cfg.MaxPayload-wire.FragmentOverhead(false, hs.keyID != nil))
+	c.sendFragmentLocked(0, uint32(len(hs.out)), 0, hs.out[:n], nil, hs.keyID)
+	hs.cookieTries++
+	if hs.cookieTries > 1 {
+		c.st.retransmits.Add(1)
+	}
+	hs.cookieAt = now.Add(hs.cookieRTO + time.Duration(hs.jitter.Int64N(int64(hs.cookieRTO/10)+1)))
+	hs.cookieRTO = min(2*hs.cookieRTO, transfer.MaxRTO)
+}
+
+// onCookieLocked takes the listener's cookie reply and starts message 0.
+func (c *Conn) onCookieLocked(cr wire.CookieReply, now time.Time) {
+	hs := c.hs
+	if hs == nil || c.server || hs.outIdx != 0 || hs.cookie != nil {
+		c.ep.st.stale.Add(1)
+		return
+	}
+	hs.cookie = append([]byte(nil), cr.Cookie[:]...)
+	if hs.cookieTries == 1 {
+		hs.rtt.Update(now.Sub(hs.cookieSent))
+	}
+	c.startSendLocked(0, hs.out, now)
+}
+
+// sendFragmentLocked sends one fragment of message idx.
+func (c *Conn) sendFragmentLocked(idx int, length, offset uint32, data, cookie []byte, keyID *[wire.KeyIDSize]byte) {
+	f := wire.Fragment{
+		Receiver: c.peerID, Sender: c.localID, Message: uint8(idx),
+		Length: length, Offset: offset, Cookie: cookie, InitiatorKeyID: keyID, Data: data,
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := f.Append((*bp)[:0])
+	c.ep.write(b, c.raddr)
+	*bp = b
+	bufPool.Put(bp)
+}
+
+// startSendLocked starts sending message idx.
+func (c *Conn) startSendLocked(idx int, msg []byte, now time.Time) {
+	hs := c.hs
+	c.dropSenderLocked()
+	var cookie bool
+	var keyID bool
+	if idx == 0 && !c.server {
+		cookie, keyID = hs.cookie != nil, hs.keyID != nil
+	}
+	payload := c.cfg.MaxPayload - wire.FragmentOverhead(cookie, keyID)
+	hs.out, hs.outIdx = msg, idx
+	hs.sender = transfer.NewSender(msg, payload, &hs.rtt, hs.jitter)
+	c.pumpLocked(now)
+}
+
+// dropSenderLocked forgets the current sender, keeping its statistics.
+func (c *Conn) dropSenderLocked() {
+	hs := c.hs
+	if hs.sender != nil {
+		hs.retransmits += uint64(hs.sender.Stats().Retransmitted)
+		hs.sender = nil
+	}
+}
+
+// pumpLocked sends what the sender allows now and rearms the timer.
+func (c *Conn) pumpLocked(now time.Time) {
+	hs := c.hs
+	if s := hs.sender; s != nil && !s.Done() {
+		before := s.Stats().Retransmitted
+		var cookie []byte
+		var keyID *[wire.KeyIDSize]byte
+		if hs.outIdx == 0 && !c.server {
+			cookie, keyID = hs.cookie, hs.keyID
+		}
+		for _, f := range s.Poll(now) {
+			c.sendFragmentLocked(hs.outIdx, uint32(len(hs.out)), f.Offset, f.Data, cookie, keyID)
+		}
+		c.st.retransmits.Add(uint64(s.Stats().Retransmitted - before))
+	}
+	c.armLocked(now)
+}
+
+// armLocked sets the handshake timer to the earliest of the deadline, the
+// sender's next deadline and the next cookie request.
+func (c *Conn) armLocked(now time.Time) {
+	hs := c.hs
+	next := hs.deadline
+	if s := hs.sender; s != nil && !s.Done() {
+		if d := s.NextDeadline(); !d.IsZero() && d.Before(next) {
+			next = d
+		}
+	}
+	if !c.server && hs.outIdx == 0 && hs.cookie == nil && hs.cookieAt.Before(next) {
+		next = hs.cookieAt
+	}
+	wait := max(next.Sub(now), minTimer)
+	if hs.timer == nil {
+		hs.timer = time.AfterFunc(wait, c.onTimer)
+	} else {
+		hs.timer.Reset(wait)
+	}
+}
+
+// onTimer runs the handshake's timers: deadline, cookie retries and
+// retransmissions.
+func (c *Conn) onTimer() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	hs := c.hs
+	if hs == nil {
+		return
+	}
+	now := time.Now()
+	if !now.Before(hs.deadline) {
+		c.failHandshakeLocked(ErrHandshakeTimeout)
+		return
+	}
+	if !c.server && hs.outIdx == 0 && hs.cookie == nil && !now.Before(hs.cookieAt) {
+		c.sendCookieRequestLocked(now)
+	}
+	c.pumpLocked(now)
+}
+
+// failHandshakeLocked ends a handshake that cannot complete. A listener's
+// session that was never established is removed; an established one only
+// stops resending its final flight.
+func (c *Conn) failHandshakeLocked(err error) {
+	hs := c.hs
+	if hs == nil {
+		return
+	}
+	if c.est || hs.final {
+		c.finishHandshakeLocked()
+		return
+	}
+	c.hs = nil
+	hs.release()
+	c.cfg.Logger.Debug("datagram: handshake failed", "local", c.localID, "server", c.server, "err", err)
+	if c.server {
+		c.closed = true
+		close(c.done)
+		c.ep.st.failed.Add(1)
+		c.ep.remove(c)
+		return
+	}
+	select {
+	case hs.result <- err:
+	default:
+	}
+}
+
+// finishHandshakeLocked releases the handshake state of an established
+// session.
+func (c *Conn) finishHandshakeLocked() {
+	hs := c.hs
+	if hs == nil {
+		return
+	}
+	c.dropSenderLocked()
+	c.st.rtt.Store(int64(hs.rtt.Smoothed()))
+	hs.release()
+	c.hs = nil
+}
+
+// onFragmentLocked takes a handshake fragment from the validated address.
+func (c *Conn) onFragmentLocked(f wire.Fragment, now time.Time) {
+	if c.closed {
+		return
+	}
+	hs := c.hs
+	if int(f.Message) == c.lastIn && f.Length == c.lastInLen && f.Sender == c.peerID {
+		// A message completed already: drop it before the machine, ack it
+		// whole, and resend the final flight if it is still unacked.
+		c.ep.st.duplicates.Add(1)
+		c.sendAckLocked(f.Message, []wire.Range{{Start: 0, End: f.Length}})
+		if hs != nil && hs.final {
+			c.resendFinalLocked(now)
+		}
+		return
+	}
+	if hs == nil || hs.busy || int(f.Message) != hs.inIdx {
+		c.ep.st.stale.Add(1)
+		return
+	}
+	if f.Length != hs.inLen {
+		c.ep.st.malformed.Add(1)
+		return
+	}
+	switch {
+	case c.peerID == 0 && f.Sender != 0:
+		c.peerID = f.Sender // the client learns the listener's id
+	case f.Sender != c.peerID:
+		c.ep.st.stale.Add(1)
+		return
+	}
+	if hs.sender != nil && hs.outIdx < int(f.Message) {
+		// The peer answers: it holds our whole message (implicit ack).
+		c.dropSenderLocked()
+		hs.out = nil
+	}
+	if hs.re == nil {
+		re, err := transfer.NewReassembler(int(f.Length), hs.budget)
+		if err != nil {
+			c.ep.st.budget.Add(1)
+			return
+		}
+		hs.re = re
+	}
+	res, err := hs.re.Add(f.Offset, f.Data)
+	if err != nil {
+		c.ep.st.malformed.Add(1)
+		return
+	}
+	if res == transfer.Conflict {
+		c.st.conflicts.Add(1)
+		c.ep.st.conflicts.Add(1)
+	}
+	hs.ackBuf = hs.re.AppendRanges(hs.ackBuf[:0], wire.MaxAckRanges)
+	c.sendAckLocked(f.Message, hs.ackBuf)
+	if !hs.re.Complete() {
+		return
+	}
+	msg := append([]byte(nil), hs.re.Bytes()...)
+	hs.re.Release()
+	hs.re = nil
+	c.lastIn, c.lastInLen = int(f.Message), f.Length
+	c.dispatchLocked(msg, now)
+}
+
+// dispatchLocked hands a completed message to the machine: the dialing
+// goroutine on a client, the worker pool on a listener.
+func (c *Conn) dispatchLocked(msg []byte, now time.Time) {
+	hs := c.hs
+	if !c.server {
+		hs.busy = true
+		hs.inbox <- msg // never blocks: one message at a time
+		return
+	}
+	if hs.inIdx == 0 {
+		// Cheap checks before any key generation or signing.
+		if chk, ok := hs.m.(interface{ CheckConnectRequest([]byte) error }); ok {
+			if err := chk.CheckConnectRequest(msg); err != nil {
+				c.rejectLocked(err)
+				return
+			}
+		}
+	}
+	hs.busy = true
+	if !c.ep.pool.submit(job{c: c, hs: hs, msg: msg, connect: hs.inIdx == 0}, c.cfg.MaxQueuedKeyGen) {
+		c.ep.st.queueFull.Add(1)
+		c.failHandshakeLocked(errQueueFull)
+	}
+}
+
+var errQueueFull = errors.New("datagram: key generation queue full")
+
+// rejectLocked counts a message the machine rejected. The machine is
+// unchanged and the handshake goes on (a retransmitted copy can still be
+// reassembled), except that a rejected connect request ends the half-open
+// session at once: it holds nothing worth keeping.
+func (c *Conn) rejectLocked(err error) {
+	hs := c.hs
+	c.st.rejected.Add(1)
+	c.ep.st.rejected.Add(1)
+	c.cfg.Logger.Debug("datagram: handshake message rejected", "local", c.localID, "message", hs.inIdx, "err", err)
+	hs.busy = false
+	c.lastIn = hs.inIdx - 2
+	if c.lastIn < 0 {
+		c.lastIn, c.lastInLen = -1, 0
+	}
+	if c.server && hs.inIdx == 0 {
+		c.failHandshakeLocked(err)
+	}
+}
+
+// runJob computes a listener's handshake step on a worker.
+func (c *Conn) runJob(j job) {
+	hs := j.hs
+	if !time.Now().Before(hs.deadline) {
+		// Its deadline passed while queued: drop it unprocessed.
+		c.mu.Lock()
+		if c.hs == hs {
+			c.ep.st.expired.Add(1)
+			c.failHandshakeLocked(ErrHandshakeTimeout)
+		}
+		c.mu.Unlock()
+		return
+	}
+	if j.connect {
+		c.ep.st.connectRequests.Add(1)
+	}
+	out, err := hs.m.Handle(j.msg)
+	clear(j.msg)
+	c.mu.Lock()
+	accept := false
+	if c.hs == hs {
+		accept = c.afterHandleLocked(hs, out, err)
+	}
+	c.mu.Unlock()
+	if accept {
+		c.ep.enqueueAccept(c)
+	}
+}
+
+// afterHandleLocked applies the machine's answer to message hs.inIdx. It
+// reports whether a listener's session became established.
+func (c *Conn) afterHandleLocked(hs *hsState, out []byte, err error) bool {
+	if err != nil {
+		c.rejectLocked(err)
+		return false
+	}
+	hs.busy = false
+	now := time.Now()
+	k := hs.inIdx
+	if !hs.m.Done() {
+		inLen, ok := expectLen(hs.m)
+		if out == nil || !ok {
+			c.failHandshakeLocked(fmt.Errorf("datagram: handshake machine stalled after message %d", k))
+			return false
+		}
+		hs.inIdx, hs.inLen = k+2, inLen
+		c.startSendLocked(k+1, out, now)
+		return false
+	}
+	if err := c.establishLocked(); err != nil {
+		c.failHandshakeLocked(err)
+		return false
+	}
+	hs.inIdx = -1
+	if !c.server {
+		c.finishHandshakeLocked()
+		select {
+		case hs.result <- nil:
+		default:
+		}
+		return false
+	}
+	c.ep.established(c)
+	if out != nil {
+		hs.final = true
+		c.startSendLocked(k+1, out, now)
+	} else {
+		c.finishHandshakeLocked()
+	}
+	return true
+}
+
+// establishLocked derives the datagram-profile keys of epoch 0.
+func (c *Conn) establishLocked() error {
+	sess := c.hs.m.Session()
+	if sess == nil {
+		return fmt.Errorf("datagram: handshake done without a session")
+	}
+	tx, rx := record.ClientToServer, record.ServerToClient
+	if c.server {
+		tx, rx = rx, tx
+	}
+	wide := sess.Duplex
+	txKey, txBase, err := record.DatagramKeys(wide, sess.DatagramSecret, tx, 0)
+	if err != nil {
+		return err
+	}
+	rxKey, rxBase, err := record.DatagramKeys(wide, sess.DatagramSecret, rx, 0)
+	if err != nil {
+		txKey.Clear()
+		return err
+	}
+	win, err := window.NewSync(c.cfg.WindowSize)
+	if err != nil {
+		return err
+	}
+	c.rxWin = win
+	k := &epochKeys{
+		epoch:  0,
+		peer:   c.peerID,
+		sealer: record.NewSealer(txKey, txBase, &c.txSeq),
+		keys:   [3]interface{ Clear() }{txKey, rxKey},
+	}
+	k.open[0] = record.NewOpener(rxKey, rxBase, win, &c.drops, c.cfg.threshold())
+	c.session = sess
+	c.est = true
+	c.keyMu.Lock()
+	c.keys = k
+	c.keyMu.Unlock()
+	c.cfg.Logger.Debug("datagram: session established", "local", c.localID, "peer", c.peerID, "server", c.server)
+	return nil
+}
+
+// resendFinalLocked resends the cached final flight (at most once per
+// round trip) when the peer's previous flight arrives again.
+func (c *Conn) resendFinalLocked(now time.Time) {
+	hs := c.hs
+	if hs.sender == nil || hs.sender.Done() || len(hs.out) == 0 {
+		return
+	}
+	gap := max(hs.rtt.Smoothed()/2, 10*time.Millisecond)
+	if now.Sub(hs.lastResend) < gap {
+		return
+	}
+	hs.lastResend = now
+	payload := c.cfg.MaxPayload - wire.FragmentOverhead(false, false)
+	for i, off := 0, 0; off < len(hs.out) && i < maxFinalResend; i, off = i+1, off+payload {
+		end := min(off+payload, len(hs.out))
+		c.sendFragmentLocked(hs.outIdx, uint32(len(hs.out)), uint32(off), hs.out[off:end], nil, nil)
+		c.st.retransmits.Add(1)
+	}
+}
+
+// onAckLocked takes an ack from the validated address.
+func (c *Conn) onAckLocked(a wire.Ack, now time.Time) {
+	hs := c.hs
+	if hs == nil || hs.sender == nil || int(a.Message) != hs.outIdx {
+		c.ep.st.stale.Add(1)
+		return
+	}
+	switch {
+	case c.peerID == 0 && a.Sender != 0:
+		c.peerID = a.Sender // the client learns the listener's id
+	case a.Sender != c.peerID:
+		c.ep.st.stale.Add(1)
+		return
+	}
+	hs.sender.OnAck(a.Ranges, now)
+	if hs.final && hs.sender.Done() {
+		c.finishHandshakeLocked()
+		return
+	}
+	c.pumpLocked(now)
+}
+
+// sendAckLocked acks byte ranges of the peer's message idx.
+func (c *Conn) sendAckLocked(idx uint8, ranges []wire.Range) {
+	if len(ranges) == 0 {
+		return
+	}
+	a := wire.Ack{Receiver: c.peerID, Sender: c.localID, Message: idx, Ranges: ranges}
+	var buf [64 + 8*wire.MaxAckRanges]byte
+	c.ep.write(a.Append(buf[:0]), c.raddr)
+}
