@@ -72,7 +72,7 @@ type Conn struct {
 	keyMu sync.RWMutex
 	keys  *epochKeys // nil until established and after Close
 	txSeq atomic.Uint64
-	limit int        // MaxWrite
+	limit int // MaxWrite
 	rxWin *window.Sync
 	drops window.Drops
 
