@@ -286,6 +286,12 @@ func (p *Params) leftWords() int { return (p.mt() + 63) / 64 }
 // Gaussian elimination over GF(2) on the columns 0 … mt−1 and reports
 // whether that block was invertible. Every row operation is masked, so the
 // work done depends only on where it fails.
+//
+// Not instrumented by the race detector: it only touches scratch buffers
+// private to one key generation, and instrumentation made -race builds ~8x
+// slower.
+//
+//go:norace
 func (p *Params) systematic(mat []uint64, nw int) bool {
 	mt := p.mt()
 	for i := 0; i < mt; i++ {
@@ -314,6 +320,12 @@ func (p *Params) systematic(mat []uint64, nw int) bool {
 }
 
 // addMasked sets dst ^= src & mask word by word.
+//
+// Not instrumented by the race detector: it only touches scratch buffers
+// private to one key generation, and instrumentation made -race builds ~8x
+// slower.
+//
+//go:norace
 func addMasked(dst, src []uint64, mask uint64) {
 	src = src[:len(dst)]
 	for len(dst) >= 8 {
