@@ -206,19 +206,33 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Conn, err
 // which the Conn owns from then on: it reads every datagram from pc and
 // closes it on Close (and when the handshake fails).
 func DialPacketConn(ctx context.Context, pc net.PacketConn, raddr net.Addr, cfg *Config) (*Conn, error) {
-	n, err := cfg.normalize(false)
+	c, err := newClient(pc, raddr, cfg, ctx)
 	if err != nil {
 		pc.Close()
 		return nil, err
 	}
+	ctx, cancel := context.WithDeadline(ctx, c.hsDeadline())
+	defer cancel()
+	if err := c.clientHandshake(ctx); err != nil {
+		c.Close()
+		return nil, &net.OpError{Op: "dial", Net: "udp", Source: pc.LocalAddr(), Addr: raddr, Err: err}
+	}
+	return c, nil
+}
+
+// newClient sets up a client session on pc (its receive goroutine running)
+// ready for clientHandshake.
+func newClient(pc net.PacketConn, raddr net.Addr, cfg *Config, ctx context.Context) (*Conn, error) {
+	n, err := cfg.normalize(false)
+	if err != nil {
+		return nil, err
+	}
 	ap, ok := addrPortOf(raddr)
 	if !ok {
-		pc.Close()
 		return nil, fmt.Errorf("%w: bad remote address %v", ErrConfig, raddr)
 	}
 	m, err := n.clientMachine()
 	if err != nil {
-		pc.Close()
 		return nil, err
 	}
 	ep := newEndpoint(pc, n, false)
@@ -241,11 +255,15 @@ func DialPacketConn(ctx context.Context, pc net.PacketConn, raddr net.Addr, cfg 
 	ep.sessions[id] = c
 	ep.mu.Unlock()
 	go ep.readLoop()
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	if err := c.clientHandshake(ctx); err != nil {
-		c.Close()
-		return nil, &net.OpError{Op: "dial", Net: "udp", Source: pc.LocalAddr(), Addr: raddr, Err: err}
-	}
 	return c, nil
+}
+
+// hsDeadline returns the handshake's deadline.
+func (c *Conn) hsDeadline() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hs == nil {
+		return time.Now()
+	}
+	return c.hs.deadline
 }
