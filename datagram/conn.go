@@ -1,6 +1,7 @@
 package datagram
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -366,7 +367,14 @@ func (c *Conn) onRecord(r wire.Record) {
 	h, pt, err := o.Open(nil, r.Prefix, r.Packet, record.UnixTime(c.cfg.Now()))
 	c.keyMu.RUnlock()
 	if err != nil {
-		return // counted by the opener
+		// The opener counts window, time and tag failures; a packet too
+		// malformed to reach them (wrong length fields, shorter than a
+		// tag: a plaintext close or error packet) counts as
+		// unauthenticated.
+		if errors.Is(err, record.ErrShortPacket) || errors.Is(err, record.ErrLongPacket) || errors.Is(err, record.ErrMessageSize) {
+			c.drops.Add(window.ReasonAuth)
+		}
+		return
 	}
 	c.mu.Lock()
 	if hs := c.hs; hs != nil && hs.final {

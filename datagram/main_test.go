@@ -3,6 +3,7 @@ package datagram
 import (
 	"context"
 	"crypto/rand"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -141,3 +142,5 @@ func connectPair(t testing.TB, n *netsim.Network, srv, cli *Config) *pair {
 	p.server = r.c
 	return p
 }
+
+func cryptoReader() io.Reader { return rand.Reader }
