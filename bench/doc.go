@@ -1,0 +1,40 @@
+// Package bench measures qsmp-go against baselines on this machine, in one
+// run, and reports the results as a markdown table, JSON and an SVG chart.
+//
+// It measures three things:
+//
+//   - Record throughput: seal and open of the stream and datagram record
+//     profiles (RCS-256 and RCS-512), next to AES-256-GCM and
+//     ChaCha20-Poly1305 with the same 21-byte associated data
+//     (MeasureRecord).
+//   - Handshakes: for every implemented configuration, QSMS and QSMD run in
+//     memory through the handshake state machines, timing the whole exchange
+//     and the server's own CPU time (MeasureHandshake); and the handshake
+//     latency of each transport over loopback (MeasureConnect).
+//   - Goodput over loopback for each transport (a Link), clean and under
+//     netsim loss (MeasureGoodput).
+//
+// Every measurement is a function returning a result struct; Run runs the
+// selection that Options names and collects them into Results, whose
+// Markdown, JSON and SVG methods present them. The command
+// bench/cmd/qsmp-bench wraps Run.
+//
+// This package lives in its own module (github.com/qsmp-go/qsmp/bench) so
+// that its baselines (pion/dtls) never become dependencies of qsmp-go.
+//
+// # Goodput method
+//
+// Two UDP sockets are bound on 127.0.0.1 and each is wrapped with
+// netsim.Wrap (seeded, so a run is repeatable in its fault pattern). The
+// link's handshake runs on the clean wrapped sockets; then both wrappers get
+// the loss rate, so loss applies to both directions of the data phase (data
+// and, for QUIC, acknowledgements). The sender writes fixed-size messages
+// (1400 bytes; 1100 for QUIC datagrams, which must fit one QUIC packet) as
+// fast as the link accepts them for a fixed time. The receiver counts the
+// messages of the right size it gets; after the sender stops it waits until
+// nothing has arrived for a short idle period. Goodput is delivered payload
+// bytes divided by the time from the first send to the last delivery.
+// Nothing is retransmitted on any of these links (they are all datagram
+// services), so under loss the goodput shows how much of the offered load
+// arrives, plus, for QUIC, how its congestion controller reacts to the loss.
+package bench
