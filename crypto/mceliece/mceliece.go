@@ -109,17 +109,16 @@ func (p *Params) N() int { return p.n }
 // T returns the number of errors t.
 func (p *Params) T() int { return p.t }
 
-func (p *Params) q() int          { return 1 << p.m }
-func (p *Params) mt() int         { return p.m * p.t }
-func (p *Params) rowBytes() int   { return (p.n - p.mt() + 7) / 8 }
-func (p *Params) syndBytes() int  { return (p.mt() + 7) / 8 }
-func (p *Params) cbBytes() int    { return (2*p.m - 1) << (p.m - 1) >> 3 }
-func (p *Params) words() int      { return (p.n + 63) / 64 }
-func (p *Params) eBytes() int     { return p.n / 8 }
-func (p *Params) skGoppa() int    { return 40 }
-func (p *Params) skControl() int  { return 40 + 2*p.t }
-func (p *Params) skS() int        { return p.skControl() + p.cbBytes() }
-func (p *Params) fixedBlock() int { return 2 * p.tau() }
+func (p *Params) q() int         { return 1 << p.m }
+func (p *Params) mt() int        { return p.m * p.t }
+func (p *Params) rowBytes() int  { return (p.n - p.mt() + 7) / 8 }
+func (p *Params) syndBytes() int { return (p.mt() + 7) / 8 }
+func (p *Params) cbBytes() int   { return (2*p.m - 1) << (p.m - 1) >> 3 }
+func (p *Params) words() int     { return (p.n + 63) / 64 }
+func (p *Params) eBytes() int    { return p.n / 8 }
+func (p *Params) skGoppa() int   { return 40 }
+func (p *Params) skControl() int { return 40 + 2*p.t }
+func (p *Params) skS() int       { return p.skControl() + p.cbBytes() }
 
 // tau is the number of 16-bit samples FixedWeight draws per attempt: 2t
 // when n < q (samples ≥ n are skipped), t when n = q.
