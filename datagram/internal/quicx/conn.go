@@ -1,0 +1,826 @@
+package quicx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qsmp-go/qsmp/crypto/rcs"
+	"github.com/qsmp-go/qsmp/handshake"
+	"github.com/qsmp-go/qsmp/record"
+	"github.com/qsmp-go/qsmp/window"
+)
+
+// txEpoch is the transmit side of one epoch.
+type txEpoch struct {
+	epoch  uint64
+	key    *rcs.Key
+	sealer *record.Sealer
+}
+
+// rxEpoch is the receive side of one epoch: one opener with the datagram
+// window and one with the stream's.
+type rxEpoch struct {
+	epoch  uint64
+	key    *rcs.Key
+	dgram  *record.Opener
+	stream *record.Opener
+	seen   atomic.Bool // a record of the peer opened under it
+}
+
+// counters are a Conn's statistics.
+type counters struct {
+	recordsIn, recordsOut, bytesIn, bytesOut atomic.Uint64
+	queueDrops, malformed, staleEpoch        atomic.Uint64
+	tooLarge, rekeys                         atomic.Uint64
+}
+
+// Stats is a snapshot of a Conn's counters.
+type Stats struct {
+	// RecordsIn and BytesIn count records returned by Read and their
+	// plaintext bytes; RecordsOut and BytesOut those sent by Write.
+	RecordsIn, RecordsOut uint64
+	BytesIn, BytesOut     uint64
+	// Drops counts received datagrams dropped by the acceptance window
+	// (too old, duplicate), the time check or authentication.
+	Drops window.DropCounts
+	// QueueDrops counts datagrams dropped because the receive queue
+	// (Config.ReceiveQueue) was full: the application read too slowly.
+	QueueDrops uint64
+	// Malformed counts datagrams without a valid prefix or header, or
+	// carrying another flag than encrypted_message.
+	Malformed uint64
+	// StaleEpoch counts datagrams of an epoch whose keys are gone (past the
+	// rekey grace period) or do not exist.
+	StaleEpoch uint64
+	// TooLarge counts Writes refused because the record would not fit one
+	// DATAGRAM frame.
+	TooLarge uint64
+	// Epoch is the current transmit epoch; Rekeys counts completed rekeys.
+	Epoch, Rekeys uint64
+	// RTT is QUIC's smoothed round-trip time.
+	RTT time.Duration
+}
+
+// rekey states.
+const (
+	rekeyIdle       = iota
+	rekeyInitiating // our request is out, waiting for the ack
+	rekeyResponding // we acked the peer's request, waiting for switched
+)
+
+// Conn is one QSMP session over one QUIC connection. It implements net.Conn
+// with message semantics: one Write seals one record and sends it in one
+// QUIC DATAGRAM frame; one Read returns one record. A record larger than a
+// DATAGRAM frame can carry is refused by Write with a *MessageTooLargeError
+// naming the limit (see MaxWrite); a Read buffer shorter than the next
+// record gets a *ShortBufferError naming the size, and the record stays
+// queued. Records are datagrams: they may be lost or arrive out of order,
+// never twice and never altered.
+//
+// Deadlines work as in package net (errors wrap os.ErrDeadlineExceeded and
+// report Timeout). Close sends the authenticated close record on the
+// stream; a Read after the peer's close returns the records still queued,
+// then io.EOF. A Conn is safe for concurrent use.
+type Conn struct {
+	qc     *quic.Conn
+	stream *quic.Stream
+	cfg    *config
+	server bool
+	sess   *handshake.Session
+	wide   bool
+	// overhead is what a record adds to its plaintext: prefix, header, tag.
+	overhead int
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Keys. Lock order: rkMu, swmu, keyMu.
+	keyMu       sync.RWMutex
+	exporter    []byte
+	tx          *txEpoch
+	nextTx      *txEpoch // responder: the next epoch's, until the initiator switches
+	rx          [2]*rxEpoch
+	retireTimer *time.Timer
+	keysGone    bool
+	txSeq       atomic.Uint64
+	rxWin       *window.Sync // datagrams
+	streamWin   *window.Sync // control records
+	streamLast  uint64       // last control record accepted (reader only)
+	drops       window.Drops
+
+	rkMu    sync.Mutex
+	rkState int
+	rkEpoch uint64
+	rkToken []byte
+	rkDone  chan struct{} // closed when a rekey ends
+
+	swmu sync.Mutex // stream writes
+
+	mu          sync.Mutex
+	queue       ring
+	held        [][]byte // authenticated plaintexts that did not fit a Read buffer
+	closed      bool
+	peerClosed  bool
+	peerCode    uint8
+	lostErr     error
+	readable    chan struct{}
+	done        chan struct{} // closed by Close
+	lost        chan struct{} // closed when the QUIC connection ended
+	peerFin     chan struct{} // closed when the peer's stream ended
+	peerLinger  chan struct{} // closed CloseTimeout after the peer's close record
+	lingerTimer *time.Timer
+
+	closeOnce sync.Once
+	lostOnce  sync.Once
+	finOnce   sync.Once
+	rdl, wdl  deadline
+	sendTok   chan struct{} // one Write at a time may be abandoned to a deadline
+	limit     atomic.Int64  // last known MaxWrite
+	refs      []*transportRef
+	st        counters
+}
+
+func newConn(qc *quic.Conn, stream *quic.Stream, cfg *config, server bool, sess *handshake.Session, exporter []byte) (*Conn, error) {
+	rxWin, err := window.NewSync(cfg.WindowSize)
+	if err != nil {
+		return nil, err
+	}
+	streamWin, _ := window.NewSync(window.DefaultSize)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Conn{
+		qc: qc, stream: stream, cfg: cfg, server: server, sess: sess,
+		wide: sess.Duplex, overhead: 1 + record.HeaderSize + cfg.tagSize,
+		ctx: ctx, cancel: cancel,
+		exporter: exporter, rxWin: rxWin, streamWin: streamWin,
+		rkDone:     make(chan struct{}),
+		readable:   make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		lost:       make(chan struct{}),
+		peerFin:    make(chan struct{}),
+		peerLinger: make(chan struct{}),
+		sendTok:    make(chan struct{}, 1),
+	}
+	c.queue.init(cfg.ReceiveQueue)
+	tx, rx, err := c.deriveEpoch(sess.DatagramSecret, 0)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c.tx, c.rx[0] = tx, rx
+	c.limit.Store(int64(record.DatagramMaxPlaintext))
+	c.probeLimit()
+	return c, nil
+}
+
+// deriveEpoch binds an epoch's datagram secret to the connection and
+// derives both directions' keys.
+func (c *Conn) deriveEpoch(ds []byte, epoch uint64) (*txEpoch, *rxEpoch, error) {
+	bound, err := BindSecret(c.wide, ds, c.exporter)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(bound)
+	txDir, rxDir := record.ClientToServer, record.ServerToClient
+	if c.server {
+		txDir, rxDir = rxDir, txDir
+	}
+	tk, tb, err := record.DatagramKeys(c.wide, bound, txDir, epoch)
+	if err != nil {
+		return nil, nil, err
+	}
+	rk, rb, err := record.DatagramKeys(c.wide, bound, rxDir, epoch)
+	if err != nil {
+		tk.Clear()
+		return nil, nil, err
+	}
+	thr := c.cfg.threshold()
+	tx := &txEpoch{epoch: epoch, key: tk, sealer: record.NewSealer(tk, tb, &c.txSeq)}
+	rx := &rxEpoch{epoch: epoch, key: rk,
+		dgram:  record.NewOpener(rk, rb, c.rxWin, &c.drops, thr),
+		stream: record.NewOpener(rk, rb, c.streamWin, nil, thr)}
+	clear(tb[:])
+	clear(rb[:])
+	return tx, rx, nil
+}
+
+func (c *Conn) now() uint64 { return record.UnixTime(c.cfg.Now()) }
+
+// LocalAddr returns the local address of the QUIC connection's active path.
+func (c *Conn) LocalAddr() net.Addr { return c.qc.LocalAddr() }
+
+// RemoteAddr returns the peer's address on the active path; it changes when
+// the peer migrates or its NAT rebinds.
+func (c *Conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
+
+// Session returns the established handshake's public facts: the suite, the
+// variant, the peer's verification key and the transcript hash. Its keys
+// belong to the Conn; callers must not use them.
+func (c *Conn) Session() *handshake.Session { return c.sess }
+
+// QUIC returns the underlying QUIC connection, for inspection (connection
+// state, statistics). Streams and datagrams on it belong to the Conn.
+func (c *Conn) QUIC() *quic.Conn { return c.qc }
+
+// Stats returns the Conn's counters.
+func (c *Conn) Stats() Stats {
+	s := Stats{
+		RecordsIn: c.st.recordsIn.Load(), RecordsOut: c.st.recordsOut.Load(),
+		BytesIn: c.st.bytesIn.Load(), BytesOut: c.st.bytesOut.Load(),
+		Drops:      c.drops.Snapshot(),
+		QueueDrops: c.st.queueDrops.Load(), Malformed: c.st.malformed.Load(),
+		StaleEpoch: c.st.staleEpoch.Load(), TooLarge: c.st.tooLarge.Load(),
+		Rekeys: c.st.rekeys.Load(),
+		RTT:    c.qc.ConnectionStats().SmoothedRTT,
+	}
+	c.keyMu.RLock()
+	if c.tx != nil {
+		s.Epoch = c.tx.epoch
+	}
+	c.keyMu.RUnlock()
+	return s
+}
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.rdl.arm(t)
+	c.wdl.arm(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for Read.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.rdl.arm(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write. A Write blocks only while
+// quic-go's datagram send queue is full (congestion control); one that
+// times out may still leave.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.wdl.arm(t)
+	return nil
+}
+
+func (c *Conn) opErr(op string, err error) error {
+	return &net.OpError{Op: op, Net: "quic", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// probeBuf is larger than any DATAGRAM frame: SendDatagram refuses it at
+// once with the current limit, without reading it.
+var probeBuf [record.DatagramMaxPlaintext + 2048]byte
+
+// probeLimit asks quic-go for the current DATAGRAM payload limit and
+// returns (and remembers) the record limit it allows.
+func (c *Conn) probeLimit() int {
+	var tl *quic.DatagramTooLargeError
+	if err := c.qc.SendDatagram(probeBuf[:]); errors.As(err, &tl) {
+		return c.setLimit(tl.MaxDatagramPayloadSize)
+	}
+	return int(c.limit.Load())
+}
+
+func (c *Conn) setLimit(payload int64) int {
+	l := min(max(payload-int64(c.overhead), 0), record.DatagramMaxPlaintext)
+	c.limit.Store(l)
+	return int(l)
+}
+
+// MaxWrite returns the largest message one Write accepts now: what one
+// QUIC DATAGRAM frame carries on the current path less the record overhead
+// (1 prefix byte, the 21-byte header and the tag), at most
+// record.DatagramMaxPlaintext. It grows when QUIC's path MTU discovery
+// raises the packet size and shrinks after a migration.
+func (c *Conn) MaxWrite() int { return c.probeLimit() }
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1600); return &b }}
+
+// Write seals b as one record and sends it in one DATAGRAM frame. It fails
+// with a *MessageTooLargeError if b does not fit (see MaxWrite).
+func (c *Conn) Write(b []byte) (int, error) {
+	if l := int(c.limit.Load()); len(b) > l {
+		if l = c.probeLimit(); len(b) > l {
+			c.st.tooLarge.Add(1)
+			return 0, c.opErr("write", &MessageTooLargeError{Size: len(b), Limit: l})
+		}
+	}
+	if err := c.writable(); err != nil {
+		return 0, c.opErr("write", err)
+	}
+	set, passed := c.wdl.state()
+	if passed {
+		return 0, c.opErr("write", os.ErrDeadlineExceeded)
+	}
+	bp := bufPool.Get().(*[]byte)
+	buf, err := c.seal((*bp)[:0], prefixDatagram, record.FlagEncryptedMessage, b)
+	if err != nil {
+		bufPool.Put(bp)
+		return 0, c.opErr("write", err)
+	}
+	*bp = buf
+	if set {
+		err = c.sendWithDeadline(bp)
+	} else {
+		err = c.qc.SendDatagram(buf)
+		bufPool.Put(bp)
+	}
+	if err != nil {
+		var tl *quic.DatagramTooLargeError
+		if errors.As(err, &tl) { // the path shrank since the check
+			c.st.tooLarge.Add(1)
+			return 0, c.opErr("write", &MessageTooLargeError{Size: len(b), Limit: c.setLimit(tl.MaxDatagramPayloadSize)})
+		}
+		return 0, c.opErr("write", c.sendErr(err))
+	}
+	c.st.recordsOut.Add(1)
+	c.st.bytesOut.Add(uint64(len(b)))
+	return len(b), nil
+}
+
+// writable reports why the session cannot send, or nil.
+func (c *Conn) writable() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return net.ErrClosed
+	case c.peerClosed:
+		return ErrPeerClosed
+	case c.lostErr != nil:
+		return c.lostErr
+	}
+	return nil
+}
+
+// sendErr maps a failed send to the session's state.
+func (c *Conn) sendErr(err error) error {
+	if e := c.writable(); e != nil {
+		return e
+	}
+	return fmt.Errorf("%w: %w", ErrConnectionLost, err)
+}
+
+// sendWithDeadline hands the datagram to a goroutine, so that a full
+// quic-go send queue cannot hold Write past its deadline. At most one such
+// send is outstanding; the buffer goes back to the pool when it is done.
+func (c *Conn) sendWithDeadline(bp *[]byte) error {
+	select {
+	case c.sendTok <- struct{}{}:
+	case <-c.wdl.wait():
+		bufPool.Put(bp)
+		return os.ErrDeadlineExceeded
+	case <-c.done:
+		bufPool.Put(bp)
+		return net.ErrClosed
+	}
+	res := make(chan error, 1)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		err := c.qc.SendDatagram(*bp)
+		bufPool.Put(bp)
+		<-c.sendTok
+		res <- err
+	}()
+	select {
+	case err := <-res:
+		return err
+	case <-c.wdl.wait():
+		return os.ErrDeadlineExceeded
+	case <-c.done:
+		return net.ErrClosed
+	}
+}
+
+// seal appends prefix ‖ record to dst under the current transmit epoch.
+func (c *Conn) seal(dst []byte, kind byte, flag record.Flag, pt []byte) ([]byte, error) {
+	c.keyMu.RLock()
+	defer c.keyMu.RUnlock()
+	tx := c.tx
+	if tx == nil {
+		return dst, net.ErrClosed
+	}
+	start := len(dst)
+	dst = append(dst, prefixFor(kind, tx.epoch))
+	out, _, err := tx.sealer.Seal(dst, dst[start:start+1], flag, pt, c.now())
+	return out, err
+}
+
+// Read returns the next record's plaintext. It blocks until a record
+// arrives, the read deadline passes, the Conn is closed (net.ErrClosed),
+// the peer closed the session and no record is left (io.EOF, or a
+// *PeerError for a non-zero code), or the QUIC connection is lost
+// (ErrConnectionLost).
+func (c *Conn) Read(b []byte) (int, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return 0, c.opErr("read", net.ErrClosed)
+		}
+		if len(c.held) > 0 {
+			h := c.held[0]
+			if len(b) < len(h) {
+				c.mu.Unlock()
+				return 0, c.opErr("read", &ShortBufferError{Size: len(h), Have: len(b)})
+			}
+			c.held[0] = nil
+			c.held = c.held[1:]
+			c.mu.Unlock()
+			n := copy(b, h)
+			clear(h)
+			c.delivered(n)
+			return n, nil
+		}
+		if pkt, ok := c.queue.pop(); ok {
+			more := c.queue.len() > 0
+			c.mu.Unlock()
+			if more {
+				c.signal()
+			}
+			n, pt, err := c.open(b, pkt)
+			if err != nil {
+				continue // counted
+			}
+			if pt != nil {
+				c.mu.Lock()
+				c.held = append(c.held, pt)
+				c.mu.Unlock()
+				return 0, c.opErr("read", &ShortBufferError{Size: len(pt), Have: len(b)})
+			}
+			c.delivered(n)
+			return n, nil
+		}
+		peerClosed, code, lostErr := c.peerClosed, c.peerCode, c.lostErr
+		c.mu.Unlock()
+		if peerClosed && (lostErr != nil || isClosed(c.peerLinger)) {
+			if code != 0 {
+				return 0, &PeerError{Code: code}
+			}
+			return 0, io.EOF
+		}
+		if lostErr != nil && !peerClosed {
+			return 0, c.opErr("read", lostErr)
+		}
+		if _, passed := c.rdl.state(); passed {
+			return 0, c.opErr("read", os.ErrDeadlineExceeded)
+		}
+		select {
+		case <-c.readable:
+		case <-c.rdl.wait():
+		case <-c.done:
+		case <-c.lost:
+		case <-c.peerLinger:
+		}
+	}
+}
+
+func (c *Conn) delivered(n int) {
+	c.st.recordsIn.Add(1)
+	c.st.bytesIn.Add(uint64(n))
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// signal wakes one blocked Read.
+func (c *Conn) signal() {
+	select {
+	case c.readable <- struct{}{}:
+	default:
+	}
+}
+
+// errDropped is the internal result of a datagram that was dropped (and
+// counted).
+var errDropped = errors.New("quicx: datagram dropped")
+
+// open verifies one received datagram. A plaintext that fits b is written
+// there (n bytes); one that does not is returned as pt.
+func (c *Conn) open(b, pkt []byte) (n int, pt []byte, err error) {
+	if len(pkt) < 1+record.HeaderSize {
+		c.st.malformed.Add(1)
+		return 0, nil, errDropped
+	}
+	odd, err := splitPrefix(pkt[0], prefixDatagram)
+	if err != nil {
+		c.st.malformed.Add(1)
+		return 0, nil, errDropped
+	}
+	size := len(pkt) - c.overhead
+	fits := size >= 0 && size <= len(b)
+	var dst []byte
+	if fits {
+		dst = b[:0]
+	}
+	slot := 0
+	if odd {
+		slot = 1
+	}
+	c.keyMu.RLock()
+	rx := c.rx[slot]
+	if rx == nil {
+		c.keyMu.RUnlock()
+		c.st.staleEpoch.Add(1)
+		return 0, nil, errDropped
+	}
+	h, out, err := rx.dgram.Open(dst, pkt[:1], pkt[1:], c.now())
+	c.keyMu.RUnlock()
+	if err != nil {
+		if _, ok := window.ReasonOf(err); !ok && !errors.Is(err, record.ErrAuth) && !errors.Is(err, record.ErrTime) {
+			c.st.malformed.Add(1) // not counted by the opener
+		}
+		return 0, nil, errDropped
+	}
+	rx.seen.Store(true)
+	if h.Flag != record.FlagEncryptedMessage {
+		clear(out)
+		c.st.malformed.Add(1)
+		return 0, nil, errDropped
+	}
+	if fits {
+		return len(out), nil, nil
+	}
+	return 0, out, nil
+}
+
+// drain moves DATAGRAM frames from quic-go's receive queue (128 frames,
+// dropped silently beyond) into the Conn's bounded queue as fast as they
+// come; Read verifies them. It ends with the QUIC connection.
+func (c *Conn) drain() {
+	defer c.wg.Done()
+	for {
+		d, err := c.qc.ReceiveDatagram(c.ctx)
+		if err != nil {
+			c.setLost(err)
+			return
+		}
+		c.mu.Lock()
+		if c.closed || !c.queue.push(d) {
+			c.mu.Unlock()
+			c.st.queueDrops.Add(1)
+			continue
+		}
+		c.mu.Unlock()
+		c.signal()
+	}
+}
+
+// setLost records that the QUIC connection (or the local context) ended.
+func (c *Conn) setLost(err error) {
+	c.lostOnce.Do(func() {
+		c.mu.Lock()
+		if c.lostErr == nil {
+			c.lostErr = fmt.Errorf("%w: %w", ErrConnectionLost, err)
+		}
+		c.mu.Unlock()
+		close(c.lost)
+	})
+}
+
+// fail ends the session after a protocol violation on the stream.
+func (c *Conn) fail(err error) {
+	c.cfg.Logger.Debug("quicx: session failed", "err", err)
+	c.mu.Lock()
+	if c.lostErr == nil {
+		c.lostErr = err
+	}
+	c.mu.Unlock()
+	c.qc.CloseWithError(CodeProtocol, "qsmp: protocol violation")
+	c.setLost(err)
+}
+
+// writeControl seals a control record and writes it on the stream.
+func (c *Conn) writeControl(flag record.Flag, pt []byte) error {
+	c.swmu.Lock()
+	defer c.swmu.Unlock()
+	return c.writeControlLocked(flag, pt)
+}
+
+func (c *Conn) writeControlLocked(flag record.Flag, pt []byte) error {
+	frame, err := c.seal(make([]byte, 0, c.overhead+len(pt)), prefixStream, flag, pt)
+	if err != nil {
+		return err
+	}
+	_, err = c.stream.Write(frame)
+	return err
+}
+
+// readControl reads and opens the next control record on the stream.
+func (c *Conn) readControl() (control, error) {
+	prefix, pkt, err := readFrame(c.stream)
+	if err != nil {
+		return control{}, err
+	}
+	odd, err := splitPrefix(prefix, prefixStream)
+	if err != nil {
+		return control{}, err
+	}
+	h, _ := record.ParseHeader(pkt)
+	if h.Sequence <= c.streamLast {
+		return control{}, fmt.Errorf("%w: control record %d after %d", ErrProtocol, h.Sequence, c.streamLast)
+	}
+	slot := 0
+	if odd {
+		slot = 1
+	}
+	c.keyMu.RLock()
+	rx := c.rx[slot]
+	if rx == nil {
+		c.keyMu.RUnlock()
+		return control{}, fmt.Errorf("%w: control record for an epoch without keys", ErrProtocol)
+	}
+	h, pt, err := rx.stream.Open(nil, []byte{prefix}, pkt, c.now())
+	c.keyMu.RUnlock()
+	if err != nil {
+		return control{}, fmt.Errorf("%w: control record: %w", ErrProtocol, err)
+	}
+	defer clear(pt)
+	c.streamLast = h.Sequence
+	rx.seen.Store(true)
+	return parseControl(h.Flag, pt)
+}
+
+// readStream processes the peer's control records until its stream ends.
+func (c *Conn) readStream() {
+	defer c.wg.Done()
+	for {
+		ctl, err := c.readControl()
+		if err != nil {
+			if err == io.EOF {
+				c.finOnce.Do(func() { close(c.peerFin) })
+				return
+			}
+			if errors.Is(err, ErrProtocol) {
+				c.fail(err)
+			} else {
+				c.setLost(err)
+			}
+			return
+		}
+		if err := c.handleControl(ctl); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// handleControl acts on one control message from the peer.
+func (c *Conn) handleControl(ctl control) error {
+	switch ctl.flag {
+	case record.FlagErrorCondition:
+		c.mu.Lock()
+		first := !c.peerClosed
+		c.peerClosed, c.peerCode = true, ctl.code
+		if first {
+			c.lingerTimer = time.AfterFunc(c.cfg.CloseTimeout, func() { close(c.peerLinger); c.signal() })
+		}
+		c.mu.Unlock()
+		if first {
+			c.cfg.Logger.Debug("quicx: peer closed", "code", ctl.code)
+			c.signal()
+			// Our FIN tells the closing peer that its close record arrived.
+			c.swmu.Lock()
+			c.stream.Close()
+			c.swmu.Unlock()
+		}
+		return nil
+	case record.FlagSymmetricRatchetRequest:
+		return c.handleRekey(ctl)
+	}
+	return fmt.Errorf("%w: unexpected %v", ErrProtocol, ctl.flag)
+}
+
+// Close sends the authenticated close record (flag 0x14, code 0) on the
+// stream, unless the peer closed first, waits up to Config.CloseTimeout for
+// the peer to acknowledge it, closes the QUIC connection with CodeClosed and
+// releases the session's keys. It is idempotent.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		peerClosed, lost := c.peerClosed, c.lostErr != nil
+		c.queue.reset()
+		for _, h := range c.held {
+			clear(h)
+		}
+		c.held = nil
+		c.mu.Unlock()
+		close(c.done)
+		if !peerClosed && !lost {
+			c.swmu.Lock()
+			c.stream.SetWriteDeadline(time.Now().Add(c.cfg.CloseTimeout))
+			err := c.writeControlLocked(record.FlagErrorCondition, []byte{byte(record.CodeNone)})
+			c.stream.Close()
+			c.swmu.Unlock()
+			if err == nil {
+				t := time.NewTimer(c.cfg.CloseTimeout)
+				select {
+				case <-c.peerFin:
+				case <-c.lost:
+				case <-t.C:
+				}
+				t.Stop()
+			}
+		}
+		c.teardown(CodeClosed, "qsmp: session closed")
+	})
+	return nil
+}
+
+// teardown closes the QUIC connection, waits for the Conn's goroutines and
+// zeroes every key.
+func (c *Conn) teardown(code quic.ApplicationErrorCode, reason string) {
+	c.qc.CloseWithError(code, reason)
+	c.cancel()
+	c.wg.Wait()
+	c.mu.Lock()
+	if c.lingerTimer != nil {
+		c.lingerTimer.Stop()
+	}
+	c.mu.Unlock()
+	c.rkMu.Lock()
+	clear(c.rkToken)
+	c.rkToken = nil
+	c.rkMu.Unlock()
+	c.keyMu.Lock()
+	c.keysGone = true
+	if c.retireTimer != nil {
+		c.retireTimer.Stop()
+	}
+	for _, t := range []*txEpoch{c.tx, c.nextTx} {
+		if t != nil {
+			t.key.Clear()
+		}
+	}
+	for _, r := range c.rx {
+		if r != nil {
+			r.key.Clear()
+		}
+	}
+	c.tx, c.nextTx, c.rx = nil, nil, [2]*rxEpoch{}
+	clear(c.exporter)
+	c.keyMu.Unlock()
+	if c.sess != nil {
+		if c.sess.Stream != nil {
+			c.sess.Stream.Clear()
+		}
+		clear(c.sess.DatagramSecret)
+	}
+	c.rdl.stop()
+	c.wdl.stop()
+	for _, r := range c.refs {
+		r.release()
+	}
+	c.refs = nil
+}
+
+// ring is a bounded FIFO of received datagrams.
+type ring struct {
+	buf        [][]byte
+	head, size int
+}
+
+func (r *ring) init(n int) { r.buf = make([][]byte, n) }
+
+func (r *ring) len() int { return r.size }
+
+func (r *ring) push(b []byte) bool {
+	if r.size == len(r.buf) {
+		return false
+	}
+	r.buf[(r.head+r.size)%len(r.buf)] = b
+	r.size++
+	return true
+}
+
+func (r *ring) pop() ([]byte, bool) {
+	if r.size == 0 {
+		return nil, false
+	}
+	b := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head = (r.head + 1) % len(r.buf)
+	r.size--
+	return b, true
+}
+
+func (r *ring) reset() {
+	clear(r.buf)
+	r.head, r.size = 0, 0
+}
