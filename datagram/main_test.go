@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"sync"
 	"testing"
@@ -38,11 +39,13 @@ func testKeys(t testing.TB) (server, client, other *keyfile.PrivateKey) {
 		if err != nil {
 			panic(err)
 		}
+		drbg := mrand.NewChaCha8([32]byte{'d', 'a', 't', 'a', 'g', 'r', 'a', 'm'})
 		gen := func() *keyfile.PrivateKey {
 			// Valid both in synctest bubbles (whose clock starts in 2000)
 			// and in real time.
 			born := time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC)
-			k, err := keyfile.GenerateWithLifetime(s, keyfile.QSMS, rand.Reader, born, 60*365*24*time.Hour)
+			// Deterministic, so that the fuzz corpora name these keys.
+			k, err := keyfile.GenerateWithLifetime(s, keyfile.QSMS, drbg, born, 60*365*24*time.Hour)
 			if err != nil {
 				panic(err)
 			}
