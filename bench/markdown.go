@@ -104,7 +104,7 @@ func (r *Results) Markdown() string {
 				switch {
 				case !ok:
 					w(" |")
-				case x.Status == said:
+				case said != "" && x.Status == said:
 					w(" n/a |")
 				case x.Status != "":
 					w(" %s |", x.Status)
