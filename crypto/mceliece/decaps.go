@@ -42,6 +42,7 @@ func (p *Params) DecapsulateChecked(sk, ct []byte) (ss []byte, ok bool, err erro
 	wordsToBytes(eb, d.e)
 	var c1 [32]byte
 	h := sha3.NewSHAKE256()
+	defer h.Reset() // wipe the sponge state
 	h.Write([]byte{2})
 	h.Write(eb)
 	h.Read(c1[:])

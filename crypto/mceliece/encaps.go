@@ -37,6 +37,7 @@ func (p *Params) Encapsulate(rand io.Reader, pk []byte) (ct, ss []byte, err erro
 	defer clear(eb)
 	wordsToBytes(eb, e)
 	h := sha3.NewSHAKE256()
+	defer h.Reset() // wipe the sponge state
 	h.Write([]byte{2})
 	h.Write(eb)
 	h.Read(ct[p.syndBytes():])

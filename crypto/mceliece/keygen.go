@@ -62,6 +62,7 @@ func (p *Params) newKeyFromSeed(seed []byte) (pk, sk []byte, attempts int, err e
 	defer ks.clear()
 
 	h := sha3.NewSHAKE256()
+	defer h.Reset() // wipe the sponge state
 	for attempts = 1; attempts <= maxKeyAttempts; attempts++ {
 		h.Reset()
 		h.Write(delta[:])
