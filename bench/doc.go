@@ -9,8 +9,9 @@
 //     (MeasureRecord).
 //   - Handshakes: for every implemented configuration, QSMS and QSMD run in
 //     memory through the handshake state machines, timing the whole exchange
-//     and the server's own CPU time (MeasureHandshake); and the handshake
-//     latency of each transport over loopback (MeasureConnect).
+//     and each side's thread CPU time (MeasureHandshake); and the handshake
+//     latency and process CPU of each transport over loopback, QSMP next to
+//     DTLS 1.2, QUIC and TLS 1.3 (MeasureConnect).
 //   - Goodput over loopback for each transport (a Link), clean and under
 //     netsim loss (MeasureGoodput).
 //
@@ -37,4 +38,16 @@
 // Nothing is retransmitted on any of these links (they are all datagram
 // services), so under loss the goodput shows how much of the offered load
 // arrives, plus, for QUIC, how its congestion controller reacts to the loss.
+// At 0% loss the share delivered shows how far the receiver keeps up with a
+// sender that is not paced.
+//
+// Links that bind their own sockets (QSMP/QUIC, whose API takes addresses)
+// run through a relay whose two sockets are the wrapped ones. TCP links
+// (plain TCP, TLS 1.3, QSMP/TCP) are measured without loss for reference.
+// A link that cannot run reports why in its cells ("n/a (not built yet)").
+//
+// Each cell is the median of several runs, each on a fresh connection, after
+// one unrecorded warm-up run per link. Loopback results on a small machine
+// vary between runs; other load on the machine (Machine.LoadAvg) lowers
+// them.
 package bench

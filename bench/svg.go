@@ -16,8 +16,8 @@ const (
 	legendX, legendY, legH = 560, 60, 22
 )
 
-// chartColors are distinguishable line colours (Okabe-Ito, then greys).
-var chartColors = []string{"#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#777777", "#444444"}
+// chartColors are distinguishable line colours (Okabe-Ito without its yellow, then a few more).
+var chartColors = []string{"#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8C564B", "#777777", "#17BECF"}
 
 // SVG draws goodput against loss as a standalone SVG document: one line
 // per link, loss rates evenly spaced on the x axis, goodput on a log scale.

@@ -3,10 +3,14 @@
 // handshake latency and server CPU for every implemented configuration,
 // loopback handshakes, and loopback goodput clean and under netsim loss.
 //
-// Usage (from the repository root):
+// Usage (from the repository root; bench is a module of its own, so the go
+// command must run inside it, which -C does):
 //
-//	go run ./bench/cmd/qsmp-bench [--quick] [--out DIR] [--only REGEX]
+//	go -C bench run ./cmd/qsmp-bench [--quick] [--out DIR] [--only REGEX]
 //
+// A relative --out is then relative to bench/. --duration and --runs size
+// the goodput runs; -q silences the progress lines. A full run takes about
+// five minutes on two cores, --quick about fifteen seconds.
 // With --out it also writes DIR/results.json, DIR/results.md and
 // DIR/goodput.svg (goodput against loss). Progress goes to standard error,
 // the table to standard output. The exit status is 1 if a measurement
