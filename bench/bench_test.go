@@ -148,9 +148,9 @@ func TestMeasureGoodputMedian(t *testing.T) {
 }
 
 func TestMeasureConnect(t *testing.T) {
-	for _, l := range Links() {
+	for _, l := range ConnectLinks() {
 		if _, ok := l.(interface{ NoHandshake() }); ok {
-			continue
+			t.Errorf("%s has no handshake", l.Name())
 		}
 		r, err := MeasureConnect(context.Background(), l, 2)
 		if err != nil {

@@ -33,6 +33,27 @@ const (
 
 var errNoBufs = syscall.ENOBUFS
 
+// ConnectLinks returns the links of the loopback handshake table: those of
+// Links that have a handshake, with QSMD variants of the QSMP links.
+func ConnectLinks() []Link {
+	var out []Link
+	for _, l := range Links() {
+		if _, ok := l.(interface{ NoHandshake() }); ok {
+			continue
+		}
+		out = append(out, l)
+		switch l.(type) {
+		case QSMPUDP:
+			out = append(out, QSMPUDP{Duplex: true})
+		case QSMPQUIC:
+			out = append(out, QSMPQUIC{Duplex: true})
+		case QSMPTCP:
+			out = append(out, QSMPTCP{Duplex: true})
+		}
+	}
+	return out
+}
+
 // Links returns every link in table order: the baselines and the QSMP
 // transports, including those not built yet.
 func Links() []Link {

@@ -225,7 +225,12 @@ func (q QSMPUDP) Connect(ctx context.Context, client, server net.PacketConn) (*P
 type QSMPQUIC struct{ Duplex bool }
 
 // Name implements Link.
-func (QSMPQUIC) Name() string { return "QSMP/QUIC" }
+func (q QSMPQUIC) Name() string {
+	if q.Duplex {
+		return "QSMP/QUIC (QSMD)"
+	}
+	return "QSMP/QUIC"
+}
 
 // Payload implements Link.
 func (QSMPQUIC) Payload() int { return QUICPayload }

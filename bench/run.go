@@ -48,9 +48,11 @@ type Options struct {
 	Losses []float64
 	// Seed seeds netsim (1 if 0).
 	Seed int64
-	// Links are the transports of the goodput and connect tables (Links()
-	// if nil).
+	// Links are the transports of the goodput table (Links() if nil).
 	Links []Link
+	// ConnectLinks are those of the loopback handshake table
+	// (ConnectLinks() if nil).
+	ConnectLinks []Link
 	// Progress, if not nil, receives one line per measurement.
 	Progress io.Writer
 }
@@ -86,6 +88,9 @@ func (o *Options) defaults() {
 	}
 	if o.Links == nil {
 		o.Links = Links()
+	}
+	if o.ConnectLinks == nil {
+		o.ConnectLinks = ConnectLinks()
 	}
 }
 
@@ -227,8 +232,8 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 		}
 	}
 
-	for _, l := range opt.Links {
-		if _, ok := l.(interface{ NoHandshake() }); ok || !want("connect/"+l.Name()) {
+	for _, l := range opt.ConnectLinks {
+		if !want("connect/" + l.Name()) {
 			continue
 		}
 		r, err := MeasureConnect(ctx, l, opt.ConnectIterations)
