@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,34 @@ type epCounters struct {
 	halfOpenFull, rateLimited, budget, queueFull, expired, unknownKey atomic.Uint64
 	connectRequests, rejected, conflicts, failed, established         atomic.Uint64
 	acceptFull                                                        atomic.Uint64
+
+	// With measure set (benchmarks), work sums the time spent handling
+	// datagrams, running handshake steps and timers: the listener's CPU.
+	measure atomic.Bool
+	work    atomic.Int64
+}
+
+// cpuClock, if set (benchmarks), reads the calling thread's CPU time, so
+// that timed measures CPU rather than wall time.
+var cpuClock func() time.Duration
+
+// timed runs f, adding its duration to the work counter when measuring.
+func (s *epCounters) timed(f func()) {
+	if !s.measure.Load() {
+		f()
+		return
+	}
+	if cpuClock != nil {
+		runtime.LockOSThread()
+		t0 := cpuClock()
+		f()
+		s.work.Add(int64(cpuClock() - t0))
+		runtime.UnlockOSThread()
+		return
+	}
+	t0 := time.Now()
+	f()
+	s.work.Add(int64(time.Since(t0)))
 }
 
 func newEndpoint(pc net.PacketConn, cfg *config, server bool) *endpoint {
@@ -75,7 +104,7 @@ func newEndpoint(pc net.PacketConn, cfg *config, server bool) *endpoint {
 	if server {
 		ep.pending = make(map[pendingKey]*Conn)
 		ep.budget = transfer.NewBudget(cfg.MaxReassemblyBytes)
-		ep.pool = &pool{max: cfg.MaxConcurrentKeyGen}
+		ep.pool = newPool(cfg.MaxConcurrentKeyGen)
 		ep.acceptQ = make(chan *Conn, DefaultAcceptQueue)
 		if cfg.PrefixRate > 0 {
 			ep.limiter = cookie.NewPrefixLimiter(cfg.PrefixRate, cfg.PrefixBurst, maxTrackedPrefixes)
@@ -150,6 +179,10 @@ func (ep *endpoint) readLoop() {
 				continue
 			}
 			time.Sleep(time.Millisecond) // a transient socket error: don't spin
+			continue
+		}
+		if ep.st.measure.Load() {
+			ep.st.timed(func() { ep.handle(buf[:n], from) })
 			continue
 		}
 		ep.handle(buf[:n], from)
@@ -427,17 +460,28 @@ type job struct {
 	connect bool // a connect request (counted against MaxQueuedKeyGen)
 }
 
+// workerLinger is how long an idle worker waits for another job before it
+// exits: a warm worker keeps its grown stack and its cache.
+const workerLinger = time.Second
+
 // pool runs handshake steps (key generation, signing, decapsulation) on at
-// most max goroutines, started on demand and gone when idle, never on the
-// receive path.
+// most max goroutines, started on demand and gone after workerLinger idle,
+// never on the receive path.
 type pool struct {
 	mu       sync.Mutex
 	jobs     []job
 	connects int // connect requests queued
 	running  int
+	idle     int
 	max      int
 	closed   bool
+	wake     chan struct{}
+	stop     chan struct{}
 	wg       sync.WaitGroup
+}
+
+func newPool(max int) *pool {
+	return &pool{max: max, wake: make(chan struct{}, max), stop: make(chan struct{})}
 }
 
 // submit queues j; it refuses a connect request when maxConnects are
@@ -453,7 +497,13 @@ func (p *pool) submit(j job, maxConnects int) bool {
 	if j.connect {
 		p.connects++
 	}
-	if p.running < p.max {
+	if p.idle > 0 {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	if len(p.jobs) > p.idle && p.running < p.max {
 		p.running++
 		p.wg.Add(1)
 		go p.work()
@@ -469,12 +519,41 @@ func (p *pool) queuedConnects() int {
 
 func (p *pool) work() {
 	defer p.wg.Done()
+	var idle *time.Timer
 	for {
 		p.mu.Lock()
-		if p.closed || len(p.jobs) == 0 {
-			p.running--
+		if !p.closed && len(p.jobs) == 0 {
+			p.idle++
 			p.mu.Unlock()
+			if idle == nil {
+				idle = time.NewTimer(workerLinger)
+			} else {
+				idle.Reset(workerLinger)
+			}
+			expired := false
+			select {
+			case <-p.wake:
+			case <-p.stop:
+			case <-idle.C:
+				expired = true
+			}
+			p.mu.Lock()
+			p.idle--
+			if len(p.jobs) == 0 && expired {
+				p.exitLocked()
+				return
+			}
+		}
+		if p.closed {
+			p.exitLocked()
+			if idle != nil {
+				idle.Stop()
+			}
 			return
+		}
+		if len(p.jobs) == 0 {
+			p.mu.Unlock()
+			continue
 		}
 		j := p.jobs[0]
 		p.jobs[0] = job{}
@@ -486,14 +565,23 @@ func (p *pool) work() {
 			p.connects--
 		}
 		p.mu.Unlock()
-		j.c.runJob(j)
+		j.c.ep.st.timed(func() { j.c.runJob(j) })
 	}
+}
+
+// exitLocked counts a worker out; p.mu is held and released.
+func (p *pool) exitLocked() {
+	p.running--
+	p.mu.Unlock()
 }
 
 // close drops the queued jobs and waits for the running ones.
 func (p *pool) close() {
 	p.mu.Lock()
-	p.closed = true
+	if !p.closed {
+		p.closed = true
+		close(p.stop)
+	}
 	for _, j := range p.jobs {
 		clear(j.msg)
 	}

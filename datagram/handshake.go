@@ -259,6 +259,10 @@ func (c *Conn) armLocked(now time.Time) {
 // onTimer runs the handshake's timers: deadline, cookie retries and
 // retransmissions.
 func (c *Conn) onTimer() {
+	c.ep.st.timed(c.runTimer)
+}
+
+func (c *Conn) runTimer() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	hs := c.hs
