@@ -98,6 +98,7 @@ func (c *Conn) startRekeyLocked(next uint64) error {
 func (c *Conn) handleRekey(ctl control) error {
 	c.rkMu.Lock()
 	defer c.rkMu.Unlock()
+	defer clear(ctl.token)
 	switch ctl.kind {
 	case rekeyRequest:
 		switch {

@@ -228,7 +228,7 @@ func parseControl(flag record.Flag, pt []byte) (control, error) {
 			return c, fmt.Errorf("%w: rekey to epoch 0", ErrProtocol)
 		}
 		if c.kind == rekeyRequest {
-			c.token = pt[9:]
+			c.token = append([]byte(nil), pt[9:]...) // pt is zeroed after parsing
 		}
 	default:
 		return c, fmt.Errorf("%w: flag %v on the stream", ErrProtocol, flag)
