@@ -45,6 +45,7 @@ type cbState struct {
 	out    []byte
 	half   int
 	buf    []uint32
+	buf64  []uint64
 	direct bool // tests only: compose by indexing instead of sorting
 }
 
@@ -53,9 +54,10 @@ type cbState struct {
 // permutation is composed by sorting with a sorting network, so neither the
 // branches nor the memory accesses depend on pi.
 func controlBits(out []byte, pi []uint16, w int) {
-	s := &cbState{out: out, half: 1 << (w - 1), buf: make([]uint32, 1<<w)}
+	s := &cbState{out: out, half: 1 << (w - 1), buf: make([]uint32, 1<<w), buf64: make([]uint64, 1<<w)}
 	s.rec(0, 1, pi)
 	clear(s.buf)
+	clear(s.buf64)
 }
 
 // composeInv sets r = c∘π⁻¹, that is r[π[x]] = c[x]. r must not alias c or pi.
@@ -73,6 +75,24 @@ func (s *cbState) composeInv(r, c, pi []uint16) {
 	sortU32(b)
 	for k := range b {
 		r[k] = uint16(b[k])
+	}
+}
+
+// composeInv2 sets r1 = c1∘π⁻¹ and r2 = c2∘π⁻¹ with one sort.
+func (s *cbState) composeInv2(r1, r2, c1, c2, pi []uint16) {
+	if s.direct {
+		s.composeInv(r1, c1, pi)
+		s.composeInv(r2, c2, pi)
+		return
+	}
+	b := s.buf64[:len(pi)]
+	for x := range b {
+		b[x] = uint64(pi[x])<<32 | uint64(c1[x])<<16 | uint64(c2[x])
+	}
+	sortU64(b)
+	for k := range b {
+		r1[k] = uint16(b[k] >> 16)
+		r2[k] = uint16(b[k])
 	}
 }
 
@@ -119,8 +139,11 @@ func (s *cbState) rec(pos, step int, pi []uint16) {
 	}
 	step2()
 	for i := 1; i < w-1; i++ {
-		s.composeInv(cp, c, q)
-		step2()
+		// cp, p, q = c∘q⁻¹, p∘q⁻¹, q∘p⁻¹ with two sorts.
+		s.composeInv2(cp, p2, c, p, q)
+		s.composeInv(q2, q, p)
+		p, p2 = p2, p
+		q, q2 = q2, q
 		for x := range n {
 			c[x] = min16(c[x], cp[x])
 		}

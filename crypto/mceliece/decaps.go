@@ -189,43 +189,18 @@ func (d *decoder) decode(c0 []byte) int {
 	return ok
 }
 
-// berlekampMassey finds the shortest linear recurrence of the 2t syndromes,
-// in constant time, and stores its connection polynomial reversed to degree
-// t in d.locate, so that the roots of d.locate are the error positions.
+// berlekampMassey runs Berlekamp–Massey on the 2t syndromes and stores the
+// connection polynomial reversed to degree t in d.locate, so that the roots
+// of d.locate are the error positions.
 func (d *decoder) berlekampMassey() {
 	f, t := d.p.fld, d.p.t
-	s := d.synd
-	c := make([]gf, t+1) // connection polynomial C
-	b := make([]gf, t+1) // x^k·B, the previous C shifted
+	c := make([]gf, t+1)
+	b := make([]gf, t+1)
 	tmp := make([]gf, t+1)
 	defer clear(c)
 	defer clear(b)
 	defer clear(tmp)
-	c[0], b[1] = 1, 1
-	var l uint32 // current length L
-	bInv := gf(1)
-	for n := 0; n < 2*t; n++ {
-		var disc gf
-		for i := 0; i <= min(n, t); i++ {
-			disc ^= f.mul(c[i], s[n-i])
-		}
-		nonzero := ^isZeroMask(disc)
-		// grow: disc ≠ 0 and n ≥ 2L
-		grow := nonzero & gf(int32(uint32(n)-2*l)>>31^-1)
-		fac := f.mul(disc, bInv)
-		copy(tmp, c)
-		for i := range c {
-			c[i] ^= f.mul(fac, b[i])
-		}
-		l = l&^uint32(int32(int16(grow))) | (uint32(n)+1-l)&uint32(int32(int16(grow)))
-		for i := range b {
-			b[i] = b[i]&^grow | tmp[i]&grow
-		}
-		nb := f.inv(disc)
-		bInv = bInv&^grow | nb&grow
-		copy(b[1:], b[:t])
-		b[0] = 0
-	}
+	f.berlekampMassey(c, b, tmp, d.synd, t)
 	for i := 0; i <= t; i++ {
 		d.locate[i] = c[t-i]
 	}

@@ -108,3 +108,33 @@ func (f field) bitrev(a gf) gf {
 	x = (x>>1)&0x5555 | (x&0x5555)<<1
 	return x >> (16 - f.m)
 }
+
+// spread moves bit i of a to bit 4i. The integer product of two spread
+// values holds, in the nibble at 4k, the number of pairs (i, j) with
+// i + j = k whose bits are both set (at most 13, so nibbles never carry):
+// its low bit is bit k of the carry-less product. Products can therefore be
+// XOR-accumulated before compact extracts the bits.
+func spread(a gf) uint64 {
+	v := uint64(a)
+	v = (v | v<<24) & 0x000000ff000000ff
+	v = (v | v<<12) & 0x000f000f000f000f
+	v = (v | v<<6) & 0x0303030303030303
+	v = (v | v<<3) & 0x1111111111111111
+	return v
+}
+
+// compact16 gathers bits 0, 4, …, 60 of v into bits 0 … 15.
+func compact16(v uint64) uint32 {
+	v &= 0x1111111111111111
+	v = (v | v>>3) & 0x0303030303030303
+	v = (v | v>>6) & 0x000f000f000f000f
+	v = (v | v>>12) & 0x000000ff000000ff
+	v = (v | v>>24) & 0xffff
+	return uint32(v)
+}
+
+// compactProduct turns an XOR of 128-bit products of spread values (hi, lo)
+// into the reduced field element.
+func (f field) compactProduct(hi, lo uint64) gf {
+	return f.reduce(compact16(lo) | compact16(hi)<<16)
+}

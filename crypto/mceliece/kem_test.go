@@ -202,7 +202,7 @@ func TestBadInput(t *testing.T) {
 		if _, _, err := p.Encapsulate(bytes.NewReader(make([]byte, 2*p.tau()-1)), pk); !errors.Is(err, ErrRandom) {
 			t.Errorf("%s: short random source for encapsulation: %v", p.Name(), err)
 		}
-		if _, _, err := p.NewKeyFromSeed(make([]byte, 31)); !errors.Is(err, ErrRandom) {
+		if _, _, err := p.NewKeyFromSeed(make([]byte, 31)); !errors.Is(err, ErrSeed) {
 			t.Errorf("%s: short seed: %v", p.Name(), err)
 		}
 	}

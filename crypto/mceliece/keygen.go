@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 )
 
 // maxKeyAttempts bounds the retries of key generation. Each attempt fails
@@ -36,7 +37,7 @@ func (p *Params) newKey(rand io.Reader) (pk, sk []byte, attempts int, err error)
 // with δ′.
 func (p *Params) NewKeyFromSeed(seed []byte) (pk, sk []byte, err error) {
 	if len(seed) != SeedSize {
-		return nil, nil, fmt.Errorf("%w: seed of %d bytes, want %d", ErrRandom, len(seed), SeedSize)
+		return nil, nil, fmt.Errorf("%w: got %d bytes", ErrSeed, len(seed))
 	}
 	pk, sk, _, err = p.newKeyFromSeed(seed)
 	return pk, sk, err
@@ -108,56 +109,74 @@ func (p *Params) newKeyFromSeed(seed []byte) (pk, sk []byte, attempts int, err e
 
 // keyScratch holds the buffers of one key generation.
 type keyScratch struct {
-	mat   []uint64 // H̃: mt rows of words() words
-	left  []uint64 // the left block of H̃: mt rows of leftWords() words
-	pows  [][]gf   // irreducible: β^0 … β^t
-	prod  []gf     // irreducible: unreduced product
-	sys   [][]gf   // irreducible: linear system
-	order []uint64 // field ordering: sort keys
+	mat  []uint64 // H̃: mt rows of words() words
+	left []uint64 // the left block of H̃: mt rows of leftWords() words
+	// irreducible
+	cur          []gf     // β^k
+	bspread      []uint64 // β's coefficients, spread
+	accLo, accHi []uint64 // unreduced product, as XORed spread products
+	prod         []gf     // product before reduction modulo F
+	seq          []gf     // u_k = coefficient 0 of β^k, k < 2t
+	bmC, bmB     []gf     // Berlekamp–Massey
+	bmT          []gf
+	order        []uint64 // field ordering: sort keys
 }
 
 func newKeyScratch(p *Params) *keyScratch {
 	t := p.t
-	ks := &keyScratch{
-		mat:   make([]uint64, p.mt()*p.words()),
-		left:  make([]uint64, p.mt()*p.leftWords()),
-		prod:  make([]gf, 2*t-1),
-		order: make([]uint64, p.q()),
+	return &keyScratch{
+		mat:     make([]uint64, p.mt()*p.words()),
+		left:    make([]uint64, p.mt()*p.leftWords()),
+		cur:     make([]gf, t),
+		bspread: make([]uint64, t),
+		accLo:   make([]uint64, 2*t-1),
+		accHi:   make([]uint64, 2*t-1),
+		prod:    make([]gf, 2*t-1),
+		seq:     make([]gf, 2*t),
+		bmC:     make([]gf, t+1),
+		bmB:     make([]gf, t+1),
+		bmT:     make([]gf, t+1),
+		order:   make([]uint64, p.q()),
 	}
-	ks.pows = make([][]gf, t+1)
-	for i := range ks.pows {
-		ks.pows[i] = make([]gf, t)
-	}
-	ks.sys = make([][]gf, t)
-	for i := range ks.sys {
-		ks.sys[i] = make([]gf, t+1)
-	}
-	return ks
 }
 
 func (ks *keyScratch) clear() {
 	clear(ks.mat)
 	clear(ks.left)
-	clear(ks.left)
+	clear(ks.cur)
+	clear(ks.bspread)
+	clear(ks.accLo)
+	clear(ks.accHi)
 	clear(ks.prod)
+	clear(ks.seq)
+	clear(ks.bmC)
+	clear(ks.bmB)
+	clear(ks.bmT)
 	clear(ks.order)
-	for _, r := range ks.pows {
-		clear(r)
-	}
-	for _, r := range ks.sys {
-		clear(r)
-	}
 }
 
-// polyMulMod sets r = a·b in GF(2^m)[y]/F(y); a, b and r have t coefficients.
-func (p *Params) polyMulMod(r, a, b []gf, prod []gf) {
+// mulBeta sets cur = cur·β in GF(2^m)[y]/F(y), β given by ks.bspread. Each
+// coefficient of the product is an XOR of t integer products of spread
+// values (see spread), compacted and reduced once.
+func (p *Params) mulBeta(cur []gf, ks *keyScratch) {
 	f, t := p.fld, p.t
-	clear(prod)
-	for i, ai := range a {
-		row := prod[i : i+t]
-		for j, bj := range b[:t] {
-			row[j] ^= f.mul(ai, bj)
+	lo, hi := ks.accLo, ks.accHi
+	clear(lo)
+	clear(hi)
+	bs := ks.bspread
+	for i, a := range cur {
+		as := spread(a)
+		rl, rh := lo[i:i+t], hi[i:i+t]
+		rl, rh = rl[:len(bs)], rh[:len(bs)]
+		for j, b := range bs {
+			h, l := bits.Mul64(as, b)
+			rl[j] ^= l
+			rh[j] ^= h
 		}
+	}
+	prod := ks.prod
+	for k := range prod {
+		prod[k] = f.compactProduct(hi[k], lo[k])
 	}
 	for k := 2*t - 2; k >= t; k-- {
 		c := prod[k]
@@ -169,62 +188,39 @@ func (p *Params) polyMulMod(r, a, b []gf, prod []gf) {
 			}
 		}
 	}
-	copy(r, prod[:t])
+	copy(cur, prod[:t])
 }
 
-// irreducible computes the minimal polynomial g of β ∈ GF((2^m)^t), whose
-// coefficients are the low m bits of the little-endian 16-bit words of r.
-// It writes g (monic, t+1 coefficients) and reports whether g has degree t.
-// The linear algebra is constant time in β; only the failure is visible.
+// irreducible computes the minimal polynomial g of β ∈ GF((2^m)^t) =
+// GF(2^m)[y]/F(y), whose coefficients are the low m bits of the
+// little-endian 16-bit words of r, writes it (monic, t+1 coefficients) and
+// reports whether it has degree t, as the specification's Irreducible does.
+//
+// Because F is irreducible, GF(2^m)[y]/F is a field and the minimal
+// polynomial of β is irreducible; the sequence u_k = (β^k)_0 is not zero
+// (u_0 = 1), so its shortest linear recurrence is exactly that minimal
+// polynomial. Berlekamp–Massey on u_0 … u_(2t−1) therefore finds g when its
+// degree is t and a shorter recurrence otherwise. All of it is constant time
+// in β; only the failure is visible.
 func (p *Params) irreducible(g []gf, r []byte, ks *keyScratch) bool {
 	f, t := p.fld, p.t
-	pows := ks.pows
-	clear(pows[0])
-	pows[0][0] = 1
 	for i := 0; i < t; i++ {
-		pows[1][i] = gf(binary.LittleEndian.Uint16(r[2*i:])) & gf(f.mask)
+		b := gf(binary.LittleEndian.Uint16(r[2*i:])) & gf(f.mask)
+		ks.cur[i] = b
+		ks.bspread[i] = spread(b)
 	}
-	for j := 2; j <= t; j++ {
-		p.polyMulMod(pows[j], pows[j-1], pows[1], ks.prod)
+	u := ks.seq
+	u[0], u[1] = 1, ks.cur[0]
+	for k := 2; k < 2*t; k++ {
+		p.mulBeta(ks.cur, ks)
+		u[k] = ks.cur[0]
 	}
-	// Solve Σ_{j<t} g_j β^j = β^t: row i of sys is coefficient i of β^0 … β^t.
-	sys := ks.sys
-	for i := 0; i < t; i++ {
-		for j := 0; j <= t; j++ {
-			sys[i][j] = pows[j][i]
-		}
+	if f.berlekampMassey(ks.bmC, ks.bmB, ks.bmT, u, t) != t {
+		return false
 	}
-	for j := 0; j < t; j++ {
-		rj := sys[j]
-		for k := j + 1; k < t; k++ {
-			mask := isZeroMask(rj[j])
-			rk := sys[k]
-			for c := j; c <= t; c++ {
-				rj[c] ^= rk[c] & mask
-			}
-		}
-		if rj[j] == 0 {
-			return false
-		}
-		inv := f.inv(rj[j])
-		for c := j; c <= t; c++ {
-			rj[c] = f.mul(rj[c], inv)
-		}
-		for k := 0; k < t; k++ {
-			if k == j {
-				continue
-			}
-			rk := sys[k]
-			fac := rk[j]
-			for c := j; c <= t; c++ {
-				rk[c] ^= f.mul(fac, rj[c])
-			}
-		}
+	for i := 0; i <= t; i++ {
+		g[i] = ks.bmC[t-i]
 	}
-	for i := 0; i < t; i++ {
-		g[i] = sys[i][t]
-	}
-	g[t] = 1
 	return true
 }
 

@@ -45,6 +45,8 @@ var (
 	ErrCiphertext = errors.New("mceliece: malformed ciphertext")
 	// ErrRandom reports a random source that could not supply enough bytes.
 	ErrRandom = errors.New("mceliece: random source failed")
+	// ErrSeed reports a key-generation seed that is not SeedSize bytes.
+	ErrSeed = errors.New("mceliece: seed must be 32 bytes")
 	// ErrKeyGeneration reports a key generation that found no usable key in
 	// maxKeyAttempts seeds (probability far below 2^-128 for a real seed).
 	ErrKeyGeneration = errors.New("mceliece: key generation failed")
