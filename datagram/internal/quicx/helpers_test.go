@@ -16,6 +16,8 @@ import (
 	"github.com/qsmp-go/qsmp/crypto/suite"
 	"github.com/qsmp-go/qsmp/keyfile"
 	"github.com/qsmp-go/qsmp/netsim"
+	"github.com/qsmp-go/qsmp/record"
+	"github.com/qsmp-go/qsmp/window"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -163,3 +165,24 @@ func checkMessage(b []byte) (uint64, error) {
 }
 
 func sizeOf(i uint64) int { return 16 + int(i*97%1000) }
+
+// offlineConn builds a Conn with epoch-0 keys and no QUIC connection, for
+// tests of the record path alone.
+func offlineConn(wide, server bool, ds, exporter []byte, tagSize int) (*Conn, error) {
+	cfg := &config{tagSize: tagSize}
+	cfg.WindowSize = DefaultWindowSize
+	cfg.Now = time.Now
+	rxWin, err := window.NewSync(cfg.WindowSize)
+	if err != nil {
+		return nil, err
+	}
+	streamWin, _ := window.NewSync(window.DefaultSize)
+	c := &Conn{cfg: cfg, server: server, wide: wide, overhead: 1 + record.HeaderSize + tagSize,
+		exporter: append([]byte(nil), exporter...), rxWin: rxWin, streamWin: streamWin}
+	tx, rx, err := c.deriveEpoch(ds, 0)
+	if err != nil {
+		return nil, err
+	}
+	c.tx, c.rx[0] = tx, rx
+	return c, nil
+}
