@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/qsmp-go/qsmp/handshake"
 	"github.com/qsmp-go/qsmp/keyfile"
@@ -17,6 +19,8 @@ import (
 // even ones. Each side checks every byte it receives.
 type fakeMachine struct {
 	server bool
+	delay  time.Duration // the listener's connect request takes this long
+	handle *atomic.Int64 // counts Handle calls (may be nil)
 	sizes  []int
 	next   int // index of the next packet received
 	done   bool
@@ -26,8 +30,17 @@ type fakeMachine struct {
 var errFake = errors.New("fake machine: wrong message")
 
 func fakeFactory(sizes ...int) func(bool, *keyfile.PublicKey) (handshake.Machine, error) {
+	return slowFactory(0, nil, sizes...)
+}
+
+// slowFactory is fakeFactory with a listener whose connect request takes
+// delay (virtual time under synctest), counting Handle calls in calls.
+func slowFactory(delay time.Duration, calls *atomic.Int64, sizes ...int) func(bool, *keyfile.PublicKey) (handshake.Machine, error) {
 	return func(server bool, _ *keyfile.PublicKey) (handshake.Machine, error) {
-		m := &fakeMachine{server: server, sizes: sizes}
+		m := &fakeMachine{server: server, sizes: sizes, handle: calls}
+		if server {
+			m.delay = delay
+		}
 		if server {
 			m.next = 0
 		} else {
@@ -57,6 +70,12 @@ func (m *fakeMachine) Start() ([]byte, error) {
 }
 
 func (m *fakeMachine) Handle(pkt []byte) ([]byte, error) {
+	if m.handle != nil && m.server {
+		m.handle.Add(1)
+	}
+	if m.server && m.next == 0 && m.delay > 0 {
+		time.Sleep(m.delay)
+	}
 	if m.done || m.next >= len(m.sizes) {
 		return nil, errFake
 	}

@@ -23,6 +23,10 @@ import (
 // that is already due never makes it spin.
 const minTimer = time.Millisecond
 
+// minPoke is the shortest wait before a client pokes a listener that acked
+// its whole message without answering yet.
+const minPoke = time.Second
+
 // maxFinalResend bounds how many fragments of the final flight are resent at
 // once when the peer's previous flight arrives again.
 const maxFinalResend = 4
@@ -47,6 +51,10 @@ type hsState struct {
 	// final flight, cached until acked or until the first record.
 	final      bool
 	lastResend time.Time
+	// Client: when to poke a listener that acked our whole message but
+	// has not answered (see pokeLocked).
+	pokeAt    time.Time
+	pokeDelay time.Duration
 
 	// Client, message 0: the cookie (nil until the reply), the QSMD
 	// initiator's key id, and the cookie request's retry timer.
@@ -182,8 +190,15 @@ func (c *Conn) onCookieLocked(cr wire.CookieReply, now time.Time) {
 
 // sendFragmentLocked sends one fragment of message idx.
 func (c *Conn) sendFragmentLocked(idx int, length, offset uint32, data, cookie []byte, keyID *[wire.KeyIDSize]byte) {
+	recv := c.peerID
+	if idx == 0 {
+		// The connect request always goes to id 0: the listener finds
+		// its session by address and client id, or makes a new one if
+		// it dropped the old (see pokeLocked).
+		recv = 0
+	}
 	f := wire.Fragment{
-		Receiver: c.peerID, Sender: c.localID, Message: uint8(idx),
+		Receiver: recv, Sender: c.localID, Message: uint8(idx),
 		Length: length, Offset: offset, Cookie: cookie, InitiatorKeyID: keyID, Data: data,
 	}
 	bp := bufPool.Get().(*[]byte)
@@ -205,6 +220,7 @@ func (c *Conn) startSendLocked(idx int, msg []byte, now time.Time) {
 	payload := c.cfg.MaxPayload - wire.FragmentOverhead(cookie, keyID)
 	hs.out, hs.outIdx = msg, idx
 	hs.sender = transfer.NewSender(msg, payload, &hs.rtt, hs.jitter)
+	hs.pokeAt = time.Time{}
 	c.pumpLocked(now)
 }
 
@@ -248,6 +264,9 @@ func (c *Conn) armLocked(now time.Time) {
 	if !c.server && hs.outIdx == 0 && hs.cookie == nil && hs.cookieAt.Before(next) {
 		next = hs.cookieAt
 	}
+	if c.waitingLocked() && hs.pokeAt.Before(next) {
+		next = hs.pokeAt
+	}
 	wait := max(next.Sub(now), minTimer)
 	if hs.timer == nil {
 		hs.timer = time.AfterFunc(wait, c.onTimer)
@@ -277,7 +296,17 @@ func (c *Conn) runTimer() {
 	if !c.server && hs.outIdx == 0 && hs.cookie == nil && !now.Before(hs.cookieAt) {
 		c.sendCookieRequestLocked(now)
 	}
+	if c.waitingLocked() && !now.Before(hs.pokeAt) {
+		c.pokeLocked(now)
+	}
 	c.pumpLocked(now)
+}
+
+// waitingLocked reports whether the client's message has been acked whole
+// and the listener's answer is awaited (pokes apply).
+func (c *Conn) waitingLocked() bool {
+	hs := c.hs
+	return !c.server && hs.sender != nil && hs.sender.Done() && !hs.pokeAt.IsZero() && len(hs.out) > 0
 }
 
 // failHandshakeLocked ends a handshake that cannot complete. A listener's
@@ -361,6 +390,11 @@ func (c *Conn) onFragmentLocked(f wire.Fragment, now time.Time) {
 		re, err := transfer.NewReassembler(int(f.Length), hs.budget)
 		if err != nil {
 			c.ep.st.budget.Add(1)
+			if c.server && hs.inIdx == 0 {
+				// Nothing held yet: make no session (the client
+				// retransmits).
+				c.failHandshakeLocked(err)
+			}
 			return
 		}
 		hs.re = re
@@ -435,14 +469,22 @@ func (c *Conn) rejectLocked(err error) {
 // runJob computes a listener's handshake step on a worker.
 func (c *Conn) runJob(j job) {
 	hs := j.hs
+	c.mu.Lock()
+	gone := c.hs != hs
+	c.mu.Unlock()
 	if !time.Now().Before(hs.deadline) {
 		// Its deadline passed while queued: drop it unprocessed.
-		c.mu.Lock()
-		if c.hs == hs {
-			c.ep.st.expired.Add(1)
-			c.failHandshakeLocked(ErrHandshakeTimeout)
+		c.ep.st.expired.Add(1)
+		if !gone {
+			c.mu.Lock()
+			if c.hs == hs {
+				c.failHandshakeLocked(ErrHandshakeTimeout)
+			}
+			c.mu.Unlock()
 		}
-		c.mu.Unlock()
+		return
+	}
+	if gone {
 		return
 	}
 	if j.connect {
@@ -573,18 +615,58 @@ func (c *Conn) onAckLocked(a wire.Ack, now time.Time) {
 		return
 	}
 	switch {
-	case c.peerID == 0 && a.Sender != 0:
-		c.peerID = a.Sender // the client learns the listener's id
+	case a.Sender == 0:
+		c.ep.st.stale.Add(1)
+		return
+	case !c.server && hs.outIdx == 0:
+		// The client learns the listener's id from the acks of its
+		// connect request (a new one if the listener lost its session).
+		c.peerID = a.Sender
 	case a.Sender != c.peerID:
 		c.ep.st.stale.Add(1)
 		return
 	}
+	if hs.sender.Done() && !covers(a.Ranges, uint32(len(hs.out))) {
+		// The whole message was acked before, and now only part of it
+		// is: the listener lost the session (its key-generation queue
+		// overflowed) and a poke made a new one. Send it again.
+		c.cfg.Logger.Debug("datagram: peer lost the handshake, resending", "local", c.localID, "message", hs.outIdx)
+		c.startSendLocked(hs.outIdx, hs.out, now)
+	}
+	wasDone := hs.sender.Done()
 	hs.sender.OnAck(a.Ranges, now)
 	if hs.final && hs.sender.Done() {
 		c.finishHandshakeLocked()
 		return
 	}
+	if !wasDone && hs.sender.Done() {
+		hs.pokeDelay = max(2*hs.rtt.RTO(), minPoke)
+		hs.pokeAt = now.Add(hs.pokeDelay)
+	}
 	c.pumpLocked(now)
+}
+
+// covers reports whether ranges hold all of [0, n).
+func covers(ranges []wire.Range, n uint32) bool {
+	return len(ranges) == 1 && ranges[0].Start == 0 && ranges[0].End >= n
+}
+
+// pokeLocked resends the first fragment of a message the peer has acked
+// whole but not answered for a while: the peer acks it again if it is
+// still working on it, or, if it lost the session, its partial ack makes
+// this side send the message again (see onAckLocked).
+func (c *Conn) pokeLocked(now time.Time) {
+	hs := c.hs
+	var cookie []byte
+	var keyID *[wire.KeyIDSize]byte
+	if hs.outIdx == 0 && !c.server {
+		cookie, keyID = hs.cookie, hs.keyID
+	}
+	n := min(len(hs.out), c.cfg.MaxPayload-wire.FragmentOverhead(cookie != nil, keyID != nil))
+	c.sendFragmentLocked(hs.outIdx, uint32(len(hs.out)), 0, hs.out[:n], cookie, keyID)
+	c.st.retransmits.Add(1)
+	hs.pokeDelay = min(2*hs.pokeDelay, transfer.MaxRTO)
+	hs.pokeAt = now.Add(hs.pokeDelay)
 }
 
 // sendAckLocked acks byte ranges of the peer's message idx.
