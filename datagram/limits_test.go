@@ -204,4 +204,3 @@ func TestListenerLimits(t *testing.T) {
 		})
 	})
 }
-
