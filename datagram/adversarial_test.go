@@ -294,9 +294,7 @@ func TestAmplificationLimit(t *testing.T) {
 					(&wire.CookieReply{Echo: 5}).Append(nil),
 					(&wire.Ack{Receiver: sid, Sender: lid, Message: 1, Ranges: []wire.Range{{Start: 0, End: 9}}}).Append(nil),
 				}
-				for _, f := range fragments(msg0, 0, sid, lid, cr.Cookie[:], &kid, 1200-wire.FragmentOverhead(true, true)) {
-					templates = append(templates, f)
-				}
+				templates = append(templates, fragments(msg0, 0, sid, lid, cr.Cookie[:], &kid, 1200-wire.FragmentOverhead(true, true))...)
 				rng := rand.New(rand.NewPCG(1, 2))
 				in := make(map[netip.AddrPort]int)
 				for i := range 20000 {

@@ -124,10 +124,9 @@ type Config struct {
 // config is a Config with defaults applied and its suite resolved.
 type config struct {
 	Config
-	suite    *suite.Suite
-	tagSize  int
-	hc       handshake.Config
-	deadline time.Duration
+	suite   *suite.Suite
+	tagSize int
+	hc      handshake.Config
 }
 
 // normalize checks c for the role and fills in defaults.
