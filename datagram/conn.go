@@ -163,8 +163,9 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 func (c *Conn) MaxWrite() int { return c.limit }
 
 // Session returns the established handshake's public facts: the suite, the
-// variant, the peer's verification key and the transcript hash. Its keys
-// belong to the Conn; callers must not use them.
+// variant, the peer's key and the transcript hash (its Stream and
+// DatagramSecret are nil: the Conn zeroed them once its record keys were
+// derived). It is nil before the handshake ends.
 func (c *Conn) Session() *handshake.Session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -308,7 +309,6 @@ func (c *Conn) Close() error {
 	hs := c.hs
 	c.hs = nil
 	peerClosed := c.peerClosed
-	sess := c.session
 	c.queue.reset()
 	c.mu.Unlock()
 	if hs != nil {
@@ -331,10 +331,6 @@ func (c *Conn) Close() error {
 		c.keys = nil
 	}
 	c.keyMu.Unlock()
-	if sess != nil && sess.Stream != nil {
-		sess.Stream.Clear()
-		clear(sess.DatagramSecret)
-	}
 	close(c.done)
 	c.rdl.stop()
 	c.wdl.stop()

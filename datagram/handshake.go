@@ -578,7 +578,16 @@ func (c *Conn) establishLocked() error {
 		keys:   [3]interface{ Clear() }{txKey, rxKey},
 	}
 	k.open[0] = record.NewOpener(rxKey, rxBase, win, &c.drops, c.cfg.threshold())
-	c.session = sess
+	// The stream-profile ciphers and the datagram secret are not needed
+	// any more: zero them (epochs after 0 will need the ratchet seed, which
+	// the record package does not expose yet).
+	if sess.Stream != nil {
+		sess.Stream.Clear()
+	}
+	clear(sess.DatagramSecret)
+	pub := *sess
+	pub.Stream, pub.DatagramSecret = nil, nil
+	c.session = &pub
 	c.est = true
 	c.keyMu.Lock()
 	c.keys = k
