@@ -80,7 +80,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 // AcceptContext waits for the next established session, the end of ctx, or
-// Close (ErrListenerClosed).
+// Close (an error matching ErrListenerClosed and net.ErrClosed).
 func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
 	select {
 	case c := <-l.ep.acceptQ:
@@ -91,11 +91,15 @@ func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
 	case c := <-l.ep.acceptQ:
 		return c, nil
 	case <-l.ep.closing:
-		return nil, &net.OpError{Op: "accept", Net: "udp", Addr: l.Addr(), Err: ErrListenerClosed}
+		return nil, &net.OpError{Op: "accept", Net: "udp", Addr: l.Addr(), Err: errAcceptClosed}
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
+
+// errAcceptClosed matches both ErrListenerClosed and net.ErrClosed (what
+// servers built on net.Listener test for).
+var errAcceptClosed = fmt.Errorf("%w (%w)", ErrListenerClosed, net.ErrClosed)
 
 // Close closes the listener, every session on it (accepted or not; each
 // established one sends its authenticated close) and the socket.

@@ -90,6 +90,9 @@ func TestLossyNetwork(t *testing.T) {
 					gotC := readAll(t, c, records)
 					checkDelivery(t, "client->server", gotS, records, loss, s.Stats())
 					checkDelivery(t, "server->client", gotC, records, loss, c.Stats())
+					if tb := n.Stats().TooBig; tb != 0 {
+						t.Errorf("%d datagrams exceeded the 1200-byte MTU", tb)
+					}
 					cs := c.Stats()
 					t.Logf("handshake in %v (%d attempt(s), %d fragment retransmissions, RTT %v); delivered c->s %d, s->c %d of %d; drops at server %+v",
 						took, attempts, cs.HandshakeRetransmissions, cs.RTT, len(gotS), len(gotC), records, s.Stats().Drops)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -74,6 +75,9 @@ func TestServerRestart(t *testing.T) {
 		deadlineRead(t, p.server, "one")
 		// Orderly close: the client reads io.EOF and cannot write.
 		p.l.Close()
+		if _, err := p.l.Accept(); !errors.Is(err, ErrListenerClosed) || !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Accept after Close: %v", err)
+		}
 		buf := make([]byte, 100)
 		p.client.SetReadDeadline(time.Now().Add(time.Second))
 		if _, err := p.client.Read(buf); err != io.EOF {
