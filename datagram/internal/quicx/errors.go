@@ -19,6 +19,10 @@ var (
 	// rules (a bad preamble, frame, flag or control message). It ends the
 	// session.
 	ErrProtocol = errors.New("quicx: protocol violation")
+	// ErrHandshake reports a failed QSMP handshake on the QUIC stream (the
+	// error also wraps the cause: a *handshake.Error, a QUIC error carrying
+	// the peer's reason, ErrBinding, ...).
+	ErrHandshake = errors.New("quicx: QSMP handshake failed")
 	// ErrBinding reports that the peer's first record did not open under
 	// keys bound to this QUIC connection's TLS exporter: the QSMP handshake
 	// was relayed from another QUIC connection (a TLS-terminating relay), or

@@ -44,11 +44,16 @@ func establish(ctx context.Context, qc *quic.Conn, cfg *config, server bool) (*C
 	defer cancel()
 	c, err := runSetup(ctx, qc, cfg, server)
 	if err != nil {
+		reason := "qsmp: handshake failed"
+		var he *handshake.Error
+		if errors.As(err, &he) && !errors.Is(err, handshake.ErrPeer) {
+			reason += ": " + he.Code.String() // what the C code's error packet says
+		}
+		qc.CloseWithError(CodeHandshake, reason)
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
-		qc.CloseWithError(CodeHandshake, "qsmp: handshake failed")
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	return c, nil
 }
