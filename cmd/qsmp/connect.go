@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/qsmp-go/qsmp/keyfile"
@@ -61,15 +62,16 @@ host's own secret key (the sender's), which the listener must know.`)
 		return f.fail(e, err)
 	}
 	var own *keyfile.PublicKey
+	kp := defaultString(*keyPath, keyfile.SenderPrivateFile)
 	if *duplex {
-		ep.identity, err = loadPrivate("key", defaultString(*keyPath, keyfile.SenderPrivateFile), now)
+		ep.identity, err = loadPrivate("key", kp, now)
 		if err != nil {
 			return f.fail(e, err)
 		}
 		defer ep.identity.Clear()
 		own = &ep.identity.PublicKey
 	}
-	s, err := keyConfig(*config, namedKey{"--server-key " + spath, ep.peer}, namedKey{"--key", own})
+	s, err := keyConfig(*config, namedKey{"--server-key " + spath, ep.peer}, namedKey{"--key " + kp, own})
 	if err != nil {
 		return f.fail(e, err)
 	}
@@ -87,8 +89,11 @@ host's own secret key (the sender's), which the listener must know.`)
 	c, err := car.Dial(ctx, addr, ep)
 	if err != nil {
 		what := fmt.Sprintf("cannot connect to %s over %s", addr, car.Name())
-		if errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
 			what = fmt.Sprintf("no session with %s over %s within %v", addr, car.Name(), *timeout)
+		case closedByPeer(err):
+			err = errors.New("the server closed the connection during the handshake (does it run the same mode, simplex or --duplex, and the same configuration?)")
 		}
 		return f.fail(e, withContext(what, err))
 	}
@@ -220,3 +225,8 @@ func converse(e *env, c session, wait time.Duration) error {
 
 // isClosed reports an error from closing what was already closed.
 func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }
+
+// closedByPeer reports an error that means the peer hung up.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}

@@ -185,7 +185,7 @@ func withContext(what string, err error) error {
 func handshakeReason(he *handshake.Error) string {
 	switch {
 	case errors.Is(he, handshake.ErrPeer):
-		return fmt.Sprintf("the peer refused the handshake (%s); check that it holds the matching key and configuration", he.Code)
+		return fmt.Sprintf("the peer refused the handshake (%s); check that it holds the matching key and configuration", he.Code.String())
 	case errors.Is(he, handshake.ErrKeyUnknown):
 		return "the key id does not match (the server holds another key than the public key given)"
 	case errors.Is(he, handshake.ErrConfig):
@@ -195,5 +195,5 @@ func handshakeReason(he *handshake.Error) string {
 	case errors.Is(he, suite.ErrVerify):
 		return "the peer's signature does not verify with the public key given (wrong key file?)"
 	}
-	return fmt.Sprintf("%s at stage %s: %v", he.Code, he.Stage, he.Err)
+	return fmt.Sprintf("%s at stage %s: %v", he.Code.String(), he.Stage, he.Err)
 }

@@ -71,13 +71,14 @@ with --peer-key. The configuration comes from the key file.`)
 	}
 	defer id.Clear()
 	ep := endpoint{identity: id, duplex: *duplex, timeout: *timeout}
+	pp := defaultString(*peerPath, keyfile.SenderPublicFile)
 	if *duplex {
-		ep.peer, err = loadPublic("peer-key", defaultString(*peerPath, keyfile.SenderPublicFile), now)
+		ep.peer, err = loadPublic("peer-key", pp, now)
 		if err != nil {
 			return f.fail(e, err)
 		}
 	}
-	s, err := keyConfig(*config, namedKey{"--key " + kp, &id.PublicKey}, namedKey{"--peer-key", ep.peer})
+	s, err := keyConfig(*config, namedKey{"--key " + kp, &id.PublicKey}, namedKey{"--peer-key " + pp, ep.peer})
 	if err != nil {
 		return f.fail(e, err)
 	}
