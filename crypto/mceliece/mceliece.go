@@ -26,6 +26,23 @@
 // Encapsulation to a public key whose padding bits are not zero fails (the C
 // implementation outputs zeros), and decapsulation rejects a ciphertext whose
 // padding bits are not zero, as the specification requires.
+//
+// Implementation notes. Field elements are GF(2^12) or GF(2^13); 64 of them
+// at a time are processed bit-sliced (one uint64 per coefficient), so the
+// support evaluations, the parity-check matrix and the syndromes take no
+// tables and no secret-dependent branches or indices. The systematic form is
+// computed by Gaussian elimination on rows of uint64 words with masked row
+// operations. The field ordering is sorted with a sorting network, and the
+// Beneš control bits follow Bernstein's formulas with every permutation
+// composed by sorting networks too. Irreducible finds the minimal
+// polynomial by Berlekamp–Massey on the sequence (β^k)_0, which equals the
+// specification's linear solve because GF(2^m)[y]/F(y) is a field. In key
+// generation only the number of attempts, and where each failed attempt
+// stops, depend on the seed; FixedWeight's rejection of samples ≥ n, like
+// the C code's, depends on discarded random values.
+//
+// A private key is not checked beyond its length: any bytes of that length
+// decapsulate without error (to the rejection secret if they are not a key).
 package mceliece
 
 //go:generate go run gen_bsmul.go
