@@ -399,6 +399,9 @@ func (c *Conn) onRecord(r wire.Record) {
 		c.peerClosed = true
 		c.mu.Unlock()
 		if first {
+			// Nothing more can come: leave the demultiplexer (the records
+			// still queued stay readable).
+			c.ep.remove(c)
 			close(c.peerDone)
 			c.cfg.Logger.Debug("datagram: peer closed", "local", c.localID, "code", codeOf(pt))
 		}
