@@ -129,6 +129,9 @@ func TestMeasureGoodput(t *testing.T) {
 			if r.Status != "" || !(r.Mbps > 0) || r.Delivered <= 0 || r.Delivered > r.Sent || r.Elapsed <= 0 || r.Runs != 1 {
 				t.Errorf("%s at %g: %+v", l.Name(), loss, r)
 			}
+			if _, ok := l.(interface{ Reliable() }); ok && r.Delivered != r.Sent {
+				t.Errorf("%s: reliable link delivered %d of %d", l.Name(), r.Delivered, r.Sent)
+			}
 			if loss > 0 && r.Sent > 200 && r.DeliveryRatio() > 0.95 {
 				t.Errorf("%s at %g: %.3f delivered under 20%% loss each way", l.Name(), loss, r.DeliveryRatio())
 			}

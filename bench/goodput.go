@@ -202,24 +202,33 @@ func goodputOnce(ctx context.Context, link Link, loss float64, opt GoodputOption
 	for i := range msg {
 		msg[i] = byte(i * 7)
 	}
+	// A sender blocked for good (a flow-controlled link whose peer went
+	// away) is released by closing the pipe well after the sending time.
+	watchdog := time.AfterFunc(opt.Duration+10*time.Second, func() { pipe.Close() })
+	defer watchdog.Stop()
 	var sendErr error
 	for time.Since(start) < opt.Duration && ctx.Err() == nil {
 		if err := pipe.Send(msg); err != nil {
 			if isTransient(err) {
 				continue
 			}
-			sendErr = err
+			if time.Since(start) < opt.Duration {
+				sendErr = err
+			}
 			break
 		}
 		res.Sent++
 	}
-	// Drain: wait until nothing has arrived for opt.Idle (at most 5 s).
+	// Drain: wait until everything sent has arrived, or, on a link that
+	// may lose messages, until nothing has arrived for opt.Idle; at most
+	// 10 s.
+	_, reliable := link.(interface{ Reliable() })
 	sentAt := time.Since(start)
-	for {
-		time.Sleep(opt.Idle / 4)
+	for delivered.Load() < res.Sent {
+		time.Sleep(min(opt.Idle/4, 10*time.Millisecond))
 		last := time.Duration(lastNano.Load())
 		el := time.Since(start)
-		if el-max(last, sentAt) >= opt.Idle || el-sentAt > 5*time.Second {
+		if !reliable && el-max(last, sentAt) >= opt.Idle || el-sentAt > 10*time.Second {
 			break
 		}
 	}
@@ -282,7 +291,7 @@ type ConnectResult struct {
 	Link       string `json:"link"`
 	Status     string `json:"status,omitempty"`
 	Iterations int    `json:"iterations"`
-	// Latency is the mean time for Connect to return with both ends
+	// Latency is the median time for Connect to return with both ends
 	// established.
 	Latency time.Duration `json:"latency_ns"`
 	// CPU is the process's CPU time per handshake, both ends and every
@@ -294,7 +303,8 @@ type ConnectResult struct {
 func (r ConnectResult) Name() string { return "connect/" + r.Link }
 
 // MeasureConnect establishes link iterations times over clean loopback
-// sockets and returns the mean latency and process CPU per handshake.
+// sockets and returns the median latency and the mean process CPU per
+// handshake.
 func MeasureConnect(ctx context.Context, link Link, iterations int) (ConnectResult, error) {
 	res := ConnectResult{Link: link.Name()}
 	if err := link.Available(); err != nil {
@@ -304,7 +314,8 @@ func MeasureConnect(ctx context.Context, link Link, iterations int) (ConnectResu
 	if iterations < 1 {
 		iterations = 1
 	}
-	var wall, cpu time.Duration
+	var cpu time.Duration
+	walls := make([]time.Duration, 0, iterations)
 	for i := range iterations {
 		client, server, err := socketPair(int64(i))
 		if err != nil {
@@ -313,7 +324,7 @@ func MeasureConnect(ctx context.Context, link Link, iterations int) (ConnectResu
 		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		c0, t0 := processCPU(), time.Now()
 		pipe, err := link.Connect(cctx, client, server)
-		wall += time.Since(t0)
+		walls = append(walls, time.Since(t0))
 		cpu += processCPU() - c0
 		cancel()
 		if err == nil {
@@ -326,7 +337,8 @@ func MeasureConnect(ctx context.Context, link Link, iterations int) (ConnectResu
 		}
 	}
 	res.Iterations = iterations
-	res.Latency = wall / time.Duration(iterations)
+	slices.Sort(walls)
+	res.Latency = walls[len(walls)/2]
 	res.CPU = cpu / time.Duration(iterations)
 	return res, nil
 }

@@ -390,6 +390,10 @@ func (TCP) Available() error { return nil }
 // Lossy implements Link.
 func (TCP) Lossy() error { return ErrNoLoss }
 
+// Reliable marks a link that delivers every message: the goodput
+// measurement waits for all of them.
+func (TCP) Reliable() {}
+
 // Connect implements Link; client and server are not used.
 func (TCP) Connect(ctx context.Context, _, _ net.PacketConn) (*Pipe, error) {
 	cc, sc, err := tcpPair(ctx, plain, plain)
@@ -414,6 +418,10 @@ func (TLSTCP) Available() error { return nil }
 
 // Lossy implements Link.
 func (TLSTCP) Lossy() error { return ErrNoLoss }
+
+// Reliable marks a link that delivers every message: the goodput
+// measurement waits for all of them.
+func (TLSTCP) Reliable() {}
 
 // Connect implements Link; client and server are not used.
 func (TLSTCP) Connect(ctx context.Context, _, _ net.PacketConn) (*Pipe, error) {

@@ -58,7 +58,7 @@ func (r *Results) Markdown() string {
 
 	if len(r.Connects) > 0 {
 		w("\n## Handshake over loopback\n\n")
-		w("Time until both ends are established, over 127.0.0.1 (QSMP links use %s, QSMS unless marked QSMD). CPU is the whole process's, both ends together. Mean over n; ratios are against DTLS 1.2.\n\n", LinkConfig)
+		w("Time until both ends are established, over 127.0.0.1 (QSMP links use %s, QSMS unless marked QSMD). CPU is the whole process's, both ends together. Median latency and mean CPU over n; ratios are against DTLS 1.2.\n\n", LinkConfig)
 		w("| link | n | latency ms | CPU ms | latency vs DTLS 1.2 | CPU vs DTLS 1.2 |\n")
 		w("|---|---:|---:|---:|---:|---:|\n")
 		ref, ok := r.connect(DTLS{Version: 12}.Name())

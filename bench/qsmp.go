@@ -83,6 +83,10 @@ func (QSMPTCP) Available() error { return nil }
 // Lossy implements Link.
 func (QSMPTCP) Lossy() error { return ErrNoLoss }
 
+// Reliable marks a link that delivers every message: the goodput
+// measurement waits for all of them.
+func (QSMPTCP) Reliable() {}
+
 // Connect implements Link; client and server are not used.
 func (q QSMPTCP) Connect(ctx context.Context, _, _ net.PacketConn) (*Pipe, error) {
 	k, err := linkKeys(q.Duplex)

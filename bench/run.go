@@ -40,9 +40,9 @@ type Options struct {
 	// ConnectIterations is the number of loopback handshakes per link
 	// (10; quick 2).
 	ConnectIterations int
-	// Duration is how long each goodput run sends (2 s; quick 150 ms).
+	// Duration is how long each goodput run sends (1 s; quick 150 ms).
 	Duration time.Duration
-	// Runs is the number of goodput runs per cell, median kept (3; quick 1).
+	// Runs is the number of goodput runs per cell, median kept (5; quick 1).
 	Runs int
 	// Losses are the loss rates (Losses if nil).
 	Losses []float64
@@ -75,11 +75,11 @@ func (o *Options) defaults() {
 		}
 	}
 	pick(&o.RecordBudget, 300*time.Millisecond, 20*time.Millisecond)
-	pick(&o.Duration, 2*time.Second, 150*time.Millisecond)
+	pick(&o.Duration, time.Second, 150*time.Millisecond)
 	pickN(&o.HandshakeIterations, 20, 3)
 	pickN(&o.SlowIterations, 1, 1)
 	pickN(&o.ConnectIterations, 10, 2)
-	pickN(&o.Runs, 3, 1)
+	pickN(&o.Runs, 5, 1)
 	if o.Losses == nil {
 		o.Losses = Losses
 	}

@@ -41,8 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "directory for results.json, results.md and goodput.svg")
 	fs.BoolVar(&opt.Quick, "quick", false, "run briefly and skip the slow (McEliece, SLH-DSA) handshakes")
 	fs.StringVar(&opt.Only, "only", "", "run only measurements whose name matches this regular expression\n(names: record/<profile>/<size>, handshake/<QSMS|QSMD>/<config>, connect/<link>, goodput/<link>/<loss>%)")
-	fs.DurationVar(&opt.Duration, "duration", 0, "goodput sending time per run (default 2s; quick 150ms)")
-	fs.IntVar(&opt.Runs, "runs", 0, "goodput runs per cell, median kept (default 3; quick 1)")
+	fs.DurationVar(&opt.Duration, "duration", 0, "goodput sending time per run (default 1s; quick 150ms)")
+	fs.IntVar(&opt.Runs, "runs", 0, "goodput runs per cell, median kept (default 5; quick 1)")
 	quiet := fs.Bool("q", false, "no progress on standard error")
 	if err := fs.Parse(args); err != nil {
 		return 2
