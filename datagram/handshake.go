@@ -1,6 +1,7 @@
 package datagram
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,8 +78,7 @@ type hsState struct {
 	inbox  chan []byte
 	result chan error
 
-	retransmits uint64 // of senders already replaced
-	ackBuf      []wire.Range
+	ackBuf []wire.Range
 }
 
 func newHS(m handshake.Machine, deadline time.Time, seed uint64, budget *transfer.Budget) *hsState {
@@ -177,9 +177,19 @@ func (c *Conn) sendCookieRequestLocked(now time.Time) {
 // onCookieLocked takes the listener's cookie reply and starts message 0.
 func (c *Conn) onCookieLocked(cr wire.CookieReply, now time.Time) {
 	hs := c.hs
-	if hs == nil || c.server || hs.outIdx != 0 || hs.cookie != nil {
+	if hs == nil || c.server || hs.outIdx != 0 {
 		c.ep.st.stale.Add(1)
 		return
+	}
+	if hs.cookie != nil {
+		// A second reply with a different cookie while nothing of the
+		// connect request has been acked: the listener no longer takes
+		// ours (it restarted, or its secret rotated twice). Start over
+		// with the new one.
+		if c.peerID != 0 || bytes.Equal(hs.cookie, cr.Cookie[:]) {
+			c.ep.st.stale.Add(1)
+			return
+		}
 	}
 	hs.cookie = append([]byte(nil), cr.Cookie[:]...)
 	if hs.cookieTries == 1 {
@@ -224,13 +234,11 @@ func (c *Conn) startSendLocked(idx int, msg []byte, now time.Time) {
 	c.pumpLocked(now)
 }
 
-// dropSenderLocked forgets the current sender, keeping its statistics.
+// dropSenderLocked forgets the current sender (pumpLocked has counted its
+// retransmissions).
 func (c *Conn) dropSenderLocked() {
 	hs := c.hs
-	if hs.sender != nil {
-		hs.retransmits += uint64(hs.sender.Stats().Retransmitted)
-		hs.sender = nil
-	}
+	hs.sender = nil
 }
 
 // pumpLocked sends what the sender allows now and rearms the timer.

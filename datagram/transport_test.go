@@ -200,3 +200,46 @@ func TestConnSemantics(t *testing.T) {
 		}
 	})
 }
+
+// TestListenerRestartMidHandshake: the listener restarts (new cookie
+// secret) between its cookie reply and the client's connect request; the
+// new listener refuses the old cookie with a new one, which the client
+// adopts, and the handshake completes.
+func TestListenerRestartMidHandshake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newNet(t, netsim.Config{Seed: 5, Delay: 50 * time.Millisecond})
+		srv, cli := pairConfigs(t, false)
+		l1, err := NewListener(listenPC(t, n, "127.0.0.1:4433"), srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			c   *Conn
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			c, err := DialPacketConn(context.Background(), listenPC(t, n, "127.0.0.1:0"), l1.Addr(), cli)
+			done <- result{c, err}
+		}()
+		time.Sleep(60 * time.Millisecond) // the cookie reply is on its way
+		if st := l1.Stats(); st.CookiesSent != 1 {
+			t.Fatalf("first listener: %+v", st)
+		}
+		l1.Close()
+		l2, err := NewListener(listenPC(t, n, "127.0.0.1:4433"), srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l2.Close()
+		acceptAll(l2)
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("dial across the restart: %v", r.err)
+		}
+		r.c.Close()
+		if st := l2.Stats(); st.CookieBad == 0 || st.Established != 1 {
+			t.Fatalf("second listener: %+v", st)
+		}
+	})
+}
