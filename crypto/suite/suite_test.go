@@ -75,7 +75,7 @@ func TestSizesMatchSchemes(t *testing.T) {
 // heavyUnderRace names the schemes whose generic tests run only without the
 // race detector (CI runs the crypto packages a second time without it).
 func heavyUnderRace(t *testing.T, name string) bool {
-	if raceDetector && (strings.HasPrefix(name, "McEliece-") || strings.HasPrefix(name, "SLH-DSA-")) {
+	if raceDetector && strings.HasPrefix(name, "SLH-DSA-") {
 		t.Logf("%s: skipped under -race (too slow); it runs in the pass without -race", name)
 		return true
 	}
