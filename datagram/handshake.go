@@ -24,6 +24,12 @@ import (
 // that is already due never makes it spin.
 const minTimer = time.Millisecond
 
+// maxCookieRTO caps the backoff of the cookie request: it is one small
+// datagram, answered (if at all) with a smaller one, so retrying it every
+// second costs little, while a longer backoff would let a lossy path
+// spend the whole handshake deadline waiting.
+const maxCookieRTO = time.Second
+
 // minPoke is the shortest wait before a client pokes a listener that acked
 // its whole message without answering yet.
 const minPoke = time.Second
@@ -151,6 +157,11 @@ func (c *Conn) clientHandshake(ctx context.Context) error {
 		case err := <-hs.result:
 			return err
 		case <-ctx.Done():
+			c.mu.Lock()
+			if c.hs == hs {
+				c.cfg.Logger.Debug("datagram: handshake failed", c.hsAttrsLocked(ctx.Err())...)
+			}
+			c.mu.Unlock()
 			err := ctx.Err()
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = fmt.Errorf("%w: %w", ErrHandshakeTimeout, err)
@@ -171,7 +182,7 @@ func (c *Conn) sendCookieRequestLocked(now time.Time) {
 		c.st.retransmits.Add(1)
 	}
 	hs.cookieAt = now.Add(hs.cookieRTO + time.Duration(hs.jitter.Int64N(int64(hs.cookieRTO/10)+1)))
-	hs.cookieRTO = min(2*hs.cookieRTO, transfer.MaxRTO)
+	hs.cookieRTO = min(2*hs.cookieRTO, maxCookieRTO)
 }
 
 // onCookieLocked takes the listener's cookie reply and starts message 0.
@@ -329,9 +340,9 @@ func (c *Conn) failHandshakeLocked(err error) {
 		c.finishHandshakeLocked()
 		return
 	}
+	c.cfg.Logger.Debug("datagram: handshake failed", c.hsAttrsLocked(err)...)
 	c.hs = nil
 	hs.release()
-	c.cfg.Logger.Debug("datagram: handshake failed", "local", c.localID, "server", c.server, "err", err)
 	if c.server {
 		c.closed = true
 		close(c.done)
@@ -343,6 +354,21 @@ func (c *Conn) failHandshakeLocked(err error) {
 	case hs.result <- err:
 	default:
 	}
+}
+
+// hsAttrsLocked describes the handshake's state for a log line.
+func (c *Conn) hsAttrsLocked(err error) []any {
+	hs := c.hs
+	a := []any{"local", c.localID, "peer", c.peerID, "server", c.server, "err", err,
+		"sending", hs.outIdx, "expecting", hs.inIdx, "busy", hs.busy, "cookie", hs.cookie != nil,
+		"rtt", hs.rtt.Smoothed(), "rto", hs.rtt.RTO()}
+	if hs.sender != nil {
+		a = append(a, "sent", hs.sender.Stats(), "acked_all", hs.sender.Done())
+	}
+	if hs.re != nil {
+		a = append(a, "received", hs.re.Held(), "of", hs.re.Size())
+	}
+	return a
 }
 
 // finishHandshakeLocked releases the handshake state of an established
