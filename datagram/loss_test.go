@@ -174,3 +174,38 @@ func checkDelivery(t *testing.T, dir string, got map[uint32]bool, n int, loss fl
 		t.Errorf("%s: stats count %d records in, read %d", dir, st.RecordsIn, len(got))
 	}
 }
+
+// TestHandshakeLossSeeds runs many handshakes on differently seeded lossy
+// networks: at 20 % loss each must finish inside the handshake deadline in
+// one attempt; at 50 % each must finish within three attempts.
+func TestHandshakeLossSeeds(t *testing.T) {
+	for _, duplex := range []bool{false, true} {
+		for _, loss := range []float64{0.2, 0.5} {
+			tries := 1
+			if loss > 0.2 {
+				tries = 3
+			}
+			var worst time.Duration
+			retried := 0
+			for seed := int64(1000); seed < 1012; seed++ {
+				synctest.Test(t, func(t *testing.T) {
+					n := newNet(t, lossyNet(seed, loss))
+					srv, cli := pairConfigs(t, duplex)
+					l, err := NewListener(listenPC(t, n, "127.0.0.1:4433"), srv)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer l.Close()
+					c, s, attempts, took := dialRetry(t, n, l, cli, tries)
+					c.Close()
+					s.Close()
+					worst = max(worst, took)
+					if attempts > 1 {
+						retried++
+					}
+				})
+			}
+			t.Logf("duplex=%v loss %.0f%%: 12 handshakes, %d needed a retry, slowest attempt %v", duplex, loss*100, retried, worst)
+		}
+	}
+}
