@@ -104,11 +104,13 @@ type Conn struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// Keys. Lock order: rkMu, swmu, keyMu.
-	keyMu       sync.RWMutex
-	exporter    []byte
+	// Keys. Lock order: rkMu, swmu, keyMu, txMu. Sealing takes only txMu and
+	// opening only keyMu, so the two directions do not share a lock.
+	txMu        sync.RWMutex
 	tx          *txEpoch
 	nextTx      *txEpoch // responder: the next epoch's, until the initiator switches
+	keyMu       sync.RWMutex
+	exporter    []byte
 	rx          [2]*rxEpoch
 	retireTimer *time.Timer
 	keysGone    bool
@@ -140,6 +142,7 @@ type Conn struct {
 	peerLinger  chan struct{} // closed CloseTimeout after the peer's close record
 	lingerTimer *time.Timer
 
+	stopped   atomic.Bool // closed, peerClosed or lostErr is set (Write's fast check)
 	closeOnce sync.Once
 	lostOnce  sync.Once
 	finOnce   sync.Once
@@ -242,11 +245,11 @@ func (c *Conn) Stats() Stats {
 		Rekeys: c.st.rekeys.Load(),
 		RTT:    c.qc.ConnectionStats().SmoothedRTT,
 	}
-	c.keyMu.RLock()
+	c.txMu.RLock()
 	if c.tx != nil {
 		s.Epoch = c.tx.epoch
 	}
-	c.keyMu.RUnlock()
+	c.txMu.RUnlock()
 	return s
 }
 
@@ -348,6 +351,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 
 // writable reports why the session cannot send, or nil.
 func (c *Conn) writable() error {
+	if !c.stopped.Load() {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -403,8 +409,8 @@ func (c *Conn) sendWithDeadline(bp *[]byte) error {
 
 // seal appends prefix ‖ record to dst under the current transmit epoch.
 func (c *Conn) seal(dst []byte, kind byte, flag record.Flag, pt []byte) ([]byte, error) {
-	c.keyMu.RLock()
-	defer c.keyMu.RUnlock()
+	c.txMu.RLock()
+	defer c.txMu.RUnlock()
 	tx := c.tx
 	if tx == nil {
 		return dst, net.ErrClosed
@@ -588,6 +594,7 @@ func (c *Conn) setLost(err error) {
 		if c.lostErr == nil {
 			c.lostErr = fmt.Errorf("%w: %w", ErrConnectionLost, err)
 		}
+		c.stopped.Store(true)
 		c.mu.Unlock()
 		close(c.lost)
 	})
@@ -600,6 +607,7 @@ func (c *Conn) fail(err error) {
 	if c.lostErr == nil {
 		c.lostErr = err
 	}
+	c.stopped.Store(true)
 	c.mu.Unlock()
 	c.qc.CloseWithError(CodeProtocol, "qsmp: protocol violation")
 	c.setLost(err)
@@ -687,6 +695,7 @@ func (c *Conn) handleControl(ctl control) error {
 		c.mu.Lock()
 		first := !c.peerClosed
 		c.peerClosed, c.peerCode = true, ctl.code
+		c.stopped.Store(true)
 		if first {
 			c.lingerTimer = time.AfterFunc(c.cfg.CloseTimeout, func() { close(c.peerLinger); c.signal() })
 		}
@@ -714,6 +723,7 @@ func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.closed = true
+		c.stopped.Store(true)
 		peerClosed, lost := c.peerClosed, c.lostErr != nil
 		c.queue.reset()
 		for _, h := range c.held {
@@ -759,6 +769,7 @@ func (c *Conn) teardown(code quic.ApplicationErrorCode, reason string) {
 	c.rkToken = nil
 	c.rkMu.Unlock()
 	c.keyMu.Lock()
+	c.txMu.Lock()
 	c.keysGone = true
 	if c.retireTimer != nil {
 		c.retireTimer.Stop()
@@ -775,6 +786,7 @@ func (c *Conn) teardown(code quic.ApplicationErrorCode, reason string) {
 	}
 	c.tx, c.nextTx, c.rx = nil, nil, [2]*rxEpoch{}
 	clear(c.exporter)
+	c.txMu.Unlock()
 	c.keyMu.Unlock()
 	if c.sess != nil {
 		if c.sess.Stream != nil {

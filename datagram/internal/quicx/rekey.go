@@ -68,8 +68,8 @@ func (c *Conn) Rekey(ctx context.Context) error {
 
 // txEpoch returns the current transmit epoch.
 func (c *Conn) txEpoch() (uint64, error) {
-	c.keyMu.RLock()
-	defer c.keyMu.RUnlock()
+	c.txMu.RLock()
+	defer c.txMu.RUnlock()
 	if c.tx == nil {
 		return 0, net.ErrClosed
 	}
@@ -126,8 +126,10 @@ func (c *Conn) handleRekey(ctl control) error {
 		}
 		c.keyMu.Lock()
 		c.installRxLocked(rx)
-		c.nextTx = tx
 		c.keyMu.Unlock()
+		c.txMu.Lock()
+		c.nextTx = tx
+		c.txMu.Unlock()
 		c.rkState, c.rkEpoch = rekeyResponding, ctl.epoch
 		return c.writeControl(record.FlagSymmetricRatchetRequest, appendRekey(nil, rekeyAck, ctl.epoch, nil))
 	case rekeyAck:
@@ -142,8 +144,10 @@ func (c *Conn) handleRekey(ctl control) error {
 		}
 		c.keyMu.Lock()
 		c.installRxLocked(rx)
-		c.switchTxLocked(tx)
 		c.keyMu.Unlock()
+		c.txMu.Lock()
+		c.switchTxLocked(tx)
+		c.txMu.Unlock()
 		if err := c.writeControl(record.FlagSymmetricRatchetRequest, appendRekey(nil, rekeySwitched, ctl.epoch, nil)); err != nil {
 			return err
 		}
@@ -153,11 +157,11 @@ func (c *Conn) handleRekey(ctl control) error {
 		if c.rkState != rekeyResponding || ctl.epoch != c.rkEpoch {
 			return fmt.Errorf("%w: unexpected rekey switch to epoch %d", ErrProtocol, ctl.epoch)
 		}
-		c.keyMu.Lock()
+		c.txMu.Lock()
 		tx := c.nextTx
 		c.nextTx = nil
 		c.switchTxLocked(tx)
-		c.keyMu.Unlock()
+		c.txMu.Unlock()
 		c.finishRekeyLocked(ctl.epoch)
 		return nil
 	}
@@ -192,7 +196,7 @@ func (c *Conn) installRxLocked(rx *rxEpoch) {
 }
 
 // switchTxLocked makes tx the transmit keys and zeroes the previous ones.
-// keyMu is held for writing, so no seal is using them.
+// txMu is held for writing, so no seal is using them.
 func (c *Conn) switchTxLocked(tx *txEpoch) {
 	if c.tx != nil {
 		c.tx.key.Clear()
