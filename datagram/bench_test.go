@@ -94,3 +94,52 @@ func primitivesTime(b *testing.B, duplex bool, n int) time.Duration {
 	}
 	return total
 }
+
+// BenchmarkRecords measures one 1,024-byte record from Write to Read over
+// loopback UDP (seal, send, receive, demultiplex, window, open, queue).
+func BenchmarkRecords(b *testing.B) {
+	for _, duplex := range []bool{false, true} {
+		name := "QSMS"
+		if duplex {
+			name = "QSMD"
+		}
+		b.Run(name, func(b *testing.B) {
+			srv, cli := pairConfigs(b, duplex)
+			srv.ReceiveQueue = 1 << 16
+			l, err := Listen("udp4", "127.0.0.1:0", srv)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			ctx := context.Background()
+			accepted := make(chan *Conn, 1)
+			go func() {
+				s, err := l.AcceptContext(ctx)
+				if err == nil {
+					accepted <- s
+				}
+			}()
+			c, err := Dial(ctx, "udp4", l.Addr().String(), cli)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			s := <-accepted
+			msg := make([]byte, 1024)
+			buf := make([]byte, 2048)
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			lost := 0
+			for b.Loop() {
+				if _, err := c.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				s.SetReadDeadline(time.Now().Add(time.Second))
+				if _, err := s.Read(buf); err != nil {
+					lost++ // a loopback drop: count it, go on
+				}
+			}
+			b.ReportMetric(float64(lost), "lost")
+		})
+	}
+}
