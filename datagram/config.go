@@ -2,6 +2,7 @@ package datagram
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -61,7 +62,8 @@ type Config struct {
 	// Identity is the host's own key: required on a listener (QSMS server
 	// or QSMD listener) and on a QSMD initiator.
 	Identity *keyfile.PrivateKey
-	// PeerKey is the public key of the listener a client connects to.
+	// PeerKey is the public key of the listener a client connects to. On a
+	// QSMD listener without PeerKeys it is the one initiator accepted.
 	PeerKey *keyfile.PublicKey
 	// PeerKeys is required on a QSMD listener: it returns the public key of
 	// the initiator whose key id arrives in the envelope of its first
@@ -120,6 +122,8 @@ type Config struct {
 	// newMachine, if set (tests), replaces the handshake machines.
 	newMachine func(server bool, peer *keyfile.PublicKey) (handshake.Machine, error)
 }
+
+var errUnknownPeer = errors.New("datagram: unknown initiator key")
 
 // config is a Config with defaults applied and its suite resolved.
 type config struct {
@@ -184,6 +188,15 @@ func (c *Config) normalize(server bool) (*config, error) {
 	if n.Now == nil {
 		n.Now = time.Now
 	}
+	if server && n.Duplex && n.PeerKeys == nil && n.PeerKey != nil {
+		only := n.PeerKey
+		n.PeerKeys = func(id [16]byte) (*keyfile.PublicKey, error) {
+			if id != only.KeyID {
+				return nil, errUnknownPeer
+			}
+			return only, nil
+		}
+	}
 	if err := n.resolve(server); err != nil {
 		return nil, err
 	}
@@ -206,7 +219,7 @@ func (n *config) resolve(server bool) error {
 	case server && n.Identity == nil:
 		return fmt.Errorf("%w: a listener needs its own key (Identity)", ErrConfig)
 	case server && n.Duplex && n.PeerKeys == nil:
-		return fmt.Errorf("%w: a QSMD listener needs PeerKeys", ErrConfig)
+		return fmt.Errorf("%w: a QSMD listener needs PeerKeys (or PeerKey)", ErrConfig)
 	case !server && n.PeerKey == nil:
 		return fmt.Errorf("%w: a client needs the listener's public key (PeerKey)", ErrConfig)
 	case !server && n.Duplex && n.Identity == nil:

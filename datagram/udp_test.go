@@ -104,6 +104,33 @@ func TestDialErrors(t *testing.T) {
 	if _, err := Listen("udp", "127.0.0.1:0", &qsmd); err == nil {
 		t.Error("QSMD Listen without PeerKeys")
 	}
+	// A QSMD listener bound to one initiator by PeerKey.
+	_, client, other := testKeys(t)
+	one := &Config{Identity: srv.Identity, Duplex: true, PeerKey: &client.PublicKey}
+	l, err := Listen("udp4", "127.0.0.1:0", one)
+	if err != nil {
+		t.Fatalf("QSMD Listen with PeerKey: %v", err)
+	}
+	defer l.Close()
+	go func() {
+		if s, err := l.Accept(); err == nil {
+			s.Close()
+		}
+	}()
+	qcli := &Config{PeerKey: cli.PeerKey, Identity: client, Duplex: true}
+	c, err := Dial(ctx, "udp4", l.Addr().String(), qcli)
+	if err != nil {
+		t.Fatalf("QSMD dial to a listener bound by PeerKey: %v", err)
+	}
+	c.Close()
+	stranger := &Config{PeerKey: cli.PeerKey, Identity: other, Duplex: true, HandshakeTimeout: 300 * time.Millisecond}
+	if _, err := Dial(ctx, "udp4", l.Addr().String(), stranger); !errors.Is(err, ErrHandshakeTimeout) {
+		t.Fatalf("QSMD dial with another key: %v", err)
+	}
+	if st := l.Stats(); st.UnknownKey == 0 {
+		t.Fatalf("the stranger was not refused by key: %+v", st)
+	}
+
 	// A handshake with nobody listening times out.
 	short := *cli
 	short.HandshakeTimeout = 300 * time.Millisecond
