@@ -13,8 +13,9 @@ import (
 )
 
 // Client runs the client side of QSMP over an established QUIC connection
-// whose peer enabled DATAGRAM frames: it opens the stream, runs the
-// handshake and checks the binding. On failure it closes qc with
+// on which both sides enabled DATAGRAM frames and the server accepts one
+// bidirectional stream: it opens the stream, runs the handshake and checks
+// the binding. On failure it closes qc with
 // CodeHandshake. The QUIC connection belongs to the Conn from then on.
 func Client(ctx context.Context, qc *quic.Conn, cfg *Config) (*Conn, error) {
 	n, err := cfg.normalize(false)
