@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/qsmp-go/qsmp/crypto/suite"
 	"github.com/qsmp-go/qsmp/handshake"
 )
@@ -155,22 +153,4 @@ func MeasureHandshake(ctx context.Context, s *suite.Suite, duplex bool, iteratio
 	slices.Sort(walls)
 	res.Latency, res.ServerCPU, res.ClientCPU = walls[len(walls)/2], scpu/n, ccpu/n
 	return res, nil
-}
-
-// threadCPU reads the calling thread's CPU clock.
-func threadCPU() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
-}
-
-// processCPU reads the process's user plus system CPU time.
-func processCPU() time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
