@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -315,4 +316,35 @@ func TestMarkdownFixed(t *testing.T) {
 	}
 	// No results at all still give a valid chart.
 	checkSVG(t, (&Results{}).SVG())
+}
+
+// brokenLink fails to connect.
+type brokenLink struct{}
+
+func (brokenLink) Name() string     { return "broken" }
+func (brokenLink) Payload() int     { return 100 }
+func (brokenLink) Available() error { return nil }
+func (brokenLink) Lossy() error     { return nil }
+func (brokenLink) Connect(context.Context, net.PacketConn, net.PacketConn) (*Pipe, error) {
+	return nil, errors.New("no route to nowhere")
+}
+
+// A failing measurement is reported and the run goes on.
+func TestRunGoesOnAfterFailure(t *testing.T) {
+	res, err := Run(context.Background(), Options{
+		Quick: true, Only: `^(goodput/.*/0%|connect/.*)$`, Duration: 20 * time.Millisecond,
+		Links: []Link{brokenLink{}, RawUDP{}}, ConnectLinks: []Link{brokenLink{}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "no route to nowhere") {
+		t.Fatalf("error: %v", err)
+	}
+	if len(res.Failed) != 3 { // connect, warm-up, goodput
+		t.Errorf("failed: %q", res.Failed)
+	}
+	if len(res.Goodput) != 2 || res.Goodput[0].Status != "failed" || !(res.Goodput[1].Mbps > 0) {
+		t.Errorf("goodput: %+v", res.Goodput)
+	}
+	if md := res.Markdown(); !strings.Contains(md, "## Failed") || !strings.Contains(md, "| broken | | failed |") {
+		t.Errorf("markdown:\n%s", md)
+	}
 }

@@ -119,6 +119,13 @@ func (r *Results) Markdown() string {
 		}
 	}
 
+	if len(r.Failed) > 0 {
+		w("\n## Failed\n\n")
+		for _, s := range r.Failed {
+			w("- %s\n", s)
+		}
+	}
+
 	if len(r.Skipped) > 0 {
 		w("\n## Skipped\n\n")
 		for _, s := range r.Skipped {

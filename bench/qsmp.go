@@ -285,6 +285,13 @@ func (q QSMPQUIC) Connect(ctx context.Context, client, server net.PacketConn) (*
 		rl.stop()
 		return nil, a.err
 	}
+	if m := cc.MaxWrite(); m < QUICPayload {
+		cc.Close()
+		a.c.Close()
+		ln.Close()
+		rl.stop()
+		return nil, fmt.Errorf("bench: QSMP/QUIC takes %d-byte records, below the %d-byte messages", m, QUICPayload)
+	}
 	p := datagramPipe(cc, a.c, ln)
 	closeConns := p.Close
 	p.Close = func() error {

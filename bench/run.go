@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -156,6 +157,8 @@ type Results struct {
 	Goodput    []GoodputResult   `json:"goodput"`
 	// Skipped names the measurements left out and why.
 	Skipped []string `json:"skipped,omitempty"`
+	// Failed names the measurements that failed, with the error.
+	Failed []string `json:"failed,omitempty"`
 	// Elapsed is how long the run took.
 	Elapsed time.Duration `json:"elapsed_ns"`
 }
@@ -164,9 +167,11 @@ type Results struct {
 func (r *Results) JSON() ([]byte, error) { return json.MarshalIndent(r, "", "  ") }
 
 // Run runs the measurements Options selects, in this order: record
-// throughput, in-memory handshakes, loopback handshakes, goodput. It stops
-// at the first measurement that fails (a link that is not available is
-// not a failure: its cells say "n/a") and returns what it has with the error.
+// throughput, in-memory handshakes, loopback handshakes, goodput. A
+// measurement that fails is listed in Results.Failed and the run goes on;
+// the error returned joins those failures (a link that is not available is
+// not a failure: its cells say "n/a"). Only a cancelled ctx or a bad
+// Options.Only stops it early.
 func Run(ctx context.Context, opt Options) (*Results, error) {
 	opt.defaults()
 	var only *regexp.Regexp
@@ -185,6 +190,18 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 	start := time.Now()
 	defer func() { res.Elapsed = time.Since(start) }()
 	want := func(name string) bool { return only == nil || only.MatchString(name) }
+	var errs []error
+	failed := func(name string, err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.Failed = append(res.Failed, name+": "+err.Error())
+		errs = append(errs, err)
+		if opt.Progress != nil {
+			fmt.Fprintf(opt.Progress, "%s: FAILED: %v\n", name, err)
+		}
+		return nil
+	}
 	logf := func(format string, args ...any) {
 		if opt.Progress != nil {
 			fmt.Fprintf(opt.Progress, format+"\n", args...)
@@ -198,7 +215,10 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 			}
 			r, err := MeasureRecord(ctx, p, size, opt.RecordBudget)
 			if err != nil {
-				return res, err
+				if err := failed(recordName(p, size), err); err != nil {
+					return res, err
+				}
+				continue
 			}
 			logf("%s: seal %.0f MB/s, open %.0f MB/s", r.Name(), r.SealMBps, r.OpenMBps)
 			res.Records = append(res.Records, r)
@@ -225,7 +245,10 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 			}
 			r, err := MeasureHandshake(ctx, s, duplex, n)
 			if err != nil {
-				return res, err
+				if err := failed(name, err); err != nil {
+					return res, err
+				}
+				continue
 			}
 			logf("%s: latency %v, server CPU %v (n=%d)", name, r.Latency, r.ServerCPU, n)
 			res.Handshakes = append(res.Handshakes, r)
@@ -238,7 +261,10 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 		}
 		r, err := MeasureConnect(ctx, l, opt.ConnectIterations)
 		if err != nil {
-			return res, err
+			if err := failed("connect/"+l.Name(), err); err != nil {
+				return res, err
+			}
+			r.Status = "failed"
 		}
 		logf("%s: latency %v, CPU %v %s", r.Name(), r.Latency, r.CPU, r.Status)
 		res.Connects = append(res.Connects, r)
@@ -258,12 +284,17 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 				w := gopt
 				w.Duration, w.Runs = min(gopt.Duration, 200*time.Millisecond), 1
 				if _, err := MeasureGoodput(ctx, l, 0, w); err != nil {
-					return res, err
+					if err := failed(goodputName(l.Name(), 0)+" (warm-up)", err); err != nil {
+						return res, err
+					}
 				}
 			}
 			r, err := MeasureGoodput(ctx, l, loss, gopt)
 			if err != nil {
-				return res, err
+				if err := failed(r.Name(), err); err != nil {
+					return res, err
+				}
+				r = GoodputResult{Link: l.Name(), Loss: loss, Payload: l.Payload(), Status: "failed"}
 			}
 			if r.Status != "" {
 				logf("%s: %s", r.Name(), r.Status)
@@ -273,5 +304,5 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 			res.Goodput = append(res.Goodput, r)
 		}
 	}
-	return res, nil
+	return res, errors.Join(errs...)
 }
