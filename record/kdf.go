@@ -91,3 +91,43 @@ func DeriveRatchet(wide bool, token, cfg, rtcs []byte) SessionKeys {
 	sp.Write(token)
 	return deriveFromStream(&sp, wide)
 }
+
+// RatchetState is what a datagram carrier keeps to derive later epochs: the
+// configuration string (the ratchet KDF's name), the ratchet seed and the
+// datagram secret of the current epoch. Next applies one symmetric or
+// asymmetric ratchet (digest 8.2 with the datagram secret read past the new
+// rtcs, docs/DATAGRAM.md section 1.1).
+type RatchetState struct {
+	Wide   bool
+	Config [34]byte
+	RTCS   []byte
+	Secret []byte
+}
+
+// RatchetState returns a copy of the stream's ratchet state.
+func (s *Stream) RatchetState() RatchetState {
+	return RatchetState{
+		Wide:   s.tagSize == 64,
+		Config: s.cfg,
+		RTCS:   append([]byte(nil), s.rtcs...),
+		Secret: append([]byte(nil), s.datagramSecret...),
+	}
+}
+
+// Next returns the state after a ratchet with secret (a 32-byte token, or
+// the asymmetric ratchet's KEM secret). The receiver is unchanged.
+func (r *RatchetState) Next(secret []byte) RatchetState {
+	k := DeriveRatchet(r.Wide, secret, r.Config[:], r.RTCS)
+	next := RatchetState{Wide: r.Wide, Config: r.Config, RTCS: k.RTCS, Secret: k.DatagramSecret}
+	clear(k.C2SKey)
+	clear(k.C2SNonce)
+	clear(k.S2CKey)
+	clear(k.S2CNonce)
+	return next
+}
+
+// Clear zeroes the seed and the secret.
+func (r *RatchetState) Clear() {
+	clear(r.RTCS)
+	clear(r.Secret)
+}

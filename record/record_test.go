@@ -328,3 +328,28 @@ func TestRatchetWithRecordsInFlight(t *testing.T) {
 		}
 	}
 }
+
+func TestRatchetStateFollowsStream(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		c, s := streamPair(t, wide)
+		rc, rs := c.RatchetState(), s.RatchetState()
+		if !bytes.Equal(rc.Secret, c.DatagramSecret()) || rc.Wide != wide {
+			t.Fatal("state does not match the stream")
+		}
+		token := bytes.Repeat([]byte{3}, 32)
+		nc, ns := rc.Next(token), rs.Next(token)
+		if err := c.Rekey(token); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(nc.Secret, ns.Secret) || !bytes.Equal(nc.Secret, c.DatagramSecret()) || bytes.Equal(nc.Secret, rc.Secret) {
+			t.Fatal("Next must match the stream's ratchet and change the secret")
+		}
+		if !bytes.Equal(nc.RTCS, c.RatchetState().RTCS) {
+			t.Fatal("rtcs differs")
+		}
+		rc.Clear()
+		if !bytes.Equal(rc.Secret, make([]byte, 64)) {
+			t.Fatal("Clear did not zero")
+		}
+	}
+}
