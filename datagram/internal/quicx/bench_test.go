@@ -165,5 +165,7 @@ func BenchmarkGoodputVsQUIC(b *testing.B) {
 	b.ReportMetric(rawDel/n, "quic-delivered")
 	b.ReportMetric(secDel/n, "qsmp-delivered")
 	st := qs.Stats()
-	b.Logf("receiver: queue drops %d, drops %+v", st.QueueDrops, st.Drops)
+	rst, qst := rc.ConnectionStats(), qc.QUIC().ConnectionStats()
+	b.Logf("receiver: queue drops %d, drops %+v; sender RTT/cwnd: quic %v/%d, qsmp %v/%d",
+		st.QueueDrops, st.Drops, rst.SmoothedRTT, rst.CongestionWindow, qst.SmoothedRTT, qst.CongestionWindow)
 }

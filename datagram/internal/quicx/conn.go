@@ -149,7 +149,7 @@ type Conn struct {
 	rdl, wdl  deadline
 	sendTok   chan struct{} // one Write at a time may be abandoned to a deadline
 	limit     atomic.Int64  // last known MaxWrite
-	refs      []*transportRef
+	refs      []*transportRef // guarded by mu once the Conn is returned
 	st        counters
 }
 
@@ -796,10 +796,13 @@ func (c *Conn) teardown(code quic.ApplicationErrorCode, reason string) {
 	}
 	c.rdl.stop()
 	c.wdl.stop()
-	for _, r := range c.refs {
+	c.mu.Lock()
+	refs := c.refs
+	c.refs = nil
+	c.mu.Unlock()
+	for _, r := range refs {
 		r.release()
 	}
-	c.refs = nil
 }
 
 // ring is a bounded FIFO of received datagrams.
