@@ -389,7 +389,15 @@ func (c *Conn) sendWithDeadline(bp *[]byte) error {
 		return net.ErrClosed
 	}
 	res := make(chan error, 1)
+	c.mu.Lock() // Close sets closed under mu before it waits for c.wg
+	if c.closed {
+		c.mu.Unlock()
+		<-c.sendTok
+		bufPool.Put(bp)
+		return net.ErrClosed
+	}
 	c.wg.Add(1)
+	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
 		err := c.qc.SendDatagram(*bp)
