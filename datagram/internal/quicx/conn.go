@@ -147,8 +147,8 @@ type Conn struct {
 	lostOnce  sync.Once
 	finOnce   sync.Once
 	rdl, wdl  deadline
-	sendTok   chan struct{} // one Write at a time may be abandoned to a deadline
-	limit     atomic.Int64  // last known MaxWrite
+	sendTok   chan struct{}   // one Write at a time may be abandoned to a deadline
+	limit     atomic.Int64    // last known MaxWrite
 	refs      []*transportRef // guarded by mu once the Conn is returned
 	st        counters
 }
