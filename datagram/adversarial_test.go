@@ -217,13 +217,20 @@ func TestDrivenHandshakeAdversarial(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before = l.Stats().WrongAddress
+		// A fresh record is authentic wherever it comes from: delivered,
+		// and B becomes a candidate address that gets one encrypted path
+		// challenge (no more than 3x what it sent) while the session's
+		// address stays A, since B cannot answer.
+		pc.take(A)
 		ep.handle(pkt, udp(B))
-		if l.Stats().WrongAddress != before+1 || s.Stats().RecordsIn != 0 {
-			t.Fatalf("record from B not ignored")
-		}
-		ep.handle(pkt, udp(A))
 		deadlineRead(t, s, "data")
+		toB := pc.take(B)
+		if len(toB) != 1 || len(toB[0]) > 3*len(pkt) || s.Stats().PathChallenges != 1 {
+			t.Fatalf("candidate B got %d datagrams (%v), stats %+v", len(toB), toB, s.Stats())
+		}
+		if s.RemoteAddr().String() != A.String() {
+			t.Fatalf("address moved to %v without validation", s.RemoteAddr())
+		}
 		ep.handle(pkt, udp(A))
 		if d := s.Stats().Drops; d.Duplicate != 1 {
 			t.Fatalf("replay not dropped: %+v", d)
@@ -241,6 +248,16 @@ func TestDrivenHandshakeAdversarial(t *testing.T) {
 		pkt2, _, _ := sealer.Seal(prefix[:], prefix[:], record.FlagEncryptedMessage, []byte("still open"), record.UnixTime(time.Now()))
 		ep.handle(pkt2, udp(A))
 		deadlineRead(t, s, "still open")
+		// Records still go to A, and B got nothing more.
+		if _, err := s.Write([]byte("to A")); err != nil {
+			t.Fatal(err)
+		}
+		if got := pc.take(A); len(got) != 1 {
+			t.Fatalf("%d datagrams to A after a write", len(got))
+		}
+		if got := pc.take(B); len(got) != 0 {
+			t.Fatalf("%d more datagrams to B", len(got))
+		}
 		s.Close()
 	})
 }

@@ -49,6 +49,21 @@ const (
 	// DefaultAcceptQueue is the number of established sessions a Listener
 	// holds for Accept; beyond it new sessions are closed.
 	DefaultAcceptQueue = 128
+
+	// DefaultRekeyAfterRecords, DefaultRekeyAfterBytes and
+	// DefaultRekeyAfterTime start an automatic symmetric ratchet.
+	DefaultRekeyAfterRecords = 1 << 32
+	DefaultRekeyAfterBytes   = 1 << 40
+	DefaultRekeyAfterTime    = 2 * time.Minute
+	// DefaultRekeyGrace is how long the previous epoch's receive keys stay
+	// after the peer's first record under the new epoch.
+	DefaultRekeyGrace = 2 * time.Second
+	// DefaultPassiveKeepAlive answers received data with a keep-alive when
+	// nothing was sent back for that long (WireGuard's 10 s).
+	DefaultPassiveKeepAlive = 10 * time.Second
+	// DefaultDeadPeerTimeout declares a peer dead that answered nothing for
+	// that long after data was sent to it.
+	DefaultDeadPeerTimeout = 30 * time.Second
 )
 
 // maxTrackedPrefixes bounds the per-prefix rate limiter's table.
@@ -110,6 +125,49 @@ type Config struct {
 	// counted (Stats.QueueDrops).
 	ReceiveQueue int
 
+	// RekeyAfterRecords, RekeyAfterBytes and RekeyAfterTime start a
+	// symmetric ratchet automatically once the transmit keys of the current
+	// epoch have sealed that many records or plaintext bytes, or are that
+	// old (checked when data is written, so an idle session holds no timer
+	// for it). 0 selects DefaultRekeyAfterRecords, DefaultRekeyAfterBytes
+	// and DefaultRekeyAfterTime; a negative value disables the limit.
+	RekeyAfterRecords int64
+	RekeyAfterBytes   int64
+	RekeyAfterTime    time.Duration
+	// RejectAfterRecords, RejectAfterBytes and RejectAfterTime are hard
+	// limits of the transmit keys: past one of them Write refuses data with
+	// ErrKeysExhausted until a ratchet gives new keys. 0 selects twice the
+	// rekey limit for records and bytes, and no limit for time; a negative
+	// value disables the limit. A hard limit must exceed its rekey limit.
+	RejectAfterRecords int64
+	RejectAfterBytes   int64
+	RejectAfterTime    time.Duration
+	// RekeyGrace is how long the receive keys of the previous epoch stay
+	// usable after the peer's first record under the new one, for records
+	// still in flight (DefaultRekeyGrace if 0). A side starts a ratchet only
+	// once its own previous keys are gone, so ratchets are at least this far
+	// apart.
+	RekeyGrace time.Duration
+
+	// KeepAlive sends an authenticated keep-alive whenever nothing has been
+	// sent for that long (0: off; 25 s keeps most NAT mappings open).
+	KeepAlive time.Duration
+	// PassiveKeepAlive answers received data with an authenticated
+	// keep-alive when nothing has been sent back for that long, so that the
+	// peer's dead-peer detection hears from a live session
+	// (DefaultPassiveKeepAlive if 0; negative: off).
+	PassiveKeepAlive time.Duration
+	// DeadPeerTimeout is the dead-peer detection: once data has been sent
+	// and nothing authenticated heard for half of it, the Conn probes the
+	// peer (an authenticated keep-alive that asks for an answer), and after
+	// all of it, the session ends and Read and Write fail with ErrPeerDead
+	// (DefaultDeadPeerTimeout if 0; negative: off).
+	DeadPeerTimeout time.Duration
+	// IdleTimeout ends a session from which nothing authenticated (records,
+	// keep-alives) has arrived for that long: Read and Write then fail with
+	// ErrIdleTimeout (0: off).
+	IdleTimeout time.Duration
+
 	// Logger receives debug events (drops, handshake steps); nil discards.
 	Logger *slog.Logger
 	// Rand is the handshake's random source (crypto/rand if nil). Session
@@ -131,6 +189,9 @@ type config struct {
 	suite   *suite.Suite
 	tagSize int
 	hc      handshake.Config
+	// asymReq and asymResp are the lengths of the asymmetric ratchet's
+	// control messages (epoch and payload; 0 on QSMS).
+	asymReq, asymResp int
 }
 
 // normalize checks c for the role and fills in defaults.
@@ -179,6 +240,9 @@ func (c *Config) normalize(server bool) (*config, error) {
 	if n.ReceiveQueue <= 0 {
 		n.ReceiveQueue = DefaultReceiveQueue
 	}
+	if err := n.sessionDefaults(); err != nil {
+		return nil, err
+	}
 	if n.Logger == nil {
 		n.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -199,6 +263,18 @@ func (c *Config) normalize(server bool) (*config, error) {
 	}
 	if err := n.resolve(server); err != nil {
 		return nil, err
+	}
+	if n.Duplex && n.newMachine == nil {
+		k, err := n.suite.KEM()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		v, err := n.suite.Signer()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		n.asymReq = 8 + handshake.AsymmetricRequestSize(k, v)
+		n.asymResp = 8 + handshake.AsymmetricResponseSize(k, v)
 	}
 	n.hc = handshake.Config{Suite: n.suite, Rand: n.Rand, Now: n.Now, TimeThreshold: n.TimeThreshold}
 	return n, nil
@@ -307,4 +383,64 @@ func (n *config) threshold() uint64 {
 // recordLimit is the largest plaintext one record carries within MaxPayload.
 func (n *config) recordLimit() int {
 	return min(n.MaxPayload-envelopeSize-record.HeaderSize-n.tagSize, record.DatagramMaxPlaintext)
+}
+
+// noLimit is the value of a disabled limit.
+const noLimit = 1<<63 - 1
+
+// limit returns v, its default if 0, or noLimit if negative.
+func limit(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return noLimit
+	}
+	return v
+}
+
+// sessionDefaults fills in the rekey and liveness fields: after it, a
+// disabled limit is noLimit and a disabled timer is 0.
+func (n *config) sessionDefaults() error {
+	n.RekeyAfterRecords = limit(n.RekeyAfterRecords, DefaultRekeyAfterRecords)
+	n.RekeyAfterBytes = limit(n.RekeyAfterBytes, DefaultRekeyAfterBytes)
+	n.RekeyAfterTime = time.Duration(limit(int64(n.RekeyAfterTime), int64(DefaultRekeyAfterTime)))
+	n.RejectAfterRecords = limit(n.RejectAfterRecords, twice(n.RekeyAfterRecords))
+	n.RejectAfterBytes = limit(n.RejectAfterBytes, twice(n.RekeyAfterBytes))
+	n.RejectAfterTime = time.Duration(limit(int64(n.RejectAfterTime), noLimit))
+	switch {
+	case n.RejectAfterRecords <= n.RekeyAfterRecords && n.RejectAfterRecords != noLimit:
+		return fmt.Errorf("%w: RejectAfterRecords %d not above RekeyAfterRecords %d", ErrConfig, n.RejectAfterRecords, n.RekeyAfterRecords)
+	case n.RejectAfterBytes <= n.RekeyAfterBytes && n.RejectAfterBytes != noLimit:
+		return fmt.Errorf("%w: RejectAfterBytes %d not above RekeyAfterBytes %d", ErrConfig, n.RejectAfterBytes, n.RekeyAfterBytes)
+	case n.RejectAfterTime <= n.RekeyAfterTime && n.RejectAfterTime != noLimit:
+		return fmt.Errorf("%w: RejectAfterTime %v not above RekeyAfterTime %v", ErrConfig, n.RejectAfterTime, n.RekeyAfterTime)
+	}
+	if n.RekeyGrace <= 0 {
+		n.RekeyGrace = DefaultRekeyGrace
+	}
+	n.KeepAlive = max(n.KeepAlive, 0)
+	n.IdleTimeout = max(n.IdleTimeout, 0)
+	n.PassiveKeepAlive = timerDefault(n.PassiveKeepAlive, DefaultPassiveKeepAlive)
+	n.DeadPeerTimeout = timerDefault(n.DeadPeerTimeout, DefaultDeadPeerTimeout)
+	return nil
+}
+
+// twice doubles a limit without overflow.
+func twice(v int64) int64 {
+	if v >= noLimit/2 {
+		return noLimit
+	}
+	return 2 * v
+}
+
+// timerDefault returns d, def if d is 0, or 0 (off) if d is negative.
+func timerDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/qsmp-go/qsmp/crypto/rcs"
 	"github.com/qsmp-go/qsmp/datagram/internal/wire"
 	"github.com/qsmp-go/qsmp/handshake"
 	"github.com/qsmp-go/qsmp/record"
@@ -24,16 +25,38 @@ const envelopeSize = wire.HeaderSize
 // record, so that the window does not drop the later ones as replays).
 const closeCopies = 3
 
-// epochKeys are the record keys of one epoch: the sealer of the current
-// transmit epoch and the openers by epoch parity (the envelope's epoch bit).
-// Only epoch 0 exists until rekeying is implemented; the layout keeps the
-// selection by parity so that epochs 0 and 1 can overlap during a rekey.
-type epochKeys struct {
+// txKeys are the transmit keys of one epoch and what they have sealed.
+type txKeys struct {
+	epoch          uint64
+	key            *rcs.Key
+	sealer         *record.Sealer
+	start          mono // when this side started sealing under them
+	records, bytes atomic.Uint64
+	asked          atomic.Bool // a soft limit was reported
+}
+
+// rxKeys are the receive keys of one epoch.
+type rxKeys struct {
 	epoch  uint64
-	peer   uint64 // the peer's session id (the records' receiver id)
-	sealer *record.Sealer
-	open   [2]*record.Opener
-	keys   [3]interface{ Clear() } // what to zero on close
+	key    *rcs.Key
+	opener *record.Opener
+	seen   atomic.Bool // a record of this epoch has opened
+}
+
+// keySet is what the record paths use: the transmit keys of the current
+// epoch and the receive keys by epoch parity (the envelope's epoch bit), so
+// that two consecutive epochs overlap during a ratchet. It is changed only
+// with both Conn.mu and Conn.keyMu (write) held, and read with either.
+type keySet struct {
+	peer uint64 // the peer's session id (the records' receiver id)
+	tx   *txKeys
+	rx   [2]*rxKeys
+}
+
+// peerPath is the peer's address. It changes when the peer roams.
+type peerPath struct {
+	ap netip.AddrPort
+	ua *net.UDPAddr
 }
 
 // Conn is one QSMP session over UDP. It implements net.Conn with message
@@ -44,6 +67,11 @@ type epochKeys struct {
 // and the record stays queued. Records are datagrams: they may be lost or
 // arrive out of order, never twice and never altered.
 //
+// Behind the records runs an authenticated control channel: ratchets
+// (Rekey, RatchetAsymmetric, and automatic rekeys after the limits of
+// Config), keep-alives and dead-peer detection, and the validation of a
+// peer's new address when it roams (docs/DATAGRAM.md section 7).
+//
 // Deadlines work as in package net (errors wrap os.ErrDeadlineExceeded and
 // report Timeout). Close sends an authenticated close to the peer; a Read
 // after the peer's close returns the records still queued, then io.EOF.
@@ -53,25 +81,33 @@ type Conn struct {
 	cfg     *config
 	server  bool
 	localID uint64
-	peer    netip.AddrPort
-	raddr   *net.UDPAddr
+	path    atomic.Pointer[peerPath]
 	pkey    pendingKey // listener: the half-open key (address, client id)
 	owner   bool       // the Conn owns its endpoint (Dial)
 
-	mu         sync.Mutex
-	peerID     uint64
-	hs         *hsState // nil once the handshake is over
-	halfOpen   bool     // counted in the endpoint's half-open sessions
-	session    *handshake.Session
-	est        bool // established: keys installed
-	closed     bool
-	peerClosed bool
-	lastIn     int    // the peer's last message completed (-1: none), re-acked on duplicates
-	lastInLen  uint32 // its length
-	queue      recQueue
+	mu        sync.Mutex
+	peerID    uint64
+	hs        *hsState // nil once the handshake is over
+	halfOpen  bool     // counted in the endpoint's half-open sessions
+	session   *handshake.Session
+	est       bool   // established: keys installed
+	closed    bool   // Close was called
+	endErr    error  // why the session ended before Close: io.EOF (the peer's close), ErrPeerDead, ErrIdleTimeout
+	lastIn    int    // the peer's last handshake message completed (-1: none), re-acked on duplicates
+	lastInLen uint32 // its length
+	queue     recQueue
+	rk        ratchet    // epochs and ratchets (rekey.go)
+	ctl       *control   // the control channel while it has work (control.go)
+	ctlIn     ctlLast    // the peer's last control message processed
+	ctlTxID   uint64     // the id of our last control message
+	live      liveness   // keep-alive, dead-peer and idle timers (liveness.go)
+	cand      *candidate // an address the peer may have moved to (roam.go)
+	changed   chan struct{}
+	async     sync.WaitGroup // asymmetric ratchet work off the receive path
 
 	keyMu sync.RWMutex
-	keys  *epochKeys // nil until established and after Close
+	keys  *keySet // nil until established and after the end
+	gone  atomic.Bool
 	txSeq atomic.Uint64
 	limit int // MaxWrite
 	rxWin *window.Sync
@@ -79,7 +115,7 @@ type Conn struct {
 
 	readable chan struct{} // signalled when a record is queued
 	done     chan struct{} // closed by Close
-	peerDone chan struct{} // closed when the peer's close arrives
+	ended    chan struct{} // closed when the session ends before Close
 	rdl, wdl deadline
 
 	st connCounters
@@ -91,6 +127,11 @@ type connCounters struct {
 	queueDrops, early, otherFlags            atomic.Uint64
 	rejected, conflicts, retransmits         atomic.Uint64
 	rtt                                      atomic.Int64
+	epochDrops, refused, ctlMalformed        atomic.Uint64
+	ctlSent, ctlRecv, ctlRetx, ctlDeclined   atomic.Uint64
+	rekeys, asym                             atomic.Uint64
+	kaOut, kaIn, probes                      atomic.Uint64
+	challenges, migrations, pathFailed       atomic.Uint64
 }
 
 // Stats is a snapshot of a Conn's counters.
@@ -102,61 +143,111 @@ type Stats struct {
 	// Drops counts received records dropped by the window, the time check
 	// or authentication, by reason.
 	Drops window.DropCounts
+	// EpochDrops counts records naming an epoch parity for which this side
+	// holds no keys (retired after the grace period, or never installed).
+	EpochDrops uint64
 	// QueueDrops counts authenticated records dropped because the receive
 	// queue (Config.ReceiveQueue) was full.
 	QueueDrops uint64
 	// EarlyRecords counts records that arrived before the handshake ended
 	// on this side (they cannot be opened yet).
 	EarlyRecords uint64
+	// UnknownFlags counts authenticated records with a flag this carrier
+	// does not use; ControlMalformed authenticated control records that did
+	// not parse. Both are dropped.
+	UnknownFlags, ControlMalformed uint64
 	// HandshakeRejected counts whole handshake messages the handshake
 	// machine rejected (dropped; the handshake went on), and
 	// HandshakeConflicts fragments that contradicted bytes already held.
 	HandshakeRejected, HandshakeConflicts uint64
 	// HandshakeRetransmissions counts handshake fragments sent again.
 	HandshakeRetransmissions uint64
-	// RTT is the smoothed round-trip time measured by the handshake.
+	// ControlSent counts this side's reliable control messages (ratchets)
+	// the peer acknowledged whole, ControlDeclined those of them it
+	// declined, ControlReceived the peer's messages processed (each once),
+	// and ControlRetransmissions control fragments sent again.
+	ControlSent, ControlDeclined, ControlReceived, ControlRetransmissions uint64
+	// Rekeys counts moves of the transmit keys to a new epoch, by either
+	// ratchet; AsymmetricRatchets counts completed asymmetric ratchets.
+	Rekeys, AsymmetricRatchets uint64
+	// WritesRefused counts writes refused at a hard limit of the keys
+	// (ErrKeysExhausted).
+	WritesRefused uint64
+	// KeepAlivesSent and KeepAlivesReceived count keep-alive records
+	// (probes and their answers included); Probes the dead-peer probes.
+	KeepAlivesSent, KeepAlivesReceived, Probes uint64
+	// PathChallenges counts challenges sent to a candidate address of the
+	// peer, Migrations candidates that answered and became the peer's
+	// address, PathFailures candidates that did not.
+	PathChallenges, Migrations, PathFailures uint64
+	// RTT is the smoothed round-trip time, measured by the handshake and
+	// then by control messages.
 	RTT time.Duration
-	// Epoch is the current transmit epoch.
-	Epoch uint64
+	// Epoch is the current transmit epoch; RxEpoch the newest epoch this
+	// side can receive (one ahead of Epoch during a ratchet).
+	Epoch, RxEpoch uint64
 }
 
 // Stats returns the Conn's counters.
 func (c *Conn) Stats() Stats {
+	st := &c.st
 	s := Stats{
-		RecordsIn: c.st.recordsIn.Load(), RecordsOut: c.st.recordsOut.Load(),
-		BytesIn: c.st.bytesIn.Load(), BytesOut: c.st.bytesOut.Load(),
+		RecordsIn: st.recordsIn.Load(), RecordsOut: st.recordsOut.Load(),
+		BytesIn: st.bytesIn.Load(), BytesOut: st.bytesOut.Load(),
 		Drops:             c.drops.Snapshot(),
-		QueueDrops:        c.st.queueDrops.Load(),
-		EarlyRecords:      c.st.early.Load(),
-		HandshakeRejected: c.st.rejected.Load(), HandshakeConflicts: c.st.conflicts.Load(),
-		HandshakeRetransmissions: c.st.retransmits.Load(),
-		RTT:                      time.Duration(c.st.rtt.Load()),
+		EpochDrops:        st.epochDrops.Load(),
+		QueueDrops:        st.queueDrops.Load(),
+		EarlyRecords:      st.early.Load(),
+		UnknownFlags:      st.otherFlags.Load(),
+		ControlMalformed:  st.ctlMalformed.Load(),
+		HandshakeRejected: st.rejected.Load(), HandshakeConflicts: st.conflicts.Load(),
+		HandshakeRetransmissions: st.retransmits.Load(),
+		ControlSent:              st.ctlSent.Load(), ControlDeclined: st.ctlDeclined.Load(),
+		ControlReceived: st.ctlRecv.Load(), ControlRetransmissions: st.ctlRetx.Load(),
+		Rekeys: st.rekeys.Load(), AsymmetricRatchets: st.asym.Load(),
+		WritesRefused:  st.refused.Load(),
+		KeepAlivesSent: st.kaOut.Load(), KeepAlivesReceived: st.kaIn.Load(), Probes: st.probes.Load(),
+		PathChallenges: st.challenges.Load(), Migrations: st.migrations.Load(), PathFailures: st.pathFailed.Load(),
+		RTT: time.Duration(st.rtt.Load()),
 	}
-	c.keyMu.RLock()
-	if c.keys != nil {
-		s.Epoch = c.keys.epoch
-	}
-	c.keyMu.RUnlock()
+	c.mu.Lock()
+	s.Epoch, s.RxEpoch = c.rk.tx, c.rk.latest
+	c.mu.Unlock()
 	return s
 }
 
 func newConn(ep *endpoint, server bool, localID uint64, peer netip.AddrPort) *Conn {
-	return &Conn{
+	c := &Conn{
 		ep: ep, cfg: ep.cfg, server: server, localID: localID,
-		peer: peer, raddr: net.UDPAddrFromAddrPort(peer),
 		lastIn:   -1,
 		readable: make(chan struct{}, 1),
 		done:     make(chan struct{}),
-		peerDone: make(chan struct{}),
+		ended:    make(chan struct{}),
 		limit:    ep.cfg.recordLimit(),
 	}
+	c.path.Store(&peerPath{ap: peer, ua: net.UDPAddrFromAddrPort(peer)})
+	return c
 }
+
+// established reports whether the session has record keys.
+func (c *Conn) established() bool {
+	c.keyMu.RLock()
+	defer c.keyMu.RUnlock()
+	return c.keys != nil
+}
+
+// peerAddr returns the peer's current address.
+func (c *Conn) peerAddr() netip.AddrPort { return c.path.Load().ap }
+
+// remote returns the peer's current address as a net.Addr for WriteTo.
+func (c *Conn) remote() *net.UDPAddr { return c.path.Load().ua }
 
 // LocalAddr returns the local network address.
 func (c *Conn) LocalAddr() net.Addr { return c.ep.pc.LocalAddr() }
 
-// RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+// RemoteAddr returns the peer's address: the validated address records go
+// to (it changes when the peer roams and answers a path challenge).
+func (c *Conn) RemoteAddr() net.Addr { return c.remote() }
 
 // MaxWrite returns the largest message one Write accepts: what one record
 // carries within Config.MaxPayload, and at most record.DatagramMaxPlaintext.
@@ -169,7 +260,12 @@ func (c *Conn) MaxWrite() int { return c.limit }
 func (c *Conn) Session() *handshake.Session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.session
+	if c.session == nil {
+		return nil
+	}
+	pub := *c.session
+	pub.Local = nil // never hand out the signing key
+	return &pub
 }
 
 // SetDeadline sets the read and write deadlines.
@@ -193,12 +289,13 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 }
 
 func (c *Conn) opErr(op string, err error) error {
-	return &net.OpError{Op: op, Net: "udp", Source: c.LocalAddr(), Addr: c.raddr, Err: err}
+	return &net.OpError{Op: op, Net: "udp", Source: c.LocalAddr(), Addr: c.remote(), Err: err}
 }
 
 // Read returns the next record's plaintext. It blocks until a record
-// arrives, the read deadline passes, the Conn is closed (net.ErrClosed) or
-// the peer closed the session and no record is left (io.EOF).
+// arrives, the read deadline passes, the Conn is closed (net.ErrClosed),
+// the peer closed the session and no record is left (io.EOF), or the
+// session ended otherwise (ErrPeerDead, ErrIdleTimeout).
 func (c *Conn) Read(b []byte) (int, error) {
 	for {
 		c.mu.Lock()
@@ -221,10 +318,13 @@ func (c *Conn) Read(b []byte) (int, error) {
 			}
 			return n, nil
 		}
-		peerClosed := c.peerClosed
+		endErr := c.endErr
 		c.mu.Unlock()
-		if peerClosed {
+		switch {
+		case endErr == io.EOF:
 			return 0, io.EOF
+		case endErr != nil:
+			return 0, c.opErr("read", endErr)
 		}
 		if c.rdl.expired() {
 			return 0, c.opErr("read", os.ErrDeadlineExceeded)
@@ -233,7 +333,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		case <-c.readable:
 		case <-c.rdl.wait():
 		case <-c.done:
-		case <-c.peerDone:
+		case <-c.ended:
 		}
 	}
 }
@@ -246,8 +346,25 @@ func (c *Conn) signal() {
 	}
 }
 
+// writableLocked returns why nothing can be sent, or nil.
+func (c *Conn) writableLocked() error {
+	switch {
+	case c.closed:
+		return net.ErrClosed
+	case c.endErr == io.EOF:
+		return ErrPeerClosed
+	case c.endErr != nil:
+		return c.endErr
+	case !c.est:
+		return net.ErrClosed
+	}
+	return nil
+}
+
 // Write seals b as one record and sends it. It fails with a
-// *MessageTooLargeError if b exceeds MaxWrite.
+// *MessageTooLargeError if b exceeds MaxWrite, and with ErrKeysExhausted
+// while the transmit keys are past a hard limit and no ratchet has replaced
+// them yet.
 func (c *Conn) Write(b []byte) (int, error) {
 	if len(b) > c.limit {
 		return 0, c.opErr("write", &MessageTooLargeError{Size: len(b), Limit: c.limit})
@@ -256,15 +373,20 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	}
 	c.mu.Lock()
-	closed, peerClosed := c.closed, c.peerClosed
-	c.mu.Unlock()
-	switch {
-	case closed:
-		return 0, c.opErr("write", net.ErrClosed)
-	case peerClosed:
-		return 0, c.opErr("write", ErrPeerClosed)
+	if err := c.writableLocked(); err != nil {
+		c.mu.Unlock()
+		return 0, c.opErr("write", err)
 	}
-	if err := c.sendRecord(record.FlagEncryptedMessage, b); err != nil {
+	c.noteSendLocked(true)
+	c.mu.Unlock()
+	_, due, err := c.seal(flagData, b, nil, true)
+	if due {
+		c.wantRekey()
+	}
+	if err != nil {
+		if errors.Is(err, ErrKeysExhausted) {
+			c.st.refused.Add(1)
+		}
 		return 0, c.opErr("write", err)
 	}
 	c.st.recordsOut.Add(1)
@@ -274,30 +396,62 @@ func (c *Conn) Write(b []byte) (int, error) {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, DefaultMaxPayload+64); return &b }}
 
-// sendRecord seals one record of the current epoch and sends it.
-func (c *Conn) sendRecord(flag record.Flag, pt []byte) error {
+// sendRecord seals one control record of the current epoch and sends it to
+// the peer's address (to nil) or to another one; it returns the datagram's
+// size.
+func (c *Conn) sendRecord(flag record.Flag, pt []byte, to *net.UDPAddr) (int, error) {
+	n, _, err := c.seal(flag, pt, to, false)
+	return n, err
+}
+
+// seal seals one record under the current transmit keys and sends it. For
+// data it enforces the hard limits (ErrKeysExhausted) and reports whether a
+// soft limit has just been reached (due).
+func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool) (size int, due bool, err error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	c.keyMu.RLock()
 	k := c.keys
 	if k == nil {
 		c.keyMu.RUnlock()
-		return net.ErrClosed
+		return 0, false, net.ErrClosed
 	}
-	prefix := wire.RecordPrefix(k.peer, k.epoch&1 == 1)
+	tx := k.tx
+	var age time.Duration
+	if data {
+		cfg := c.cfg
+		age = time.Duration(c.ep.now() - tx.start)
+		if tx.records.Load() >= uint64(cfg.RejectAfterRecords) || tx.bytes.Load() >= uint64(cfg.RejectAfterBytes) || age >= cfg.RejectAfterTime {
+			c.keyMu.RUnlock()
+			return 0, !tx.asked.Swap(true), ErrKeysExhausted
+		}
+	}
+	prefix := wire.RecordPrefix(k.peer, tx.epoch&1 == 1)
 	buf := append((*bp)[:0], prefix[:]...)
-	buf, _, err := k.sealer.Seal(buf, prefix[:], flag, pt, record.UnixTime(c.cfg.Now()))
+	buf, _, err = tx.sealer.Seal(buf, prefix[:], flag, pt, record.UnixTime(c.cfg.Now()))
+	if err == nil {
+		recs, bytes := tx.records.Add(1), tx.bytes.Add(uint64(len(pt)))
+		if data && !tx.asked.Load() {
+			cfg := c.cfg
+			if recs >= uint64(cfg.RekeyAfterRecords) || bytes >= uint64(cfg.RekeyAfterBytes) || age >= cfg.RekeyAfterTime {
+				due = !tx.asked.Swap(true)
+			}
+		}
+	}
 	c.keyMu.RUnlock()
 	if err != nil {
-		return err
+		return 0, due, err
 	}
 	*bp = buf
-	_, err = c.ep.pc.WriteTo(buf, c.raddr)
-	return err
+	if to == nil {
+		to = c.remote()
+	}
+	_, err = c.ep.pc.WriteTo(buf, to)
+	return len(buf), due, err
 }
 
 // Close sends the authenticated close record (flag 0x14, code 0) a few
-// times, unless the peer closed first, and releases the session. It is
+// times, unless the session ended already, and releases the session. It is
 // idempotent.
 func (c *Conn) Close() error {
 	c.mu.Lock()
@@ -308,59 +462,102 @@ func (c *Conn) Close() error {
 	c.closed = true
 	hs := c.hs
 	c.hs = nil
-	peerClosed := c.peerClosed
-	c.queue.reset()
-	c.mu.Unlock()
-	if hs != nil {
-		hs.release()
-	}
-	if !peerClosed {
+	if c.endErr == nil {
 		for range closeCopies {
-			if c.sendRecord(record.FlagErrorCondition, []byte{byte(record.CodeNone)}) != nil {
+			if _, err := c.sendRecord(flagClose, []byte{byte(record.CodeNone)}, nil); err != nil {
 				break
 			}
 		}
 	}
-	c.keyMu.Lock()
-	if k := c.keys; k != nil {
-		for _, x := range k.keys {
-			if x != nil {
-				x.Clear()
-			}
-		}
-		c.keys = nil
+	c.queue.reset()
+	c.stopSessionLocked()
+	c.mu.Unlock()
+	if hs != nil {
+		hs.release()
 	}
-	c.keyMu.Unlock()
 	close(c.done)
 	c.rdl.stop()
 	c.wdl.stop()
 	c.ep.remove(c)
+	c.async.Wait()
 	if c.owner {
 		c.ep.close()
 	}
 	return nil
 }
 
-// onRecord opens a record datagram from the peer (on the receive path).
-func (c *Conn) onRecord(r wire.Record) {
+// endLocked ends the session before Close: the peer closed (io.EOF), or
+// dead-peer detection or the idle timeout gave up. The records already
+// queued stay readable; nothing more can be sent.
+func (c *Conn) endLocked(err error, sendClose bool) {
+	if c.closed || c.endErr != nil {
+		return
+	}
+	if sendClose {
+		for range closeCopies {
+			if _, err := c.sendRecord(flagClose, []byte{byte(record.CodeNone)}, nil); err != nil {
+				break
+			}
+		}
+	}
+	c.endErr = err
+	c.stopSessionLocked()
+	close(c.ended)
+	c.ep.remove(c)
+	c.cfg.Logger.Debug("datagram: session ended", "local", c.localID, "err", err)
+}
+
+// stopSessionLocked releases what runs the session: timers, the control
+// channel, ratchet secrets, the candidate path, and the keys (zeroed). It
+// wakes Rekey and RatchetAsymmetric callers.
+func (c *Conn) stopSessionLocked() {
+	c.stopTimerLocked()
+	c.releaseControlLocked()
+	c.rk.clear()
+	c.cand = nil
+	c.notifyLocked()
+	c.keyMu.Lock()
+	if k := c.keys; k != nil {
+		if k.tx != nil {
+			k.tx.key.Clear()
+		}
+		for _, r := range k.rx {
+			if r != nil {
+				r.key.Clear()
+			}
+		}
+		c.keys = nil
+	}
+	c.gone.Store(true)
+	c.keyMu.Unlock()
+}
+
+// onRecord opens a record datagram (on the receive path); from is its
+// source address and size its length.
+func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 	c.keyMu.RLock()
 	k := c.keys
 	if k == nil {
 		c.keyMu.RUnlock()
-		c.st.early.Add(1)
+		if !c.gone.Load() {
+			c.st.early.Add(1)
+		}
 		return
 	}
 	idx := 0
 	if r.EpochBit {
 		idx = 1
 	}
-	o := k.open[idx]
-	if o == nil {
+	rx := k.rx[idx]
+	if rx == nil {
 		c.keyMu.RUnlock()
-		c.drops.Add(window.ReasonAuth) // no key for that epoch
+		c.st.epochDrops.Add(1)
 		return
 	}
-	h, pt, err := o.Open(nil, r.Prefix, r.Packet, record.UnixTime(c.cfg.Now()))
+	highest, empty := c.rxWin.Highest(), c.rxWin.Empty()
+	h, pt, err := rx.opener.Open(nil, r.Prefix, r.Packet, record.UnixTime(c.cfg.Now()))
+	epoch := rx.epoch
+	first := err == nil && !rx.seen.Load() && rx.seen.CompareAndSwap(false, true)
 	c.keyMu.RUnlock()
 	if err != nil {
 		// The opener counts window, time and tag failures; a packet too
@@ -372,42 +569,55 @@ func (c *Conn) onRecord(r wire.Record) {
 		}
 		return
 	}
+	newHighest := empty || h.Sequence > highest
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if hs := c.hs; hs != nil && hs.final {
 		// The first authenticated record ends the handshake.
 		c.finishHandshakeLocked()
 	}
+	if c.closed || c.endErr != nil {
+		clear(pt)
+		return
+	}
+	now := c.ep.now()
+	c.noteRecvLocked(now, h.Flag == flagData)
+	if first {
+		c.onEpochSeenLocked(epoch, now)
+	}
+	if from != c.peerAddr() {
+		c.onOtherAddressLocked(from, size, newHighest, now)
+	}
 	switch h.Flag {
-	case record.FlagEncryptedMessage:
-		if c.closed || c.peerClosed {
-			c.mu.Unlock()
-			return
-		}
+	case flagData:
 		if c.queue.len() >= c.cfg.ReceiveQueue {
-			c.mu.Unlock()
 			c.st.queueDrops.Add(1)
 			clear(pt)
-			return
+			break
 		}
 		c.queue.push(pt)
-		c.mu.Unlock()
 		c.st.recordsIn.Add(1)
 		c.st.bytesIn.Add(uint64(len(pt)))
 		c.signal()
-	case record.FlagErrorCondition:
-		first := !c.peerClosed
-		c.peerClosed = true
-		c.mu.Unlock()
-		if first {
-			// Nothing more can come: leave the demultiplexer (the records
-			// still queued stay readable).
-			c.ep.remove(c)
-			close(c.peerDone)
-			c.cfg.Logger.Debug("datagram: peer closed", "local", c.localID, "code", codeOf(pt))
-		}
+	case flagClose:
+		c.cfg.Logger.Debug("datagram: peer closed", "local", c.localID, "code", codeOf(pt))
+		c.endLocked(io.EOF, false)
+		return
+	case flagRekey, flagAsymRequest, flagAsymResponse:
+		c.onControlFragmentLocked(h.Flag, pt, now)
+	case flagControlAck:
+		c.onControlAckLocked(pt, now)
+	case flagKeepAlive:
+		c.onKeepAliveLocked(pt, now)
+	case flagPathChallenge:
+		c.onPathChallengeLocked(pt, from)
+	case flagPathResponse:
+		c.onPathResponseLocked(pt, from)
 	default:
-		c.mu.Unlock()
 		c.st.otherFlags.Add(1)
+	}
+	if !c.closed && c.endErr == nil {
+		c.scheduleLocked()
 	}
 }
 
@@ -416,6 +626,23 @@ func codeOf(pt []byte) record.Code {
 		return 0
 	}
 	return record.Code(pt[0])
+}
+
+// notifyLocked wakes whoever waits for a change of the session (Rekey,
+// RatchetAsymmetric).
+func (c *Conn) notifyLocked() {
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+// changedLocked returns a channel closed at the next notifyLocked.
+func (c *Conn) changedLocked() <-chan struct{} {
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return c.changed
 }
 
 // recQueue is a FIFO of records, grown on demand and shrunk when drained,

@@ -35,6 +35,7 @@ type endpoint struct {
 	pc     net.PacketConn
 	cfg    *config
 	server bool
+	base   time.Time // the origin of the sessions' clocks (mono)
 
 	mu       sync.Mutex
 	sessions map[uint64]*Conn
@@ -97,6 +98,7 @@ func (s *epCounters) timed(f func()) {
 func newEndpoint(pc net.PacketConn, cfg *config, server bool) *endpoint {
 	ep := &endpoint{
 		pc: pc, cfg: cfg, server: server,
+		base:     time.Now().Add(-baseOffset),
 		sessions: make(map[uint64]*Conn),
 		readDone: make(chan struct{}),
 		closing:  make(chan struct{}),
@@ -217,20 +219,27 @@ func (ep *endpoint) handle(b []byte, from net.Addr) {
 		ep.st.unknownSession.Add(1)
 		return
 	}
-	if ap != c.peer {
-		// Only the validated address speaks for a session (roaming is not
-		// implemented yet).
-		ep.st.wrongAddress.Add(1)
-		return
-	}
-	switch kind {
-	case wire.KindRecord:
+	if kind == wire.KindRecord {
+		// Records authenticate themselves: one from another address may
+		// mean the peer moved (roaming), which the Conn validates.
 		r, err := wire.ParseRecord(b)
 		if err != nil {
 			ep.st.malformed.Add(1)
 			return
 		}
-		c.onRecord(r)
+		if ap != c.peerAddr() && !c.established() {
+			ep.st.wrongAddress.Add(1)
+			return
+		}
+		c.onRecord(r, ap, len(b))
+		return
+	}
+	if ap != c.peerAddr() {
+		// Only the validated address speaks for a handshake.
+		ep.st.wrongAddress.Add(1)
+		return
+	}
+	switch kind {
 	case wire.KindFragment:
 		f, err := wire.ParseFragment(b)
 		if err != nil {
@@ -268,7 +277,7 @@ func (ep *endpoint) handleUnaddressed(kind wire.Kind, b []byte, ap netip.AddrPor
 		ep.mu.Lock()
 		c := ep.sessions[cr.Echo]
 		ep.mu.Unlock()
-		if c == nil || ap != c.peer {
+		if c == nil || ap != c.peerAddr() {
 			ep.st.wrongAddress.Add(1)
 			return
 		}

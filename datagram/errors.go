@@ -28,6 +28,24 @@ var (
 	ErrShortBuffer = errors.New("datagram: read buffer too short for the record")
 	// ErrNetwork reports a network that is not "udp", "udp4" or "udp6".
 	ErrNetwork = errors.New("datagram: unsupported network")
+	// ErrKeysExhausted reports a Write refused because the transmit keys
+	// reached a hard limit (Config.RejectAfterRecords, RejectAfterBytes or
+	// RejectAfterTime) and no ratchet has replaced them yet; a ratchet is
+	// under way, and a later Write succeeds once it completes.
+	ErrKeysExhausted = errors.New("datagram: transmit keys exhausted, waiting for a rekey")
+	// ErrPeerDead reports a session ended by dead-peer detection: data was
+	// sent and nothing authenticated came back within
+	// Config.DeadPeerTimeout, probes included.
+	ErrPeerDead = errors.New("datagram: peer not responding (dead-peer detection)")
+	// ErrIdleTimeout reports a session ended because nothing authenticated
+	// arrived within Config.IdleTimeout.
+	ErrIdleTimeout = errors.New("datagram: session idle timeout")
+	// ErrNoAsymmetricRatchet reports RatchetAsymmetric on a QSMS session:
+	// only QSMD sessions, where both sides hold signing keys, have it.
+	ErrNoAsymmetricRatchet = errors.New("datagram: the asymmetric ratchet needs a QSMD session")
+	// ErrRatchetDeclined reports a ratchet the peer declined several times
+	// in a row (it could not act on it).
+	ErrRatchetDeclined = errors.New("datagram: the peer declined the ratchet")
 )
 
 // MessageTooLargeError is returned by Conn.Write for a message longer than

@@ -104,7 +104,14 @@ func (m *fakeMachine) Session() *handshake.Session {
 	for i := range secret {
 		secret[i] = byte(i)
 	}
-	return &handshake.Session{DatagramSecret: secret, Server: m.server}
+	rtcs := make([]byte, 32)
+	for i := range rtcs {
+		rtcs[i] = byte(0x80 + i)
+	}
+	// A stream without ciphers carries the ratchet state: the records and
+	// the ratchets use QSMS's sizes.
+	st := record.NewStream(nil, nil, record.StreamConfig{RTCS: rtcs, DatagramSecret: secret})
+	return &handshake.Session{DatagramSecret: secret, Server: m.server, Stream: st}
 }
 
 func (m *fakeMachine) Expect() (record.Flag, int, bool) {

@@ -224,7 +224,7 @@ func (c *Conn) sendFragmentLocked(idx int, length, offset uint32, data, cookie [
 	}
 	bp := bufPool.Get().(*[]byte)
 	b := f.Append((*bp)[:0])
-	c.ep.write(b, c.raddr)
+	c.ep.write(b, c.remote())
 	*bp = b
 	bufPool.Put(bp)
 }
@@ -580,52 +580,51 @@ func (c *Conn) afterHandleLocked(hs *hsState, out []byte, err error) bool {
 	return true
 }
 
-// establishLocked derives the datagram-profile keys of epoch 0.
+// establishLocked derives the datagram-profile keys of epoch 0 and keeps
+// the ratchet state for later epochs.
 func (c *Conn) establishLocked() error {
 	sess := c.hs.m.Session()
 	if sess == nil {
 		return fmt.Errorf("datagram: handshake done without a session")
 	}
-	tx, rx := record.ClientToServer, record.ServerToClient
-	if c.server {
-		tx, rx = rx, tx
+	if sess.Stream == nil {
+		return fmt.Errorf("datagram: handshake done without a ratchet state")
 	}
-	wide := sess.Duplex
-	txKey, txBase, err := record.DatagramKeys(wide, sess.DatagramSecret, tx, 0)
-	if err != nil {
-		return err
-	}
-	rxKey, rxBase, err := record.DatagramKeys(wide, sess.DatagramSecret, rx, 0)
-	if err != nil {
-		txKey.Clear()
-		return err
-	}
+	rs := sess.Stream.RatchetState()
+	// The stream-profile ciphers and the handshake's copy of the datagram
+	// secret are not needed any more: zero them. The ratchet state (seed
+	// and datagram secret of the current epoch) is all that later epochs
+	// need.
+	sess.Stream.Clear()
+	clear(sess.DatagramSecret)
 	win, err := window.NewSync(c.cfg.WindowSize)
 	if err != nil {
+		rs.Clear()
 		return err
 	}
 	c.rxWin = win
-	k := &epochKeys{
-		epoch:  0,
-		peer:   c.peerID,
-		sealer: record.NewSealer(txKey, txBase, &c.txSeq),
-		keys:   [3]interface{ Clear() }{txKey, rxKey},
+	now := c.ep.now()
+	tx, err := c.newTx(&rs, 0, now)
+	if err != nil {
+		rs.Clear()
+		return err
 	}
-	k.open[0] = record.NewOpener(rxKey, rxBase, win, &c.drops, c.cfg.threshold())
-	// The stream-profile ciphers and the datagram secret are not needed
-	// any more: zero them (epochs after 0 will need the ratchet seed, which
-	// the record package does not expose yet).
-	if sess.Stream != nil {
-		sess.Stream.Clear()
+	rx, err := c.newRx(&rs, 0)
+	if err != nil {
+		tx.key.Clear()
+		rs.Clear()
+		return err
 	}
-	clear(sess.DatagramSecret)
+	c.rk = ratchet{rs: rs}
+	c.live.lastRecv, c.live.lastSend = now, now
 	pub := *sess
 	pub.Stream, pub.DatagramSecret = nil, nil
 	c.session = &pub
 	c.est = true
 	c.keyMu.Lock()
-	c.keys = k
+	c.keys = &keySet{peer: c.peerID, tx: tx, rx: [2]*rxKeys{rx, nil}}
 	c.keyMu.Unlock()
+	c.scheduleLocked()
 	c.cfg.Logger.Debug("datagram: session established", "local", c.localID, "peer", c.peerID, "server", c.server)
 	return nil
 }
@@ -719,5 +718,5 @@ func (c *Conn) sendAckLocked(idx uint8, ranges []wire.Range) {
 	}
 	a := wire.Ack{Receiver: c.peerID, Sender: c.localID, Message: idx, Ranges: ranges}
 	var buf [64 + 8*wire.MaxAckRanges]byte
-	c.ep.write(a.Append(buf[:0]), c.raddr)
+	c.ep.write(a.Append(buf[:0]), c.remote())
 }
