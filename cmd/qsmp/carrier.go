@@ -92,13 +92,13 @@ type statser interface {
 var errNotAvailable = errors.New("not available yet")
 
 // defaultNetwork is the network used when --network is not given.
-const defaultNetwork = "tcp"
+const defaultNetwork = "udp"
 
 // networks maps --network values to their carriers. A nil entry is a
 // network this build does not have yet.
 var networks = map[string]func() carrier{
 	"tcp":  func() carrier { return tcpCarrier{} },
-	"udp":  nil,
+	"udp":  func() carrier { return udpCarrier{} },
 	"quic": nil,
 }
 
@@ -119,7 +119,7 @@ func lookupNetwork(name string) (carrier, error) {
 		return nil, fmt.Errorf("unknown --network %q (use %s)", name, networkNames())
 	}
 	if mk == nil {
-		return nil, fmt.Errorf("--network %s is %w: the %s carrier (package datagram) is still being written; use --network tcp", name, errNotAvailable, strings.ToUpper(name))
+		return nil, fmt.Errorf("--network %s is %w: the %s carrier is still being written; use --network udp or tcp", name, errNotAvailable, strings.ToUpper(name))
 	}
 	return mk(), nil
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
+	"github.com/qsmp-go/qsmp/datagram"
 	"github.com/qsmp-go/qsmp/keyfile"
 )
 
@@ -90,8 +92,11 @@ host's own secret key (the sender's), which the listener must know.`)
 	if err != nil {
 		what := fmt.Sprintf("cannot connect to %s over %s", addr, car.Name())
 		switch {
-		case errors.Is(err, context.DeadlineExceeded):
+		case isTimeout(err):
 			what = fmt.Sprintf("no session with %s over %s within %v", addr, car.Name(), *timeout)
+			if h, ok := car.(interface{ silentFailure() string }); ok {
+				err = errors.New(h.silentFailure())
+			}
 		case closedByPeer(err):
 			err = errors.New("the server closed the connection during the handshake (does it run the same mode, simplex or --duplex, and the same configuration?)")
 		}
@@ -229,4 +234,9 @@ func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }
 // closedByPeer reports an error that means the peer hung up.
 func closedByPeer(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// isTimeout reports an error that means time ran out.
+func isTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, datagram.ErrHandshakeTimeout)
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -148,7 +146,7 @@ func describe(err error) string {
 		return ce.what + ": " + describe(ce.err)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused (is the server running, on this address and network?)"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+	case isTimeout(err):
 		return "timed out"
 	case errors.As(err, &he):
 		return "handshake failed: " + handshakeReason(he)

@@ -126,8 +126,8 @@ func TestServeConnect(t *testing.T) {
 				t.Errorf("connect --duplex: status %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 			}
 			// A sender the listener does not know is refused.
-			r = runCmd(t, "ping\n", "connect", s.addr, "--network", network, "--duplex", "--server-key", k(keyfile.ListenerPublicFile), "--key", k(keyfile.ListenerPrivateFile), "--timeout", "5s")
-			oneLineError(t, r, exitFailure, "cannot connect")
+			r = runCmd(t, "ping\n", "connect", s.addr, "--network", network, "--duplex", "--server-key", k(keyfile.ListenerPublicFile), "--key", k(keyfile.ListenerPrivateFile), "--timeout", "1500ms")
+			oneLineError(t, r, exitFailure, "over "+network)
 			s.shutdown(t)
 			if !strings.Contains(s.log.String(), `"msg":"listening"`) {
 				t.Errorf("--json log is not JSON: %s", s.log.String())
@@ -165,24 +165,50 @@ func TestServeStopsSessions(t *testing.T) {
 	}
 }
 
-func TestConnectErrors(t *testing.T) {
+func TestConnectKeyErrors(t *testing.T) {
 	dir := keyDir(t)
 	k := func(name string) string { return filepath.Join(dir, name) }
-	s := startServe(t, "--key", k(keyfile.ServerPrivateFile))
-
-	// A free port nobody listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
-
 	garbage := filepath.Join(dir, "garbage.qpkey")
 	os.WriteFile(garbage, []byte("------BEGIN QSMS PUBLIC KEY BLOCK------\nnot really\n"), 0o644)
 	pubBytes, _ := os.ReadFile(k(keyfile.ServerPublicFile))
 	truncated := filepath.Join(dir, "truncated.qpkey")
 	os.WriteFile(truncated, pubBytes[:len(pubBytes)/2], 0o644)
+	otherS5 := t.TempDir()
+	if r := runCmd(t, "", "keygen", "--out", otherS5, "--config", "dilithium-s5_kyber-s5_sha3_rcs256"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	expired := filepath.Join(dir, "expired.qpkey")
+	writeExpiredKey(t, expired)
+	// Nothing listens there: these fail before any network traffic.
+	const addr = "127.0.0.1:9"
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing key file", []string{"--server-key", k("nope.qpkey")}, "no such file"},
+		{"corrupt key file", []string{"--server-key", garbage}, "is not a valid QSMP public key (.qpkey) file"},
+		{"truncated key file", []string{"--server-key", truncated}, "is not a valid QSMP public key (.qpkey) file"},
+		{"secret instead of public", []string{"--server-key", k(keyfile.ServerPrivateFile)}, "is a secret key file"},
+		{"public instead of secret", []string{"--duplex", "--server-key", k(keyfile.ListenerPublicFile), "--key", k(keyfile.SenderPublicFile)}, "is a public key file"},
+		{"expired key", []string{"--server-key", expired}, "the key expired on"},
+		{"wrong config flag", []string{"--server-key", k(keyfile.ServerPublicFile), "--config", "dilithium-s5_kyber-s5_sha3_rcs256"}, "does not match"},
+		{"unknown config flag", []string{"--server-key", k(keyfile.ServerPublicFile), "--config", "x"}, "not a known configuration"},
+		{"keys of two configurations", []string{"--duplex", "--server-key", filepath.Join(otherS5, keyfile.ServerPublicFile), "--key", k(keyfile.SenderPrivateFile)}, "different configurations"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCmd(t, "hello\n", append([]string{"connect", addr}, tc.args...)...)
+			oneLineError(t, r, exitFailure, tc.want)
+			if r.stdout != "" {
+				t.Errorf("stdout %q", r.stdout)
+			}
+		})
+	}
+}
+
+func TestConnectNetworkErrors(t *testing.T) {
+	dir := keyDir(t)
+	k := func(name string) string { return filepath.Join(dir, name) }
 	other := t.TempDir()
 	if r := runCmd(t, "", "keygen", "--out", other, "--config", testConfig); r.code != 0 {
 		t.Fatal(r.stderr)
@@ -191,39 +217,47 @@ func TestConnectErrors(t *testing.T) {
 	if r := runCmd(t, "", "keygen", "--out", otherS5, "--config", "dilithium-s5_kyber-s5_sha3_rcs256"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	expired := filepath.Join(dir, "expired.qpkey")
-	writeExpiredKey(t, expired)
-
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"missing key file", []string{s.addr, "--server-key", k("nope.qpkey")}, "no such file"},
-		{"corrupt key file", []string{s.addr, "--server-key", garbage}, "is not a valid QSMP public key (.qpkey) file"},
-		{"truncated key file", []string{s.addr, "--server-key", truncated}, "is not a valid QSMP public key (.qpkey) file"},
-		{"secret instead of public", []string{s.addr, "--server-key", k(keyfile.ServerPrivateFile)}, "is a secret key file"},
-		{"public instead of secret", []string{s.addr, "--duplex", "--server-key", k(keyfile.ListenerPublicFile), "--key", k(keyfile.SenderPublicFile)}, "is a public key file"},
-		{"expired key", []string{s.addr, "--server-key", expired}, "the key expired on"},
-		{"wrong config flag", []string{s.addr, "--server-key", k(keyfile.ServerPublicFile), "--config", "dilithium-s5_kyber-s5_sha3_rcs256"}, "does not match"},
-		{"unknown config flag", []string{s.addr, "--server-key", k(keyfile.ServerPublicFile), "--config", "x"}, "not a known configuration"},
-		{"keys of two configurations", []string{s.addr, "--duplex", "--server-key", filepath.Join(otherS5, keyfile.ServerPublicFile), "--key", k(keyfile.SenderPrivateFile)}, "different configurations"},
-		{"unreachable", []string{closed, "--server-key", k(keyfile.ServerPublicFile)}, "connection refused"},
-		{"bad address", []string{"no-port-here", "--server-key", k(keyfile.ServerPublicFile)}, "cannot connect to no-port-here"},
-		{"duplex client, simplex server", []string{s.addr, "--duplex", "--server-key", k(keyfile.ServerPublicFile), "--key", k(keyfile.SenderPrivateFile)}, "the server closed the connection during the handshake"},
-		{"another server's key", []string{s.addr, "--server-key", filepath.Join(other, keyfile.ServerPublicFile)}, "handshake failed"},
-		{"another configuration's key", []string{s.addr, "--server-key", filepath.Join(otherS5, keyfile.ServerPublicFile)}, "handshake failed"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := runCmd(t, "hello\n", append([]string{"connect"}, tc.args...)...)
-			oneLineError(t, r, exitFailure, tc.want)
-			if r.stdout != "" {
-				t.Errorf("stdout %q", r.stdout)
+	// What each failure looks like: TCP reports refusals; over UDP a
+	// listener never answers in plaintext, so every failure is silence.
+	type want struct{ unreachable, wrongKey, wrongConfig, wrongMode string }
+	wants := map[string]want{
+		"tcp": {"connection refused", "handshake failed", "handshake failed", "the server closed the connection during the handshake"},
+		"udp": {"no answer", "no answer", "no answer", "no answer"},
+	}
+	for _, network := range availableNetworks() {
+		w, ok := wants[network]
+		if !ok {
+			t.Errorf("no expectations for network %s", network)
+			continue
+		}
+		t.Run(network, func(t *testing.T) {
+			s := startServe(t, "--network", network, "--key", k(keyfile.ServerPrivateFile))
+			closed := freeAddr(t, network)
+			for _, tc := range []struct {
+				name string
+				args []string
+				want string
+			}{
+				{"unreachable", []string{closed, "--server-key", k(keyfile.ServerPublicFile)}, w.unreachable},
+				{"bad address", []string{"no-port-here", "--server-key", k(keyfile.ServerPublicFile)}, "cannot connect to no-port-here"},
+				{"another server's key", []string{s.addr, "--server-key", filepath.Join(other, keyfile.ServerPublicFile)}, w.wrongKey},
+				{"another configuration", []string{s.addr, "--server-key", filepath.Join(otherS5, keyfile.ServerPublicFile)}, w.wrongConfig},
+				{"duplex client, simplex server", []string{s.addr, "--duplex", "--server-key", k(keyfile.ServerPublicFile), "--key", k(keyfile.SenderPrivateFile)}, w.wrongMode},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					args := append([]string{"connect", "--network", network, "--timeout", "1500ms"}, tc.args...)
+					r := runCmd(t, "hello\n", args...)
+					oneLineError(t, r, exitFailure, tc.want)
+					if r.stdout != "" {
+						t.Errorf("stdout %q", r.stdout)
+					}
+				})
 			}
 		})
 	}
 
-	t.Run("handshake timeout", func(t *testing.T) {
+	t.Run("tcp handshake timeout", func(t *testing.T) {
 		// A TCP listener that accepts and never answers.
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -242,19 +276,43 @@ func TestConnectErrors(t *testing.T) {
 				}
 			}
 		}()
-		r := runCmd(t, "", "connect", l.Addr().String(), "--server-key", k(keyfile.ServerPublicFile), "--timeout", "300ms")
+		r := runCmd(t, "", "connect", "--network", "tcp", l.Addr().String(), "--server-key", k(keyfile.ServerPublicFile), "--timeout", "300ms")
 		oneLineError(t, r, exitFailure, "timed out")
 	})
+}
+
+// freeAddr returns a loopback address where nothing listens on network.
+func freeAddr(t *testing.T, network string) string {
+	t.Helper()
+	if network == "tcp" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().String()
 }
 
 func TestServeErrors(t *testing.T) {
 	dir := keyDir(t)
 	k := func(name string) string { return filepath.Join(dir, name) }
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	busyTCP, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer busy.Close()
+	defer busyTCP.Close()
+	busyUDP, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyUDP.Close()
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -264,7 +322,8 @@ func TestServeErrors(t *testing.T) {
 		{"public key as key", []string{"--key", k(keyfile.ServerPublicFile)}, "is a public key file"},
 		{"wrong config", []string{"--key", k(keyfile.ServerPrivateFile), "--config", suite.Default}, "does not match"},
 		{"duplex without peer key file", []string{"--duplex", "--key", k(keyfile.ListenerPrivateFile), "--peer-key", k("nobody.qpkey")}, "no such file"},
-		{"address in use", []string{"--listen", busy.Addr().String(), "--key", k(keyfile.ServerPrivateFile)}, "cannot listen on"},
+		{"tcp address in use", []string{"--network", "tcp", "--listen", busyTCP.Addr().String(), "--key", k(keyfile.ServerPrivateFile)}, "cannot listen on"},
+		{"udp address in use", []string{"--network", "udp", "--listen", busyUDP.LocalAddr().String(), "--key", k(keyfile.ServerPrivateFile)}, "cannot listen on"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			oneLineError(t, runCmd(t, "", append([]string{"serve"}, tc.args...)...), exitFailure, tc.want)

@@ -66,7 +66,7 @@ func (s *demoSummary) fill(d *demoRun) {
 	c2s, s2c := d.c2sLink.snapshot(), d.s2cLink.snapshot()
 	s.ClientToServer = directionSummary{Sent: d.sentC.Load(), LostBySimulator: c2s.SimLost, LostByOS: c2s.OSLost, receiverCounts: d.c2s.counts()}
 	s.ServerToClient = directionSummary{Sent: d.sentS.Load(), LostBySimulator: s2c.SimLost, LostByOS: s2c.OSLost, receiverCounts: d.s2c.counts()}
-	if d.simC != nil {
+	if d.simC != nil && d.o.faults() {
 		s.Simulator = &simSummary{ClientToServer: d.simC.Stats(), ServerToClient: d.simS.Stats()}
 	}
 	if s.DataMS > 0 {
@@ -143,6 +143,9 @@ func (s *demoSummary) writeText(w io.Writer) {
 		line := fmt.Sprintf("%d sent, %d delivered", c.Sent, c.Delivered)
 		if s.Faults != nil || c.LostBySimulator > 0 {
 			line += fmt.Sprintf(", %d lost by the simulator", c.LostBySimulator)
+			if c.Sent > 0 {
+				line += fmt.Sprintf(" (%.1f%%)", 100*float64(c.LostBySimulator)/float64(c.Sent))
+			}
 		}
 		if c.LostByOS > 0 {
 			line += fmt.Sprintf(", %d lost by the OS", c.LostByOS)
@@ -182,7 +185,7 @@ func (c *carrierStats) text() string {
 		parts = append(parts, fmt.Sprintf("%s out, %s in", bytesText(c.BytesSent), bytesText(c.BytesReceived)))
 	}
 	if c.Retransmissions >= 0 {
-		parts = append(parts, fmt.Sprintf("%d retransmissions", c.Retransmissions))
+		parts = append(parts, fmt.Sprintf("%d handshake retransmissions", c.Retransmissions))
 	}
 	var drops []string
 	keys := make([]string, 0, len(c.Drops))
