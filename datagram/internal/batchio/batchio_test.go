@@ -385,19 +385,24 @@ func TestListenReusePortArgs(t *testing.T) {
 	if _, err := ListenReusePort(ctx, "udp4", "256.0.0.1:0", 1); err == nil {
 		t.Error("bad address accepted")
 	}
-	conns, err := ListenReusePort(ctx, "udp4", "127.0.0.1:0", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range conns {
-		_ = c.Close()
-	}
 	want := runtime.GOMAXPROCS(0)
 	if runtime.GOOS != "linux" {
 		want = 1
 	}
-	if len(conns) != want {
-		t.Errorf("n = 0 gave %d sockets, want %d", len(conns), want)
+	for _, addr := range []string{"127.0.0.1:0", ":0"} {
+		conns, err := ListenReusePort(ctx, "udp", addr, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range conns {
+			if c.LocalAddr().String() != conns[0].LocalAddr().String() {
+				t.Errorf("%s: bound to %v and %v", addr, c.LocalAddr(), conns[0].LocalAddr())
+			}
+			_ = c.Close()
+		}
+		if len(conns) != want {
+			t.Errorf("%s: n = 0 gave %d sockets, want %d", addr, len(conns), want)
+		}
 	}
 }
 
@@ -451,5 +456,47 @@ func TestSegments(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestDualStack checks a dual-stack socket: IPv4 senders are reported as
+// IPv4 (not IPv4-mapped), and replies to IPv4 addresses reach them.
+func TestDualStack(t *testing.T) {
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) {
+			ds := listen(t, "udp", ":0")
+			if ds.LocalAddr().(*net.UDPAddr).IP.To4() != nil {
+				t.Skip("no dual-stack sockets here")
+			}
+			port := addrOf(ds).Port()
+			v4 := listen(t, "udp4", "127.0.0.1:0")
+			d, c4 := New(ds, 16, cfg.opts...), New(v4, 16, cfg.opts...)
+			to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+			var out []Message
+			for i := range 6 {
+				out = append(out, Message{Buf: payload(4, i, 900), Addr: to})
+			}
+			e := newExpect()
+			for _, m := range out {
+				e.add(addrOf(v4), m.Buf) // as IPv4
+			}
+			if n, err := c4.WriteBatch(out); n != len(out) || err != nil {
+				t.Fatalf("WriteBatch = %d, %v", n, err)
+			}
+			if err := receive(d, ds, e, 4, 2048, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			back := make([]Message, len(out))
+			for i := range back {
+				back[i] = Message{Buf: payload(5, i, 900), Addr: addrOf(v4)}
+				e.add(to, back[i].Buf)
+			}
+			if n, err := d.WriteBatch(back); n != len(back) || err != nil {
+				t.Fatalf("reply: WriteBatch = %d, %v", n, err)
+			}
+			if err := receive(c4, v4, e, 4, 2048, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
