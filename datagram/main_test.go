@@ -114,7 +114,13 @@ func (p *pair) close() {
 // handshake does not complete.
 func connectPair(t testing.TB, n *netsim.Network, srv, cli *Config) *pair {
 	t.Helper()
-	l, err := NewListener(listenPC(t, n, "127.0.0.1:4433"), srv)
+	return connectPairAt(t, n, "127.0.0.1:4433", srv, cli)
+}
+
+// connectPairAt is connectPair with the listener at addr.
+func connectPairAt(t testing.TB, n *netsim.Network, addr string, srv, cli *Config) *pair {
+	t.Helper()
+	l, err := NewListener(listenPC(t, n, addr), srv)
 	if err != nil {
 		t.Fatal(err)
 	}
