@@ -33,6 +33,10 @@ type endpoint struct {
 	logger *slog.Logger
 }
 
+// maxRecord is the read buffer size: the largest record any carrier
+// delivers (a peer may send records larger than this host's MaxMessage).
+const maxRecord = 1 << 16
+
 // session is an established QSMP session with message semantics: one
 // Write is one record, one Read returns one record.
 type session interface {

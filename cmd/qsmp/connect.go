@@ -128,7 +128,7 @@ func converse(e *env, c session, wait time.Duration) error {
 	replies := make(chan reply)
 	// The reader prints every record and reports each one, then its end.
 	go func() {
-		buf := make([]byte, c.MaxMessage())
+		buf := make([]byte, maxRecord)
 		for {
 			n, err := c.Read(buf)
 			if err == nil {

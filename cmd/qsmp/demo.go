@@ -197,19 +197,27 @@ func demo(e *env, o *demoOptions, s *suite.Suite, car carrier) (*demoSummary, er
 	if o.duplex {
 		variant = keyfile.QSMD
 	}
-	serverKey, err := keyfile.Generate(s, variant, nil, time.Now())
+	var serverKey, clientKey *keyfile.PrivateKey
+	err := withProgress(e.stderr, fmt.Sprintf("generating keys (%s)", s.SignatureName), func() error {
+		var err error
+		if serverKey, err = keyfile.Generate(s, variant, nil, time.Now()); err != nil || !o.duplex {
+			return err
+		}
+		clientKey, err = keyfile.Generate(s, variant, nil, time.Now())
+		return err
+	})
+	if serverKey != nil {
+		defer serverKey.Clear()
+	}
+	if clientKey != nil {
+		defer clientKey.Clear()
+	}
 	if err != nil {
 		return nil, withContext("key generation", err)
 	}
-	defer serverKey.Clear()
 	srvEP := endpoint{identity: serverKey, duplex: o.duplex, timeout: o.timeout}
 	cliEP := endpoint{peer: serverKey.Public(), duplex: o.duplex, timeout: o.timeout}
 	if o.duplex {
-		clientKey, err := keyfile.Generate(s, variant, nil, time.Now())
-		if err != nil {
-			return nil, withContext("key generation", err)
-		}
-		defer clientKey.Clear()
 		cliEP.identity = clientKey
 		srvEP.peer = clientKey.Public()
 	}
@@ -434,7 +442,7 @@ func (d *demoRun) duplexServer(ln listener) {
 // readLoop delivers one side's records to its receiver until the session
 // ends.
 func (d *demoRun) readLoop(c session, r *receiver, side string) {
-	buf := make([]byte, c.MaxMessage())
+	buf := make([]byte, maxRecord)
 	for {
 		n, err := c.Read(buf)
 		if err != nil {

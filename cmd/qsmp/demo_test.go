@@ -104,3 +104,10 @@ func TestDemoSizeTooLarge(t *testing.T) {
 	r := runCmd(t, "", "demo", "--network", "tcp", "--size", "65536", "--messages", "1")
 	oneLineError(t, r, exitFailure, "larger than one record can carry")
 }
+
+func TestDemoTimeout(t *testing.T) {
+	for _, network := range availableNetworks() {
+		r := runCmd(t, "", "demo", "--network", network, "--timeout", "1ms")
+		oneLineError(t, r, exitFailure, "timed out")
+	}
+}

@@ -157,9 +157,6 @@ func TestNetworkNotAvailable(t *testing.T) {
 	}
 }
 
-func TestBenchNotAvailable(t *testing.T) {
-	oneLineError(t, runCmd(t, "", "bench"), exitUsage, "benchmark suite is not available yet")
-}
 
 func TestKeygen(t *testing.T) {
 	dir := t.TempDir()

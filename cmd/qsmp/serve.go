@@ -197,7 +197,7 @@ func (s *echoServer) handle(c session) {
 	log.Info("session established")
 	start := time.Now()
 	max := c.MaxMessage()
-	buf := make([]byte, max)
+	buf := make([]byte, maxRecord)
 	out := make([]byte, 0, max)
 	var n int64
 	for {
