@@ -157,7 +157,6 @@ func TestNetworkNotAvailable(t *testing.T) {
 	}
 }
 
-
 func TestKeygen(t *testing.T) {
 	dir := t.TempDir()
 	r := runCmd(t, "", "keygen", "--out", dir)
