@@ -4,6 +4,7 @@ package batchio
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -284,6 +285,9 @@ func (s *sysConn) writeBatch(msgs []Message) (int, error) {
 		retry := false
 		for done := 0; done < nh; {
 			k, errno, err := s.send(done, nh)
+			if err == nil && k <= 0 {
+				err = io.ErrNoProgress // sendmmsg never does this
+			}
 			if err == nil {
 				// A resend after a refused GSO send starts with the
 				// refused datagrams: now they went through, GSO stays off.
