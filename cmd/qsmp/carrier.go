@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sort"
 	"strings"
 	"time"
 
@@ -108,13 +107,11 @@ var networks = map[string]func() carrier{
 
 // networkNames lists the --network values, for help texts.
 func networkNames() string {
-	var names []string
-	for n := range networks {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return strings.Join(names, "|")
+	return strings.Join(networkOrder, "|")
 }
+
+// networkOrder lists the networks, the default first.
+var networkOrder = []string{"udp", "tcp", "quic"}
 
 // lookupNetwork returns the carrier named by --network.
 func lookupNetwork(name string) (carrier, error) {

@@ -20,7 +20,7 @@ func notifyStop() (<-chan struct{}, func()) {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `qsmp: post-quantum secure messaging (QSMP) over TCP, UDP and QUIC
+	fmt.Fprint(w, `qsmp: post-quantum secure messaging (QSMP) over UDP and TCP
 
 Usage:
   qsmp <command> [flags] [arguments]
@@ -33,8 +33,9 @@ Commands:
 	fmt.Fprint(w, `  help     show this text, or a command's flags: qsmp help <command>
 
 Start with:
-  qsmp demo                 handshake and 1000 messages each way over loopback
-  qsmp demo --network udp --loss 0.05 --reorder 0.05 --duplicate 0.01
+  qsmp demo                 a handshake and 1000 echoed messages over loopback UDP
+  qsmp demo --loss 0.05 --reorder 0.05 --duplicate 0.01
+  qsmp keygen && qsmp serve            (then, elsewhere: qsmp connect 127.0.0.1:31119)
 
 Run 'qsmp <command> -h' for the flags of a command.
 `)
@@ -72,9 +73,23 @@ func newFlags(name, synopsis, about string) *cmdFlags {
 // printUsage writes the command's help text.
 func (f *cmdFlags) printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: %s %s\n\n%s\n\nFlags:\n", f.name, f.synopsis, strings.TrimSpace(f.about))
-	f.SetOutput(w)
-	f.PrintDefaults()
-	f.SetOutput(io.Discard)
+	f.VisitAll(func(fl *flag.Flag) {
+		name, help := flag.UnquoteUsage(fl)
+		line := "  --" + fl.Name
+		if len(fl.Name) == 1 {
+			line = "  -" + fl.Name
+		}
+		if name != "" {
+			line += " " + strings.ToUpper(name)
+		}
+		help = strings.ReplaceAll(help, "\n", "\n        ")
+		if def := fl.DefValue; def != "" && def != "false" && def != "0" && def != "0s" {
+			if _, isString := fl.Value.(interface{ IsBoolFlag() bool }); !isString {
+				help += fmt.Sprintf(" (default %s)", def)
+			}
+		}
+		fmt.Fprintf(w, "%s\n        %s\n", line, help)
+	})
 }
 
 // parse parses args, allowing flags after positional arguments

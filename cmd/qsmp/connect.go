@@ -27,12 +27,12 @@ status 1.
 Simplex (QSMS) needs the server's public key. Duplex (QSMD) also needs this
 host's own secret key (the sender's), which the listener must know.`)
 	serverKey := f.String("server-key", "", "the server's public key `file` (default "+keyfile.ServerPublicFile+", with --duplex "+keyfile.ListenerPublicFile+")")
-	network := f.String("network", defaultNetwork, "network: "+networkNames())
+	network := f.String("network", defaultNetwork, "`network`: "+networkNames())
 	duplex := f.Bool("duplex", false, "run QSMD (duplex) as the sender")
 	keyPath := f.String("key", "", "with --duplex, this host's secret key `file` (default "+keyfile.SenderPrivateFile+")")
 	config := f.String("config", "", "expected configuration `string`; the key files' must match (default: the key file's)")
-	timeout := f.Duration("timeout", 30*time.Second, "`time` allowed to connect and complete the handshake")
-	wait := f.Duration("wait", 3*time.Second, "after the input ends, how long to wait for replies still due")
+	timeout := f.Duration("timeout", 30*time.Second, "`duration` allowed to connect and complete the handshake")
+	wait := f.Duration("wait", 3*time.Second, "after the input ends, how long (a `duration`) to wait for replies still due")
 	quiet := f.Bool("q", false, "do not print the connection line on standard error")
 	pos, status, done := f.parse(e, args)
 	if done {

@@ -60,7 +60,7 @@ once and intact or was lost by the simulator, and the application saw no
 duplicate, corrupted or unknown message.`)
 	var o demoOptions
 	var mode string
-	f.StringVar(&o.network, "network", defaultNetwork, "network: "+networkNames())
+	f.StringVar(&o.network, "network", defaultNetwork, "`network`: "+networkNames())
 	f.StringVar(&mode, "mode", "simplex", "`mode`: simplex (QSMS, echo) or duplex (QSMD, both ways)")
 	f.StringVar(&o.config, "config", suite.Default, "configuration `string`")
 	f.Float64Var(&o.loss, "loss", 0, "`probability` that a datagram is lost (datagram networks)")
@@ -70,7 +70,7 @@ duplicate, corrupted or unknown message.`)
 	f.IntVar(&o.size, "size", 256, "message size in `bytes` (at least 17)")
 	f.Int64Var(&o.seed, "seed", 1, "`seed` of the fault simulator")
 	f.BoolVar(&o.json, "json", false, "print the summary as JSON")
-	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this `time`")
+	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this `duration`")
 	pos, status, done := f.parse(e, args)
 	if done {
 		return status

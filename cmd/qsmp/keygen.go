@@ -44,7 +44,7 @@ The other commands read the configuration from the key file.`)
 	config := f.String("config", suite.Default, "configuration `string` (one of the 14 QSMP configurations)")
 	out := f.String("out", ".", "`directory` to write the key files to")
 	duplex := f.Bool("duplex", false, "write QSMD (duplex) keys: listener and sender")
-	role := f.String("role", "both", "with --duplex, which key to write: `listener`, sender or both")
+	role := f.String("role", "both", "with --duplex, which `role` to write: listener, sender or both")
 	force := f.Bool("force", false, "overwrite existing key files")
 	pos, status, done := f.parse(e, args)
 	if done {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -48,8 +50,22 @@ type faultSummary struct {
 }
 
 type simSummary struct {
-	ClientToServer netsim.Stats `json:"client_to_server"`
-	ServerToClient netsim.Stats `json:"server_to_client"`
+	ClientToServer simStats `json:"client_to_server"`
+	ServerToClient simStats `json:"server_to_client"`
+}
+
+// simStats is what the simulator did to one end's outgoing datagrams (all
+// kinds: handshake, acknowledgements, records).
+type simStats struct {
+	Datagrams  uint64 `json:"datagrams"`
+	Delivered  uint64 `json:"delivered"`
+	Lost       uint64 `json:"lost"`
+	Reordered  uint64 `json:"reordered"`
+	Duplicated uint64 `json:"duplicated"`
+}
+
+func newSimStats(st netsim.Stats) simStats {
+	return simStats{Datagrams: st.Sent, Delivered: st.Delivered, Lost: st.Lost, Reordered: st.Reordered, Duplicated: st.Duplicated}
 }
 
 // directionSummary counts the messages of one direction. In simplex mode
@@ -67,7 +83,7 @@ func (s *demoSummary) fill(d *demoRun) {
 	s.ClientToServer = directionSummary{Sent: d.sentC.Load(), LostBySimulator: c2s.SimLost, LostByOS: c2s.OSLost, receiverCounts: d.c2s.counts()}
 	s.ServerToClient = directionSummary{Sent: d.sentS.Load(), LostBySimulator: s2c.SimLost, LostByOS: s2c.OSLost, receiverCounts: d.s2c.counts()}
 	if d.simC != nil && d.o.faults() {
-		s.Simulator = &simSummary{ClientToServer: d.simC.Stats(), ServerToClient: d.simS.Stats()}
+		s.Simulator = &simSummary{ClientToServer: newSimStats(d.simC.Stats()), ServerToClient: newSimStats(d.simS.Stats())}
 	}
 	if s.DataMS > 0 {
 		b := s.ClientToServer.Bytes + s.ServerToClient.Bytes
@@ -82,6 +98,9 @@ func (s *demoSummary) check(d *demoRun) {
 		s.Failures = append(s.Failures, describe(err))
 	}
 	d.mu.Unlock()
+	if errors.Is(d.ctx.Err(), context.DeadlineExceeded) {
+		s.Failures = append(s.Failures, fmt.Sprintf("timed out after %v (--timeout)", d.o.timeout))
+	}
 	if n := int64(d.o.messages); s.ClientToServer.Sent != n {
 		s.Failures = append(s.Failures, fmt.Sprintf("the client sent %d of %d messages", s.ClientToServer.Sent, n))
 	}
@@ -206,8 +225,8 @@ func (c *carrierStats) text() string {
 	return strings.Join(parts, "; ")
 }
 
-func simText(st netsim.Stats) string {
-	return fmt.Sprintf("%d datagrams, %d lost, %d reordered, %d duplicated", st.Sent, st.Lost, st.Reordered, st.Duplicated)
+func simText(st simStats) string {
+	return fmt.Sprintf("%d datagrams, %d lost, %d reordered, %d duplicated", st.Datagrams, st.Lost, st.Reordered, st.Duplicated)
 }
 
 func pct(p float64) string { return fmt.Sprintf("%g%%", p*100) }
