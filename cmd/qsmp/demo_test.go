@@ -112,7 +112,7 @@ func TestDemoTimeout(t *testing.T) {
 		r := runCmd(t, "", "demo", "--network", network, "--timeout", "1ms")
 		if r.stdout == "" {
 			oneLineError(t, r, exitFailure, "timed out")
-		} else if r.code != exitFailure || !strings.Contains(r.stdout, "FAILED") || !strings.Contains(r.stdout, "timed out after 1ms") {
+		} else if r.code != exitFailure || !strings.Contains(r.stdout, "FAILED") || !strings.Contains(r.stdout, "timed out after 1ms (--timeout)") {
 			t.Errorf("status %d, stdout %s", r.code, r.stdout)
 		}
 	}

@@ -99,7 +99,10 @@ func (s *demoSummary) check(d *demoRun) {
 	}
 	d.mu.Unlock()
 	if errors.Is(d.ctx.Err(), context.DeadlineExceeded) {
-		s.Failures = append(s.Failures, fmt.Sprintf("timed out after %v (--timeout)", d.o.timeout))
+		// The run is incomplete: what is still in flight is not lost.
+		s.Failures = append(s.Failures, fmt.Sprintf("timed out after %v (--timeout) with %d of %d messages sent", d.o.timeout, s.ClientToServer.Sent, d.o.messages))
+		s.OK = false
+		return
 	}
 	if n := int64(d.o.messages); s.ClientToServer.Sent != n {
 		s.Failures = append(s.Failures, fmt.Sprintf("the client sent %d of %d messages", s.ClientToServer.Sent, n))
