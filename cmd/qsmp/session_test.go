@@ -114,9 +114,12 @@ func TestServeConnect(t *testing.T) {
 					t.Errorf("concurrent connect: status %d, %d echoes, stderr %q", r.code, n, r.stderr)
 				}
 			}
+			// A line longer than a record is refused with one line.
+			r = runCmd(t, "short\n"+strings.Repeat("x", 70000)+"\n", "connect", s.addr, "-q", "--network", network, "--server-key", k(keyfile.ServerPublicFile))
+			oneLineError(t, r, exitFailure, "longer than the largest record")
 			s.shutdown(t)
-			if n := strings.Count(s.log.String(), "session established"); n != 3 {
-				t.Errorf("%d sessions logged, want 3: %s", n, s.log.String())
+			if n := strings.Count(s.log.String(), "session established"); n != 4 {
+				t.Errorf("%d sessions logged, want 4: %s", n, s.log.String())
 			}
 		})
 		t.Run(network+"/duplex", func(t *testing.T) {
