@@ -62,7 +62,11 @@ func (r *Results) SVG() []byte {
 	w(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", chartW, chartH, chartW, chartH)
 	w(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
 	w(`<text x="%d" y="26" font-size="16" font-weight="bold">Loopback goodput vs netsim loss</text>`+"\n", plotL)
-	w(`<text x="%d" y="42" fill="#555">%s, %d CPUs, %s</text>`+"\n", plotL, esc(r.Machine.CPUModel), r.Machine.NumCPU, r.Date.Format("2006-01-02"))
+	sub := fmt.Sprintf("%s, %d CPUs, %s", r.Machine.CPUModel, r.Machine.NumCPU, r.Date.Format("2006-01-02 15:04 UTC"))
+	if r.Machine.LoadAvg != "" {
+		sub += ", load " + r.Machine.LoadAvg + " at the start"
+	}
+	w(`<text x="%d" y="42" fill="#555">%s</text>`+"\n", plotL, esc(sub))
 	// Grid and y axis: one line per decade, lighter lines at 2x and 5x.
 	for d := dlo; d <= dhi; d++ {
 		v := math.Pow(10, d)
