@@ -113,9 +113,8 @@ type Conn struct {
 	rxWin *window.Sync
 	drops window.Drops
 
-	readable chan struct{} // signalled when a record is queued
+	readable chan struct{} // signalled when a record is queued or the session ends
 	done     chan struct{} // closed by Close
-	ended    chan struct{} // closed when the session ends before Close
 	rdl, wdl deadline
 
 	st connCounters
@@ -222,7 +221,6 @@ func newConn(ep *endpoint, server bool, localID uint64, peer netip.AddrPort) *Co
 		lastIn:   -1,
 		readable: make(chan struct{}, 1),
 		done:     make(chan struct{}),
-		ended:    make(chan struct{}),
 		limit:    ep.cfg.recordLimit(),
 	}
 	c.path.Store(&peerPath{ap: peer, ua: net.UDPAddrFromAddrPort(peer)})
@@ -320,10 +318,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		endErr := c.endErr
 		c.mu.Unlock()
-		switch {
-		case endErr == io.EOF:
-			return 0, io.EOF
-		case endErr != nil:
+		if endErr != nil {
+			c.signal() // pass the news on to the next blocked Read
+			if endErr == io.EOF {
+				return 0, io.EOF
+			}
 			return 0, c.opErr("read", endErr)
 		}
 		if c.rdl.expired() {
@@ -333,7 +332,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 		case <-c.readable:
 		case <-c.rdl.wait():
 		case <-c.done:
-		case <-c.ended:
 		}
 	}
 }
@@ -502,7 +500,7 @@ func (c *Conn) endLocked(err error, sendClose bool) {
 	}
 	c.endErr = err
 	c.stopSessionLocked()
-	close(c.ended)
+	c.signal() // a blocked Read sees the end
 	c.ep.remove(c)
 	c.cfg.Logger.Debug("datagram: session ended", "local", c.localID, "err", err)
 }

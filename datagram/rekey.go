@@ -45,7 +45,7 @@ type ratchet struct {
 	rs     record.RatchetState
 	// base is the state of latest-1 while a ratchet we may have to roll
 	// back is in progress (rkSymInit, rkAsymWait).
-	base record.RatchetState
+	base *record.RatchetState
 	pend *handshake.AsymmetricRatchet
 	// want is set when an automatic rekey is due but could not start yet.
 	want bool
@@ -63,7 +63,10 @@ type ratchet struct {
 // clear zeroes the ratchet secrets.
 func (r *ratchet) clear() {
 	r.rs.Clear()
-	r.base.Clear()
+	if r.base != nil {
+		r.base.Clear()
+		r.base = nil
+	}
 	r.pend.Clear()
 	r.pend = nil
 	r.state = rkIdle
@@ -153,8 +156,10 @@ func (c *Conn) moveTxLocked(now mono) error {
 
 // settleLocked ends a ratchet in progress that we completed.
 func (c *Conn) settleLocked() {
-	c.rk.base.Clear()
-	c.rk.base = record.RatchetState{}
+	if c.rk.base != nil {
+		c.rk.base.Clear()
+		c.rk.base = nil
+	}
 	c.rk.state = rkIdle
 	c.rk.gen++
 	c.notifyLocked()
@@ -164,11 +169,11 @@ func (c *Conn) settleLocked() {
 // (rkSymInit, rkAsymWait): the receive keys of latest go, and the state
 // of the current transmit epoch comes back.
 func (c *Conn) rollbackLocked() {
-	if c.rk.latest > c.rk.tx {
+	if c.rk.latest > c.rk.tx && c.rk.base != nil {
 		c.dropRxLocked(c.rk.latest)
 		c.rk.rs.Clear()
-		c.rk.rs = c.rk.base
-		c.rk.base = record.RatchetState{}
+		c.rk.rs = *c.rk.base
+		c.rk.base = nil
 		c.rk.latest = c.rk.tx
 	}
 	c.rk.state = rkIdle
@@ -269,7 +274,8 @@ func (c *Conn) startRekeyLocked(now mono) (bool, error) {
 		return false, err
 	}
 	c.installRxLocked(rx)
-	c.rk.base, c.rk.rs, c.rk.latest = c.rk.rs, next, epoch
+	base := c.rk.rs
+	c.rk.base, c.rk.rs, c.rk.latest = &base, next, epoch
 	c.rk.state = rkSymInit
 	c.rk.gen++
 	c.sendControlLocked(flagRekey, ratchetBody(epoch, token), now)
@@ -512,7 +518,8 @@ func (c *Conn) onAsymRequestLocked(id, epoch uint64, request []byte) (ctlStatus,
 			return
 		}
 		c.installRxLocked(rx)
-		c.rk.base, c.rk.rs, c.rk.latest = c.rk.rs, next, epoch
+		base := c.rk.rs
+		c.rk.base, c.rk.rs, c.rk.latest = &base, next, epoch
 		c.rk.state = rkAsymWait
 		c.rk.gen++
 		c.finishInLocked(id, ctlDone, now)
