@@ -128,7 +128,7 @@ func mixColumns(p *[8]uint64) {
 
 // encryptPlanes encrypts the two blocks held in p with bitsliced round keys
 // rk[0..rounds].
-func encryptPlanes(p *[8]uint64, rk *[maxRounds + 1][8]uint64, rounds int) {
+func encryptPlanes(p *[8]uint64, rk *bitslicedKeys, rounds int) {
 	for i := 0; i < 8; i++ {
 		p[i] ^= rk[0][i]
 	}
@@ -150,15 +150,60 @@ func encryptPlanes(p *[8]uint64, rk *[maxRounds + 1][8]uint64, rounds int) {
 	}
 }
 
-// expandBitsliced fills k.bs from the byte round keys.
-func (k *Key) expandBitsliced() {
-	for r := 0; r <= k.rounds; r++ {
-		var w [4]uint64
-		for i := range w {
-			w[i] = binary.LittleEndian.Uint64(k.rk[32*r+8*i:])
-		}
-		pack(&k.bs[r], &w, &w)
+// bitslicedKeys is the key schedule in bit planes: round key r packed as
+// both blocks of a pair.
+type bitslicedKeys = [maxRounds + 1][8]uint64
+
+// expandBitsliced fills bs[0..k.rounds] from the byte round keys. A Key
+// keeps only the bytes (the AES-NI form): the portable path derives the
+// planes per call, on the stack, which costs about half of one block
+// pair's encryption (BenchmarkExpandBitsliced256) and spares every Key
+// 1,984 bytes.
+func (k *Key) expandBitsliced(bs *bitslicedKeys) {
+	for r := range bs[:k.rounds+1] {
+		packTwice(&bs[r], (*[BlockSize]byte)(k.rk[BlockSize*r:]))
 	}
+}
+
+// packTwice packs the 32-byte block b as both blocks of a pair: it equals
+// pack(p, w, w) with w the four little-endian words of b, in a little over
+// half the time, as it transposes the four words once and then copies each
+// column's nibble into both halves of its byte.
+func packTwice(p *[8]uint64, b *[BlockSize]byte) {
+	// Byte i of transpose8(word j) holds bit i of state bytes 8j..8j+7:
+	// column 2j in its low nibble, column 2j+1 in its high nibble.
+	t0 := transpose8(binary.LittleEndian.Uint64(b[0:]))
+	t1 := transpose8(binary.LittleEndian.Uint64(b[8:]))
+	t2 := transpose8(binary.LittleEndian.Uint64(b[16:]))
+	t3 := transpose8(binary.LittleEndian.Uint64(b[24:]))
+	// Gather byte i of the four words into t(i%4), in its low half for
+	// i < 4 and its high half for i >= 4: an 8×8 byte transpose of which
+	// half the rows are zero.
+	d := (t0>>8 ^ t1) & 0x00FF00FF00FF00FF
+	t1 ^= d
+	t0 ^= d << 8
+	d = (t2>>8 ^ t3) & 0x00FF00FF00FF00FF
+	t3 ^= d
+	t2 ^= d << 8
+	d = (t0>>16 ^ t2) & 0x0000FFFF0000FFFF
+	t2 ^= d
+	t0 ^= d << 16
+	d = (t1>>16 ^ t3) & 0x0000FFFF0000FFFF
+	t3 ^= d
+	t1 ^= d << 16
+	p[0], p[1], p[2], p[3] = spreadNibbles(t0), spreadNibbles(t1), spreadNibbles(t2), spreadNibbles(t3)
+	p[4], p[5], p[6], p[7] = spreadNibbles(t0>>32), spreadNibbles(t1>>32), spreadNibbles(t2>>32), spreadNibbles(t3>>32)
+}
+
+// spreadNibbles maps the low 32 bits of x, byte j holding the nibbles of
+// columns 2j (low) and 2j+1 (high), to a plane in which each column's
+// nibble fills both halves of its byte.
+func spreadNibbles(x uint64) uint64 {
+	x &= 0xFFFFFFFF
+	x = (x | x<<16) & 0x0000FFFF0000FFFF
+	x = (x | x<<8) & 0x00FF00FF00FF00FF
+	x = x&0x000F000F000F000F | (x&0x00F000F000F000F0)<<4
+	return x | x<<4
 }
 
 // loadCounter reads a 256-bit little-endian counter as four words.
@@ -191,6 +236,8 @@ func xorKeyStreamGeneric(k *Key, dst, src []byte, ctr *[32]byte) {
 	if len(src) == 0 {
 		return
 	}
+	var rk bitslicedKeys
+	k.expandBitsliced(&rk)
 	c := loadCounter(ctr)
 	var a, b [4]uint64
 	var p [8]uint64
@@ -203,7 +250,7 @@ func xorKeyStreamGeneric(k *Key, dst, src []byte, ctr *[32]byte) {
 			increment(&c)
 		}
 		pack(&p, &a, &b)
-		encryptPlanes(&p, &k.bs, k.rounds)
+		encryptPlanes(&p, &rk, k.rounds)
 		unpack(&a, &b, &p)
 		for i := 0; i < 4; i++ {
 			binary.LittleEndian.PutUint64(ks[8*i:], a[i])
@@ -213,6 +260,7 @@ func xorKeyStreamGeneric(k *Key, dst, src []byte, ctr *[32]byte) {
 		dst, src = dst[n:], src[n:]
 	}
 	storeCounter(ctr, &c)
+	clear(rk[:k.rounds+1])
 	clear(ks[:])
 	clear(p[:])
 	clear(a[:])

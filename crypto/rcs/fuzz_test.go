@@ -20,9 +20,10 @@ func fuzzKey(t testing.TB, wide bool) ([]byte, [32]byte, *Key) {
 	return key, nonce, k
 }
 
-// FuzzOpen feeds arbitrary records and associated data to Open and OpenOnce.
-// Neither may panic; both must agree; a failure must be ErrShort or ErrAuth;
-// anything accepted must seal back to exactly the input.
+// FuzzOpen feeds arbitrary records and associated data to Open, TryOpen and
+// OpenOnce. None may panic; all must agree; a failure must be ErrShort or
+// ErrAuth, and a failed TryOpen changes nothing; anything accepted must seal
+// back to exactly the input.
 func FuzzOpen(f *testing.F) {
 	for _, wide := range []bool{false, true} {
 		_, nonce, k := fuzzKey(f, wide)
@@ -43,6 +44,15 @@ func FuzzOpen(f *testing.F) {
 		pt2, err2 := k.OpenOnce(nil, &nonce, ad, bytes.Clone(record))
 		if (err == nil) != (err2 == nil) || !bytes.Equal(pt, pt2) {
 			t.Fatalf("Open and OpenOnce disagree: %v / %v", err, err2)
+		}
+		d, _ := New(key, nonce[:])
+		fresh := *d
+		pt3, err3 := d.TryOpen(nil, ad, bytes.Clone(record))
+		if (err == nil) != (err3 == nil) || !bytes.Equal(pt, pt3) {
+			t.Fatalf("Open and TryOpen disagree: %v / %v", err, err3)
+		}
+		if err3 != nil && *d != fresh {
+			t.Fatal("a failed TryOpen changed the state")
 		}
 		if err != nil {
 			if !errors.Is(err, ErrShort) && !errors.Is(err, ErrAuth) {

@@ -26,6 +26,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/qsmp-go/qsmp/crypto/keccak"
@@ -82,16 +83,19 @@ var (
 	name512 = []byte{0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 'R', 'C', 'S', 'K', '5', '1', '2'}
 )
 
-// Key is an expanded RCS key: the round keys (in bytes for AES-NI and in bit
-// planes for the portable code) and the KMAC keyed with the MAC key. It is
-// immutable after NewKey and safe for concurrent use; every message works on
-// a copy of the keyed KMAC.
+// Key is an expanded RCS key: the round keys and the KMAC keyed with the MAC
+// key, about 1.4 KB. It is immutable after NewKey and safe for concurrent
+// use; every message works on a copy of the keyed KMAC. The round keys are
+// kept as bytes, the form AES-NI takes; the portable block function derives
+// its bit planes from them on the stack for each call.
 type Key struct {
 	rounds  int
 	tagSize int
 	rk      [(maxRounds + 1) * BlockSize]byte
-	bs      [maxRounds + 1][8]uint64
 	mac     keccak.KMAC
+	// refs counts the Ciphers that own k together: a Cipher from New and
+	// its clones. The last one to be cleared clears k.
+	refs atomic.Int32
 }
 
 // NewKey expands key with the customization string info (S of the key
@@ -141,11 +145,7 @@ func (k *Key) init(key, info []byte) error {
 	clear(mk[:])
 	clear(skip[:])
 	xof.Clear()
-	if err != nil {
-		return err
-	}
-	k.expandBitsliced()
-	return nil
+	return err
 }
 
 // TagSize returns the tag size: 32 for RCS-256, 64 for RCS-512.
@@ -155,7 +155,7 @@ func (k *Key) TagSize() int { return k.tagSize }
 func (k *Key) Wide() bool { return k.rounds == rounds512 }
 
 // Clear zeroes the key schedule and the keyed MAC. The key must not be used
-// afterwards.
+// afterwards, neither directly nor by a Cipher sharing it.
 func (k *Key) Clear() {
 	*k = Key{}
 }
@@ -321,6 +321,7 @@ func NewWithInfo(key, nonce, info []byte) (*Cipher, error) {
 	}
 	c := k.NewCipher((*[NonceSize]byte)(nonce))
 	c.ownsKey = true
+	k.refs.Store(1)
 	return c, nil
 }
 
@@ -381,21 +382,52 @@ func (c *Cipher) Open(dst, ad, ciphertextAndTag []byte) ([]byte, error) {
 	return ret, nil
 }
 
-// Clone returns an independent deep copy of c, key schedule included when c
-// owns it (a Cipher from New); a Cipher from Key.NewCipher shares its Key.
+// TryOpen is Open, except that a failure leaves c exactly as it was: the
+// running MAC and the byte counter advance only when the tag matches. It is
+// what opening a Clone and keeping it only on success does, without the
+// Clone: it allocates nothing beyond dst's growth.
+func (c *Cipher) TryOpen(dst, ad, ciphertextAndTag []byte) ([]byte, error) {
+	ts := c.key.tagSize
+	if len(ciphertextAndTag) < ts {
+		return nil, ErrShort
+	}
+	ct := ciphertextAndTag[:len(ciphertextAndTag)-ts]
+	tag := ciphertextAndTag[len(ct):]
+	ret, out := sliceForAppend(dst, len(ct))
+	if inexactOverlap(out, ciphertextAndTag) {
+		panic("rcs: invalid buffer overlap")
+	}
+	mac, nonce, ctrBytes := c.mac, c.nonce, c.ctrBytes
+	err := c.key.open(&mac, &nonce, &ctrBytes, out, ad, ct, tag)
+	if err == nil {
+		c.mac, c.nonce, c.ctrBytes = mac, nonce, ctrBytes
+	}
+	mac.Clear()
+	if err != nil {
+		return nil, err
+	}
+	return ret, nil
+}
+
+// Clone returns an independent copy of c: its own nonce, running MAC and
+// byte counter (one allocation of about 450 bytes), sharing c's immutable
+// Key. Clones of a Cipher from New own the Key together with it: clearing
+// one of them leaves the Key to the others, and the last one cleared
+// zeroes it. A Cipher from Key.NewCipher and its clones never clear the
+// Key.
 func (c *Cipher) Clone() *Cipher {
 	d := *c
 	if c.ownsKey && c.key != nil {
-		k := *c.key
-		d.key = &k
+		c.key.refs.Add(1)
 	}
 	return &d
 }
 
-// Clear zeroes the state: nonce, running MAC and, when c owns it, the key
-// schedule. The Cipher must not be used afterwards.
+// Clear zeroes the state: nonce and running MAC, and the Key when c is the
+// last Cipher that owns it (see Clone). The Cipher must not be used
+// afterwards; clearing it again does nothing.
 func (c *Cipher) Clear() {
-	if c.ownsKey && c.key != nil {
+	if c.ownsKey && c.key != nil && c.key.refs.Add(-1) == 0 {
 		c.key.Clear()
 	}
 	c.mac.Clear()
