@@ -51,7 +51,7 @@ func BenchmarkSender(b *testing.B) {
 // time.
 func BenchmarkSimulatedTransfer(b *testing.B) {
 	for _, size := range []int{71, 65536, 1_400_000} {
-		for _, loss := range []float64{0, 0.05, 0.2} {
+		for _, loss := range []float64{0, 0.01, 0.05, 0.2} {
 			b.Run(fmt.Sprintf("size=%d/loss=%.0f%%", size, loss*100), func(b *testing.B) {
 				msg := testMessage(size, 1)
 				p := path{loss: loss, reorder: 0.1, delay: 25 * time.Millisecond}

@@ -3,8 +3,11 @@ package transfer
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/qsmp-go/qsmp/datagram/internal/wire"
 )
 
 // FuzzReassembler feeds arbitrary Add sequences to a Reassembler and checks
@@ -127,9 +130,12 @@ func FuzzReassembler(f *testing.F) {
 // of the message, in-flight accounting stays consistent, a fragment is acked
 // exactly when an ack covered all of it after it was first sent, and the
 // Sender is done exactly when every fragment is. Input: message size (2
-// bytes), payload (1 byte), then records of op (1), a (2), b (2): op%3 == 0
+// bytes), payload (1 byte), then records of op (1), a (2), b (2): op%5 == 0
 // acks [a·8, b·8), 1 advances the clock by a ms then polls, 2 advances to
-// the deadline and polls.
+// the deadline and polls, 3 probes a%8 fragments, 4 acks [a·8, b·8) in an
+// ack of wire.MaxAckRanges ranges (all the same), which may have left
+// higher ones out. It also checks Covers against the model and that a
+// Sender not done always has a deadline.
 func FuzzSender(f *testing.F) {
 	f.Add([]byte{0x00, 0x10, 100, 1, 10, 0, 0, 0, 0, 0, 0, 0, 80, 0, 1, 100, 0, 0, 0, 2, 0, 0, 0, 0})
 	f.Add([]byte{0x47, 0x00, 200, 2, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0})
@@ -146,8 +152,8 @@ func FuzzSender(f *testing.F) {
 		sent := make([]bool, n)
 		acked := make([]bool, n)
 		now := t0
-		poll := func() {
-			for _, fr := range s.Poll(now) {
+		check := func(frags []Fragment) {
+			for _, fr := range frags {
 				end := int(fr.Offset) + len(fr.Data)
 				if len(fr.Data) == 0 || end > size || int(fr.Offset)%payload != 0 || &fr.Data[0] != &msg[fr.Offset] ||
 					(len(fr.Data) != payload && end != size) {
@@ -159,18 +165,41 @@ func FuzzSender(f *testing.F) {
 				}
 				sent[i] = true
 			}
-			if s.InFlight() < 0 || s.InFlight() > n {
-				t.Fatalf("in flight %d", s.InFlight())
+			inFlight, unknown := 0, 0
+			for _, f := range s.frags {
+				if f.inFlight {
+					inFlight++
+				}
+				if f.unknown {
+					unknown++
+				}
+				if f.inFlight && f.unknown || f.acked && (f.inFlight || f.unknown || f.lost) {
+					t.Fatalf("fragment state %+v", f)
+				}
+			}
+			if inFlight != s.InFlight() || unknown != s.unknown {
+				t.Fatalf("in flight %d (counted %d), unknown %d (counted %d)", s.InFlight(), inFlight, s.unknown, unknown)
+			}
+			if !s.Done() && s.NextDeadline().IsZero() {
+				t.Fatal("not done, yet no deadline: stalled")
 			}
 		}
+		poll := func() { check(s.Poll(now)) }
 		poll()
 		for len(in) >= 5 {
-			op, a, b := in[0]%3, int(binary.LittleEndian.Uint16(in[1:])), int(binary.LittleEndian.Uint16(in[3:]))
+			op, a, b := in[0]%5, int(binary.LittleEndian.Uint16(in[1:])), int(binary.LittleEndian.Uint16(in[3:]))
 			in = in[5:]
 			switch op {
-			case 0:
+			case 0, 4:
 				rg := Range{Start: uint32(a * 8), End: uint32(b * 8)}
-				progress := s.OnAck([]Range{rg}, now)
+				ranges := []Range{rg}
+				if op == 4 {
+					ranges = slices.Repeat(ranges, wire.MaxAckRanges)
+				}
+				if got, want := s.Covers(ranges), rg.Start == 0 && int(rg.End) >= size || size == 0; got != want {
+					t.Fatalf("Covers(%v) = %v for %d bytes", rg, got, size)
+				}
+				progress := s.OnAck(ranges, now)
 				newly := false
 				for i := range n {
 					start, end := i*payload, min((i+1)*payload, size)
@@ -181,6 +210,22 @@ func FuzzSender(f *testing.F) {
 				if progress != newly {
 					t.Fatalf("OnAck(%v) progress %v, model %v", rg, progress, newly)
 				}
+				check(nil)
+			case 3:
+				limit := a % 8
+				if limit < 1 {
+					limit = MaxProbes
+				}
+				probes := s.Probe(now, limit)
+				if len(probes) > limit {
+					t.Fatalf("Probe(%d) sent %d", a%8, len(probes))
+				}
+				for _, fr := range probes {
+					if i := int(fr.Offset) / payload; !sent[i] {
+						t.Fatalf("Probe sent fragment %d, never sent before", i)
+					}
+				}
+				check(probes)
 			case 1:
 				now = now.Add(time.Duration(a) * time.Millisecond)
 				poll()

@@ -20,8 +20,9 @@ const (
 
 // RTT is a round-trip time estimator and retransmission timer as in RFC 6298:
 // smoothed RTT and variation from samples, RTO = SRTT + max(G, 4·RTTVAR)
-// clamped to [MinRTO, MaxRTO], doubled by each Backoff until ResetBackoff.
-// It also keeps the minimum and latest samples, for loss detection.
+// clamped to [MinRTO, MaxRTO], doubled by each Backoff until ResetBackoff,
+// up to MaxRTO or the lower cap set by SetMaxRTO. It also keeps the minimum
+// and latest samples, for loss detection.
 //
 // The zero value is ready to use. An RTT is not safe for concurrent use; one
 // session shares one RTT among the senders of its messages.
@@ -30,6 +31,33 @@ type RTT struct {
 	minRTT, latest time.Duration
 	samples        int
 	backoff        int
+	maxRTO         time.Duration // cap of the backoff; 0: MaxRTO
+}
+
+// SetMaxRTO caps how far Backoff raises the timeout: RTO returns at most d,
+// or the timeout without backoff when that is larger (a timer must not fire
+// before an ack could plausibly arrive). d is clamped to [MinRTO, MaxRTO];
+// d <= 0 restores the default cap, MaxRTO.
+//
+// A handshake whose deadline is tens of seconds caps its backoff at a second
+// or two: at heavy loss, timeouts in a row would otherwise leave it idle for
+// 4 to 10 s, long enough to miss the deadline. The cost is small, as each
+// expiry resends at most MaxProbes fragments, never the whole message.
+func (r *RTT) SetMaxRTO(d time.Duration) {
+	if d <= 0 {
+		r.maxRTO = 0
+		return
+	}
+	r.maxRTO = min(max(d, MinRTO), MaxRTO)
+}
+
+// MaxBackoffRTO returns the cap of the backed-off timeout: the value set by
+// SetMaxRTO, or MaxRTO.
+func (r *RTT) MaxBackoffRTO() time.Duration {
+	if r.maxRTO == 0 {
+		return MaxRTO
+	}
+	return r.maxRTO
 }
 
 // Update adds a round-trip sample. Samples must come from fragments sent only
@@ -71,17 +99,18 @@ func (r *RTT) base() time.Duration {
 // RTO returns the current retransmission timeout, backoff included.
 func (r *RTT) RTO() time.Duration {
 	d := r.base()
+	limit := max(r.MaxBackoffRTO(), d)
 	for range r.backoff {
 		d *= 2
-		if d >= MaxRTO {
-			return MaxRTO
+		if d >= limit {
+			return limit
 		}
 	}
 	return d
 }
 
-// Backoff doubles the retransmission timeout (up to MaxRTO), after a
-// timeout.
+// Backoff doubles the retransmission timeout (up to MaxRTO or the cap set by
+// SetMaxRTO), after a timeout.
 func (r *RTT) Backoff() {
 	if r.backoff < maxBackoff {
 		r.backoff++

@@ -90,3 +90,48 @@ func TestRTTLossDelay(t *testing.T) {
 		t.Fatalf("loss delay uses latest: %v", got)
 	}
 }
+
+// TestRTTMaxRTO: SetMaxRTO caps the backoff, never the timeout itself, and
+// is clamped to [MinRTO, MaxRTO].
+func TestRTTMaxRTO(t *testing.T) {
+	var r RTT
+	r.SetMaxRTO(time.Second)
+	if r.MaxBackoffRTO() != time.Second {
+		t.Fatalf("cap %v", r.MaxBackoffRTO())
+	}
+	want := []time.Duration{InitialRTO, 2 * InitialRTO, time.Second, time.Second}
+	for i, w := range want {
+		if got := r.RTO(); got != w {
+			t.Fatalf("after %d backoffs: RTO %v, want %v", i, got, w)
+		}
+		r.Backoff()
+	}
+	for range 20 {
+		r.Backoff()
+	}
+	if r.RTO() != time.Second {
+		t.Fatalf("long backoff: RTO %v", r.RTO())
+	}
+	// A path slower than the cap keeps its own timeout, without backoff.
+	var slow RTT
+	slow.SetMaxRTO(time.Second)
+	slow.Update(1500 * ms)
+	base := slow.RTO()
+	slow.Backoff()
+	if base <= time.Second || slow.RTO() != base {
+		t.Fatalf("slow path: RTO %v, backed off %v", base, slow.RTO())
+	}
+	// Clamping and reset.
+	r.SetMaxRTO(time.Nanosecond)
+	if r.MaxBackoffRTO() != MinRTO {
+		t.Fatalf("cap below MinRTO: %v", r.MaxBackoffRTO())
+	}
+	r.SetMaxRTO(time.Hour)
+	if r.MaxBackoffRTO() != MaxRTO {
+		t.Fatalf("cap above MaxRTO: %v", r.MaxBackoffRTO())
+	}
+	r.SetMaxRTO(0)
+	if r.MaxBackoffRTO() != MaxRTO || r.RTO() != MaxRTO {
+		t.Fatalf("reset cap: %v, RTO %v", r.MaxBackoffRTO(), r.RTO())
+	}
+}
