@@ -316,7 +316,7 @@ func demo(e *env, o *demoOptions, s *suite.Suite, car carrier) (*demoSummary, er
 		d.sendLoop(client, dirClient, &d.sentC, progress, d.clientInFlight)
 	}()
 	<-sendDone
-	d.waitSettled(e)
+	d.waitSettled()
 	sum.DataMS = ms(time.Since(start))
 
 	// Counts before closing, so that the close does not disturb them.
@@ -553,7 +553,7 @@ var quietPeriod = 2 * time.Second
 
 // waitSettled waits until settled, until nothing moves for quietPeriod,
 // or until the run is stopped.
-func (d *demoRun) waitSettled(e *env) {
+func (d *demoRun) waitSettled() {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	last, lastChange := d.fingerprint(), time.Now()
