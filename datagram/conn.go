@@ -567,26 +567,44 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 		}
 		return
 	}
-	newHighest := empty || h.Sequence > highest
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if hs := c.hs; hs != nil && hs.final {
 		// The first authenticated record ends the handshake.
 		c.finishHandshakeLocked()
 	}
+	c.acceptLocked(authRecord{flag: h.Flag, pt: pt, from: from, size: size,
+		newHighest: empty || h.Sequence > highest, epoch: epoch, first: first})
+}
+
+// authRecord is an authenticated record and what the receive path learned
+// opening it.
+type authRecord struct {
+	flag       record.Flag
+	pt         []byte
+	from       netip.AddrPort
+	size       int    // the datagram's size
+	newHighest bool   // its sequence number is above every one accepted before
+	epoch      uint64 // the epoch of the keys that opened it
+	first      bool   // the first record of that epoch
+}
+
+// acceptLocked acts on an authenticated record.
+func (c *Conn) acceptLocked(r authRecord) {
+	pt, from := r.pt, r.from
 	if c.closed || c.endErr != nil {
 		clear(pt)
 		return
 	}
 	now := c.ep.now()
-	c.noteRecvLocked(now, h.Flag == flagData)
-	if first {
-		c.onEpochSeenLocked(epoch, now)
+	c.noteRecvLocked(now, r.flag == flagData)
+	if r.first {
+		c.onEpochSeenLocked(r.epoch, now)
 	}
 	if from != c.peerAddr() {
-		c.onOtherAddressLocked(from, size, newHighest, now)
+		c.onOtherAddressLocked(from, r.size, r.newHighest, now)
 	}
-	switch h.Flag {
+	switch r.flag {
 	case flagData:
 		if c.queue.len() >= c.cfg.ReceiveQueue {
 			c.st.queueDrops.Add(1)
@@ -602,7 +620,7 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 		c.endLocked(io.EOF, false)
 		return
 	case flagRekey, flagAsymRequest, flagAsymResponse:
-		c.onControlFragmentLocked(h.Flag, pt, now)
+		c.onControlFragmentLocked(r.flag, pt, now)
 	case flagControlAck:
 		c.onControlAckLocked(pt, now)
 	case flagKeepAlive:

@@ -331,3 +331,56 @@ func drain(c *Conn) int {
 		}
 	}
 }
+
+// TestControlExactlyOnce runs ratchets over a network that loses 20 % of
+// datagrams, duplicates half of them and reorders a fifth: control
+// fragments are retransmitted and arrive twice, yet each control message
+// is processed exactly once (both sides end on the same epoch, one per
+// ratchet, and the messages processed equal the messages sent).
+func TestControlExactlyOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newNet(t, netsim.Config{Seed: 34, Delay: 10 * time.Millisecond})
+		srv, cli := pairConfigs(t, true)
+		p := connectPair(t, n, srv, cli)
+		bad := netsim.Config{Loss: 0.2, Duplicate: 0.5, Reorder: 0.2, Delay: 10 * time.Millisecond, Jitter: 2 * time.Millisecond}
+		if err := n.SetDefault(bad); err != nil {
+			t.Fatal(err)
+		}
+		defer p.close()
+		c, s := p.client, p.server
+		const ratchets = 7
+		for i := range ratchets {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			var err error
+			if i == 3 {
+				err = s.RatchetAsymmetric(ctx)
+			} else {
+				err = []*Conn{c, s}[i%2].Rekey(ctx)
+			}
+			cancel()
+			if err != nil {
+				t.Fatalf("ratchet %d: %v", i, err)
+			}
+			time.Sleep(time.Second)
+		}
+		cs, ss := c.Stats(), s.Stats()
+		ns := n.Stats()
+		t.Logf("epochs %d/%d; messages sent %d/%d, processed %d/%d, declined %d/%d; fragments retransmitted %d/%d; network %+v",
+			cs.Epoch, ss.Epoch, cs.ControlSent, ss.ControlSent, cs.ControlReceived, ss.ControlReceived,
+			cs.ControlDeclined, ss.ControlDeclined, cs.ControlRetransmissions, ss.ControlRetransmissions, ns)
+		if cs.Epoch != ratchets || ss.Epoch != ratchets || cs.Rekeys != ratchets || ss.Rekeys != ratchets {
+			t.Fatalf("epochs %d/%d, rekeys %d/%d, want %d", cs.Epoch, ss.Epoch, cs.Rekeys, ss.Rekeys, ratchets)
+		}
+		if cs.ControlReceived != ss.ControlSent || ss.ControlReceived != cs.ControlSent || cs.ControlSent+ss.ControlSent != ratchets+1 {
+			t.Fatalf("sent %d/%d, processed %d/%d", cs.ControlSent, ss.ControlSent, cs.ControlReceived, ss.ControlReceived)
+		}
+		if cs.ControlRetransmissions+ss.ControlRetransmissions == 0 || ns.Duplicated == 0 {
+			t.Fatal("nothing retransmitted or duplicated: the test shows nothing")
+		}
+		if err := n.SetDefault(netsim.Config{Delay: 10 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		exchange(t, c, s, "same keys")
+		exchange(t, s, c, "same keys")
+	})
+}
