@@ -26,7 +26,17 @@
 // message semantics; its Close sends an authenticated close record.
 // Unauthenticated close and error packets are ignored.
 //
-// Established sessions hold no goroutine and no timer: one goroutine reads
-// each socket, and timers exist only while a handshake is in progress or a
-// deadline is set.
+// Behind the data runs an authenticated control channel (docs/DATAGRAM.md
+// section 7): reliable, fragmented control messages processed exactly
+// once, which carry QSMP's symmetric ratchet (Conn.Rekey, and automatic
+// rekeys after Config's limits) and QSMD's asymmetric ratchet of any size
+// (Conn.RatchetAsymmetric), each moving the session to a new epoch whose
+// keys both sides hold before either sends under them; authenticated
+// keep-alives, dead-peer detection and an idle timeout; and the validation
+// of a peer's new address (roaming) with an encrypted path challenge.
+//
+// Established sessions hold no goroutine, and with the default Config no
+// timer while idle: one goroutine reads each socket, and a session's timer
+// exists only while one of its deadlines is set (a handshake, a
+// retransmission, a grace period, a keep-alive, a probe).
 package datagram

@@ -139,6 +139,7 @@ func (c *Conn) swapTxLocked(tx *txKeys) {
 	old.key.Clear()
 	c.keyMu.Unlock()
 	c.rk.tx = tx.epoch
+	c.rk.want = false // the new keys start their own count
 	c.st.rekeys.Add(1)
 	c.cfg.Logger.Debug("datagram: transmit epoch", "local", c.localID, "epoch", tx.epoch)
 }
