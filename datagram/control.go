@@ -129,6 +129,7 @@ func (c *Conn) nextControlLocked(now mono) {
 	c.ctlTxID++
 	ctl.outID = c.ctlTxID
 	ctl.sender = transfer.NewSender(ctl.out.body, c.limit-ctlHeaderSize, &ctl.rtt, ctl.jitter)
+	c.noteSendLocked(true) // a message expects an answer, as data does (dead-peer detection)
 	c.pumpControlLocked(now)
 }
 

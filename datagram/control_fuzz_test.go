@@ -150,3 +150,62 @@ func FuzzSessionRecords(f *testing.F) {
 		}
 	})
 }
+
+// TestControlReceiverRules hands control fragments to an established
+// session as the receive path does: a request for a wrong epoch is
+// declined; a copy of a processed message is acknowledged again and not
+// processed twice; the next message is processed; an id out of order, a
+// flag the session does not take (0x10 on QSMS) and a fragment outside
+// its message are not acted upon.
+func TestControlReceiverRules(t *testing.T) {
+	c, pc := fuzzSession(t)
+	defer c.Close()
+	peer := fuzzPeer[0]
+	feed := func(flag record.Flag, pt []byte) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.acceptLocked(authRecord{flag: flag, pt: pt, from: peer, size: 100, epoch: c.rk.latest})
+	}
+	state := func() (last ctlLast, tx uint64, recv uint64) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.ctlIn, c.rk.tx, c.st.ctlRecv.Load()
+	}
+	token := bytes.Repeat([]byte{1}, 32)
+	wrong := ratchetBody(5, token)
+	feed(flagRekey, appendCtlFragment(nil, 1, uint32(len(wrong)), 0, wrong))
+	if last, tx, recv := state(); last != (ctlLast{1, 40, ctlDeclined}) || tx != 0 || recv != 1 {
+		t.Fatalf("wrong epoch: %+v, epoch %d, %d processed", last, tx, recv)
+	}
+	sent := len(pc.take(peer))
+	feed(flagRekey, appendCtlFragment(nil, 1, uint32(len(wrong)), 0, wrong))
+	if last, _, recv := state(); last.id != 1 || recv != 1 || len(pc.take(peer)) != 1 || sent != 1 {
+		t.Fatalf("copy of message 1: %+v, %d processed", last, recv)
+	}
+	right := ratchetBody(1, token)
+	feed(flagRekey, appendCtlFragment(nil, 3, uint32(len(right)), 0, right)) // id out of order
+	if last, tx, _ := state(); last.id != 1 || tx != 0 {
+		t.Fatalf("id 3 acted upon: %+v, epoch %d", last, tx)
+	}
+	feed(flagRekey, appendCtlFragment(nil, 2, uint32(len(right)), 8, right[8:])) // half of it
+	if last, tx, _ := state(); last.id != 1 || tx != 0 {
+		t.Fatalf("half a message acted upon: %+v, epoch %d", last, tx)
+	}
+	feed(flagRekey, appendCtlFragment(nil, 2, uint32(len(right)), 0, right[:8]))
+	if last, tx, recv := state(); last != (ctlLast{2, 40, ctlDone}) || tx != 1 || recv != 2 {
+		t.Fatalf("rekey to epoch 1: %+v, epoch %d, %d processed", last, tx, recv)
+	}
+	feed(flagRekey, appendCtlFragment(nil, 2, uint32(len(right)), 0, right))
+	if _, tx, recv := state(); tx != 1 || recv != 2 {
+		t.Fatalf("a copy processed again: epoch %d, %d processed", tx, recv)
+	}
+	big := make([]byte, 5000)
+	feed(flagAsymRequest, appendCtlFragment(nil, 3, uint32(len(big)), 0, big[:1000]))
+	if last, _, _ := state(); last != (ctlLast{3, 5000, ctlDeclined}) {
+		t.Fatalf("asymmetric request on QSMS: %+v", last)
+	}
+	feed(flagRekey, []byte{1, 2, 3})
+	if st := c.Stats(); st.ControlMalformed != 1 {
+		t.Fatalf("malformed fragment: %+v", st)
+	}
+}

@@ -156,3 +156,28 @@ func TestIdleSessionTimers(t *testing.T) {
 		}
 	})
 }
+
+// TestDeadPeerDuringRekey: a rekey toward a listener that went silent is
+// retransmitted until dead-peer detection ends the session; Rekey then
+// fails with ErrPeerDead instead of waiting for ever.
+func TestDeadPeerDuringRekey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newNet(t, netsim.Config{Seed: 64, Delay: 5 * time.Millisecond})
+		srv, cli := pairConfigs(t, false)
+		p := connectPair(t, n, srv, cli)
+		defer p.close()
+		c := p.client
+		if err := n.SetLink(p.l.ep.pc, c.ep.pc, netsim.Config{Loss: 1}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err := c.Rekey(t.Context())
+		took := time.Since(start)
+		if !errors.Is(err, ErrPeerDead) || took > DefaultDeadPeerTimeout+time.Second {
+			t.Fatalf("rekey toward a silent peer: %v after %v", err, took)
+		}
+		if st := c.Stats(); st.ControlRetransmissions == 0 || st.Epoch != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
