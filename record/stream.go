@@ -33,7 +33,7 @@ func StreamMaxPlaintext(tagSize int) int { return MessageMax - tagSize }
 // number, and the receiver accepts only rx+1.
 //
 // Open is transactional where the C code is not: a record that fails any
-// check leaves the state as it was (the RCS open runs on a clone), so a
+// check leaves the state as it was (rcs.Cipher.TryOpen), so a
 // caller may report the failure and still close cleanly. Stream is not safe
 // for concurrent use of the same direction; Seal and Open may run
 // concurrently with each other.
@@ -166,11 +166,9 @@ func (s *Stream) Open(pkt []byte, now uint64) (Header, []byte, error) {
 	if int(h.MsgLen) <= s.tagSize || (h.Flag == FlagErrorCondition && int(h.MsgLen) != 1+s.tagSize) {
 		return h, nil, fmt.Errorf("%w: %d (%w)", ErrMessageSize, h.MsgLen, CodeReceiveFailure)
 	}
-	rx := s.rx.Clone()
-	pt, err := rx.Open(nil, pkt[:HeaderSize], p.Message)
+	// TryOpen leaves the cipher unchanged when the tag does not verify.
+	pt, err := s.rx.TryOpen(nil, pkt[:HeaderSize], p.Message)
 	if err == nil {
-		s.rx.Clear()
-		s.rx = rx
 		if s.prevRx != nil { // the peer has moved to the new keys
 			s.prevRx.Clear()
 			s.prevRx = nil
@@ -178,17 +176,12 @@ func (s *Stream) Open(pkt []byte, now uint64) (Header, []byte, error) {
 		s.rxSeq++
 		return h, pt, nil
 	}
-	rx.Clear()
 	if s.prevRx != nil {
 		// A record the peer sealed before it saw our re-key (see Rekey).
-		old := s.prevRx.Clone()
-		if pt, err := old.Open(nil, pkt[:HeaderSize], p.Message); err == nil {
-			s.prevRx.Clear()
-			s.prevRx = old
+		if pt, err := s.prevRx.TryOpen(nil, pkt[:HeaderSize], p.Message); err == nil {
 			s.rxSeq++
 			return h, pt, nil
 		}
-		old.Clear()
 	}
 	return h, nil, fmt.Errorf("%w (%w)", ErrAuth, CodeAuthenticationFailure)
 }
