@@ -43,8 +43,8 @@ var (
 	// ErrNoAsymmetricRatchet reports RatchetAsymmetric on a QSMS session:
 	// only QSMD sessions, where both sides hold signing keys, have it.
 	ErrNoAsymmetricRatchet = errors.New("datagram: the asymmetric ratchet needs a QSMD session")
-	// ErrRatchetDeclined reports a ratchet the peer declined several times
-	// in a row (it could not act on it).
+	// ErrRatchetDeclined reports a Rekey or RatchetAsymmetric call whose
+	// ratchet the peer declined three times (it could not act on it).
 	ErrRatchetDeclined = errors.New("datagram: the peer declined the ratchet")
 )
 

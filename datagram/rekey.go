@@ -32,8 +32,8 @@ const (
 	rkAsymWait
 )
 
-// maxDeclines is how many declines in a row Rekey and RatchetAsymmetric
-// take before giving up with ErrRatchetDeclined.
+// maxDeclines is how many declines one call of Rekey or RatchetAsymmetric
+// takes before giving up with ErrRatchetDeclined.
 const maxDeclines = 3
 
 // ratchet is a session's epoch state, guarded by Conn.mu.
