@@ -3,6 +3,7 @@ package datagram
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -207,5 +208,48 @@ func TestControlReceiverRules(t *testing.T) {
 	feed(flagRekey, []byte{1, 2, 3})
 	if st := c.Stats(); st.ControlMalformed != 1 {
 		t.Fatalf("malformed fragment: %+v", st)
+	}
+}
+
+// TestRekeyDeclined: a peer that declines every request makes Rekey roll
+// each one back (the receive keys it prepared go) and fail with
+// ErrRatchetDeclined at the third.
+func TestRekeyDeclined(t *testing.T) {
+	c, _ := fuzzSession(t)
+	defer c.Close()
+	done := make(chan error, 1)
+	go func() { done <- c.Rekey(t.Context()) }()
+	for id := uint64(1); id <= maxDeclines; id++ {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c.mu.Lock()
+			out := c.ctl != nil && c.ctl.sender != nil && c.ctl.outID == id
+			latest := c.rk.latest
+			c.mu.Unlock()
+			if out {
+				if latest != 1 {
+					t.Fatalf("request %d out with the newest epoch %d", id, latest)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("request %d never sent", id)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		ack := appendCtlAck(nil, ctlAck{id: id, status: ctlDeclined, ranges: []wire.Range{{Start: 0, End: 40}}})
+		c.mu.Lock()
+		c.acceptLocked(authRecord{flag: flagControlAck, pt: ack, from: fuzzPeer[0], size: 100})
+		rolledBack := c.rk.latest == 0 && c.keys.rx[1] == nil
+		c.mu.Unlock()
+		if !rolledBack {
+			t.Fatalf("decline %d not rolled back", id)
+		}
+	}
+	if err := <-done; !errors.Is(err, ErrRatchetDeclined) {
+		t.Fatalf("Rekey after %d declines: %v", maxDeclines, err)
+	}
+	if st := c.Stats(); st.ControlDeclined != maxDeclines || st.Epoch != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }
