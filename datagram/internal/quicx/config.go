@@ -47,7 +47,16 @@ const (
 	// DefaultCloseTimeout bounds how long Close waits for the peer to
 	// acknowledge the close record before it closes the QUIC connection.
 	DefaultCloseTimeout = 2 * time.Second
+	// DefaultRekeyAfterRecords, DefaultRekeyAfterBytes and
+	// DefaultRekeyAfterTime start an automatic symmetric ratchet (the
+	// datagram package's defaults).
+	DefaultRekeyAfterRecords = 1 << 32
+	DefaultRekeyAfterBytes   = 1 << 40
+	DefaultRekeyAfterTime    = 2 * time.Minute
 )
+
+// noLimit is the value of a disabled limit.
+const noLimit = 1<<63 - 1
 
 // Config configures a Conn or a Listener. The QSMP configuration string
 // (suite) comes from the keys: Identity's and PeerKey's (or those PeerKeys
@@ -94,6 +103,24 @@ type Config struct {
 	// if 0).
 	CloseTimeout time.Duration
 
+	// RekeyAfterRecords, RekeyAfterBytes and RekeyAfterTime start a
+	// symmetric ratchet automatically once the transmit keys of the current
+	// epoch have sealed that many records or plaintext bytes, or are that
+	// old (checked when data is written, so an idle session holds no timer
+	// for it). 0 selects DefaultRekeyAfterRecords, DefaultRekeyAfterBytes
+	// and DefaultRekeyAfterTime; a negative value disables the limit.
+	RekeyAfterRecords int64
+	RekeyAfterBytes   int64
+	RekeyAfterTime    time.Duration
+	// RejectAfterRecords, RejectAfterBytes and RejectAfterTime are hard
+	// limits of the transmit keys: past one of them Write refuses data with
+	// ErrKeysExhausted until a ratchet gives new keys. 0 selects twice the
+	// rekey limit for records and bytes, and no limit for time; a negative
+	// value disables the limit. A hard limit must exceed its rekey limit.
+	RejectAfterRecords int64
+	RejectAfterBytes   int64
+	RejectAfterTime    time.Duration
+
 	// TLSConfig replaces the default TLS configuration. By default a
 	// listener presents an ephemeral self-signed certificate and a client
 	// verifies none: QSMP authenticates the peer, and the TLS exporter is
@@ -123,6 +150,9 @@ type config struct {
 	suite   *suite.Suite
 	tagSize int
 	hc      handshake.Config
+	// asymReq and asymResp are the sizes of the asymmetric ratchet's
+	// messages on the stream (LE64 epoch and payload; 0 on QSMS).
+	asymReq, asymResp int
 }
 
 // normalize checks c for the role and fills in defaults.
@@ -172,11 +202,65 @@ func (c *Config) normalize(server bool) (*config, error) {
 	if n.Now == nil {
 		n.Now = time.Now
 	}
+	if err := n.limits(); err != nil {
+		return nil, err
+	}
 	if err := n.resolve(server); err != nil {
 		return nil, err
 	}
+	if n.Duplex {
+		k, err := n.suite.KEM()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		v, err := n.suite.Signer()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		n.asymReq = 8 + handshake.AsymmetricRequestSize(k, v)
+		n.asymResp = 8 + handshake.AsymmetricResponseSize(k, v)
+	}
 	n.hc = handshake.Config{Suite: n.suite, Rand: n.Rand, Now: n.Now, TimeThreshold: n.TimeThreshold}
 	return &n, nil
+}
+
+// limit returns v, its default if 0, or noLimit if negative.
+func limit(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return noLimit
+	}
+	return v
+}
+
+// twice doubles a limit without overflow.
+func twice(v int64) int64 {
+	if v >= noLimit/2 {
+		return noLimit
+	}
+	return 2 * v
+}
+
+// limits fills in the rekey and reject limits (a disabled one becomes
+// noLimit) and checks that each hard limit exceeds its rekey limit.
+func (n *config) limits() error {
+	n.RekeyAfterRecords = limit(n.RekeyAfterRecords, DefaultRekeyAfterRecords)
+	n.RekeyAfterBytes = limit(n.RekeyAfterBytes, DefaultRekeyAfterBytes)
+	n.RekeyAfterTime = time.Duration(limit(int64(n.RekeyAfterTime), int64(DefaultRekeyAfterTime)))
+	n.RejectAfterRecords = limit(n.RejectAfterRecords, twice(n.RekeyAfterRecords))
+	n.RejectAfterBytes = limit(n.RejectAfterBytes, twice(n.RekeyAfterBytes))
+	n.RejectAfterTime = time.Duration(limit(int64(n.RejectAfterTime), noLimit))
+	switch {
+	case n.RejectAfterRecords <= n.RekeyAfterRecords && n.RejectAfterRecords != noLimit:
+		return fmt.Errorf("%w: RejectAfterRecords %d not above RekeyAfterRecords %d", ErrConfig, n.RejectAfterRecords, n.RekeyAfterRecords)
+	case n.RejectAfterBytes <= n.RekeyAfterBytes && n.RejectAfterBytes != noLimit:
+		return fmt.Errorf("%w: RejectAfterBytes %d not above RekeyAfterBytes %d", ErrConfig, n.RejectAfterBytes, n.RekeyAfterBytes)
+	case n.RejectAfterTime <= n.RekeyAfterTime && n.RejectAfterTime != noLimit:
+		return fmt.Errorf("%w: RejectAfterTime %v not above RekeyAfterTime %v", ErrConfig, n.RejectAfterTime, n.RekeyAfterTime)
+	}
+	return nil
 }
 
 // resolve checks the keys of the role and finds the suite they agree on.

@@ -19,11 +19,14 @@ import (
 	"github.com/qsmp-go/qsmp/window"
 )
 
-// txEpoch is the transmit side of one epoch.
+// txEpoch is the transmit side of one epoch and what it has sealed.
 type txEpoch struct {
-	epoch  uint64
-	key    *rcs.Key
-	sealer *record.Sealer
+	epoch          uint64
+	key            *rcs.Key
+	sealer         *record.Sealer
+	start          time.Time // when this side started sealing under it
+	records, bytes atomic.Uint64
+	asked          atomic.Bool // a limit was reported (one automatic rekey per epoch)
 }
 
 // rxEpoch is the receive side of one epoch: one opener with the datagram
@@ -40,7 +43,8 @@ type rxEpoch struct {
 type counters struct {
 	recordsIn, recordsOut, bytesIn, bytesOut atomic.Uint64
 	queueDrops, malformed, staleEpoch        atomic.Uint64
-	tooLarge, rekeys                         atomic.Uint64
+	otherFlags, tooLarge, refused            atomic.Uint64
+	rekeys, asym, ctlSent, ctlRecv           atomic.Uint64
 }
 
 // Stats is a snapshot of a Conn's counters.
@@ -55,27 +59,30 @@ type Stats struct {
 	// QueueDrops counts datagrams dropped because the receive queue
 	// (Config.ReceiveQueue) was full: the application read too slowly.
 	QueueDrops uint64
-	// Malformed counts datagrams without a valid prefix or header, or
-	// carrying another flag than encrypted_message.
+	// Malformed counts datagrams without a valid prefix or header (they
+	// are dropped before any key is tried).
 	Malformed uint64
+	// UnknownFlags counts authenticated datagrams with another flag than
+	// encrypted_message (dropped).
+	UnknownFlags uint64
 	// StaleEpoch counts datagrams of an epoch whose keys are gone (past the
 	// rekey grace period) or do not exist.
 	StaleEpoch uint64
 	// TooLarge counts Writes refused because the record would not fit one
-	// DATAGRAM frame.
-	TooLarge uint64
-	// Epoch is the current transmit epoch; Rekeys counts completed rekeys.
-	Epoch, Rekeys uint64
+	// DATAGRAM frame; WritesRefused those refused at a hard limit of the
+	// keys (ErrKeysExhausted).
+	TooLarge, WritesRefused uint64
+	// Epoch is the current transmit epoch, RxEpoch the newest epoch this
+	// side can receive (one ahead of Epoch during a ratchet). Rekeys counts
+	// moves of the transmit keys to a new epoch, by either ratchet;
+	// AsymmetricRatchets the completed asymmetric ratchets.
+	Epoch, RxEpoch, Rekeys, AsymmetricRatchets uint64
+	// ControlSent counts the ratchet messages this side wrote on the
+	// stream, ControlReceived those of the peer it processed.
+	ControlSent, ControlReceived uint64
 	// RTT is QUIC's smoothed round-trip time.
 	RTT time.Duration
 }
-
-// rekey states.
-const (
-	rekeyIdle       = iota
-	rekeyInitiating // our request is out, waiting for the ack
-	rekeyResponding // we acked the peer's request, waiting for switched
-)
 
 // Conn is one QSMP session over one QUIC connection. It implements net.Conn
 // with message semantics: one Write seals one record and sends it in one
@@ -105,7 +112,8 @@ type Conn struct {
 	wg     sync.WaitGroup
 
 	// Keys. Lock order: rkMu, swmu, keyMu, txMu. Sealing takes only txMu and
-	// opening only keyMu, so the two directions do not share a lock.
+	// opening only keyMu, so the two directions do not share a lock. The
+	// ratchet (rekey.go) is guarded by rkMu.
 	txMu        sync.RWMutex
 	tx          *txEpoch
 	nextTx      *txEpoch // responder: the next epoch's, until the initiator switches
@@ -120,11 +128,9 @@ type Conn struct {
 	streamLast  uint64       // last control record accepted (reader only)
 	drops       window.Drops
 
-	rkMu    sync.Mutex
-	rkState int
-	rkEpoch uint64
-	rkToken []byte
-	rkDone  chan struct{} // closed when a rekey ends
+	rkMu sync.Mutex
+	rk   ratchet
+	asm  assembly // the peer's asymmetric ratchet message (reader only)
 
 	swmu sync.Mutex // stream writes
 
@@ -165,7 +171,6 @@ func newConn(qc *quic.Conn, stream *quic.Stream, cfg *config, server bool, sess 
 		wide: sess.Duplex, overhead: 1 + record.HeaderSize + cfg.tagSize,
 		ctx: ctx, cancel: cancel,
 		exporter: exporter, rxWin: rxWin, streamWin: streamWin,
-		rkDone:     make(chan struct{}),
 		readable:   make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		lost:       make(chan struct{}),
@@ -174,11 +179,20 @@ func newConn(qc *quic.Conn, stream *quic.Stream, cfg *config, server bool, sess 
 		sendTok:    make(chan struct{}, 1),
 	}
 	c.queue.init(cfg.ReceiveQueue)
-	tx, rx, err := c.deriveEpoch(sess.DatagramSecret, 0)
+	// The ratchet state (seed and datagram secret of epoch 0) is all that
+	// later epochs need: the handshake's stream-profile ciphers and its
+	// copy of the datagram secret go.
+	rs := sess.Stream.RatchetState()
+	tx, rx, err := c.deriveEpoch(rs.Secret, 0)
 	if err != nil {
+		rs.Clear()
 		cancel()
 		return nil, err
 	}
+	sess.Stream.Clear()
+	clear(sess.DatagramSecret)
+	sess.Stream, sess.DatagramSecret = nil, nil
+	c.rk.rs = rs
 	c.tx, c.rx[0] = tx, rx
 	c.limit.Store(int64(record.DatagramMaxPlaintext))
 	c.probeLimit()
@@ -207,7 +221,7 @@ func (c *Conn) deriveEpoch(ds []byte, epoch uint64) (*txEpoch, *rxEpoch, error) 
 		return nil, nil, err
 	}
 	thr := c.cfg.threshold()
-	tx := &txEpoch{epoch: epoch, key: tk, sealer: record.NewSealer(tk, tb, &c.txSeq)}
+	tx := &txEpoch{epoch: epoch, key: tk, sealer: record.NewSealer(tk, tb, &c.txSeq), start: time.Now()}
 	rx := &rxEpoch{epoch: epoch, key: rk,
 		dgram:  record.NewOpener(rk, rb, c.rxWin, &c.drops, thr),
 		stream: record.NewOpener(rk, rb, c.streamWin, nil, thr)}
@@ -226,8 +240,10 @@ func (c *Conn) LocalAddr() net.Addr { return c.qc.LocalAddr() }
 func (c *Conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
 
 // Session returns the established handshake's public facts: the suite, the
-// variant, the peer's verification key and the transcript hash. Its keys
-// belong to the Conn; callers must not use them.
+// variant, the peer's verification key and the transcript hash (its Stream
+// and DatagramSecret are nil: the Conn keeps only the ratchet state). Its
+// Local identity holds this host's signing key, which the asymmetric
+// ratchet uses; callers must not change it.
 func (c *Conn) Session() *handshake.Session { return c.sess }
 
 // QUIC returns the underlying QUIC connection, for inspection (connection
@@ -241,10 +257,20 @@ func (c *Conn) Stats() Stats {
 		BytesIn: c.st.bytesIn.Load(), BytesOut: c.st.bytesOut.Load(),
 		Drops:      c.drops.Snapshot(),
 		QueueDrops: c.st.queueDrops.Load(), Malformed: c.st.malformed.Load(),
-		StaleEpoch: c.st.staleEpoch.Load(), TooLarge: c.st.tooLarge.Load(),
-		Rekeys: c.st.rekeys.Load(),
-		RTT:    c.qc.ConnectionStats().SmoothedRTT,
+		UnknownFlags: c.st.otherFlags.Load(),
+		StaleEpoch:   c.st.staleEpoch.Load(), TooLarge: c.st.tooLarge.Load(),
+		WritesRefused: c.st.refused.Load(),
+		Rekeys:        c.st.rekeys.Load(), AsymmetricRatchets: c.st.asym.Load(),
+		ControlSent: c.st.ctlSent.Load(), ControlReceived: c.st.ctlRecv.Load(),
+		RTT: c.qc.ConnectionStats().SmoothedRTT,
 	}
+	c.keyMu.RLock()
+	for _, r := range c.rx {
+		if r != nil {
+			s.RxEpoch = max(s.RxEpoch, r.epoch)
+		}
+	}
+	c.keyMu.RUnlock()
 	c.txMu.RLock()
 	if c.tx != nil {
 		s.Epoch = c.tx.epoch
@@ -324,9 +350,15 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	}
 	bp := bufPool.Get().(*[]byte)
-	buf, err := c.seal((*bp)[:0], prefixDatagram, record.FlagEncryptedMessage, b)
+	buf, due, err := c.sealRecord((*bp)[:0], prefixDatagram, record.FlagEncryptedMessage, b, true)
+	if due {
+		c.wantRekey()
+	}
 	if err != nil {
 		bufPool.Put(bp)
+		if errors.Is(err, ErrKeysExhausted) {
+			c.st.refused.Add(1)
+		}
 		return 0, c.opErr("write", err)
 	}
 	*bp = buf
@@ -417,16 +449,41 @@ func (c *Conn) sendWithDeadline(bp *[]byte) error {
 
 // seal appends prefix ‖ record to dst under the current transmit epoch.
 func (c *Conn) seal(dst []byte, kind byte, flag record.Flag, pt []byte) ([]byte, error) {
+	out, _, err := c.sealRecord(dst, kind, flag, pt, false)
+	return out, err
+}
+
+// sealRecord is seal that counts what the transmit keys sealed. For data
+// it enforces the hard limits (ErrKeysExhausted) and reports whether a
+// limit has just been reached (due: start a rekey).
+func (c *Conn) sealRecord(dst []byte, kind byte, flag record.Flag, pt []byte, data bool) (out []byte, due bool, err error) {
 	c.txMu.RLock()
 	defer c.txMu.RUnlock()
 	tx := c.tx
 	if tx == nil {
-		return dst, net.ErrClosed
+		return dst, false, net.ErrClosed
+	}
+	cfg := c.cfg
+	var age time.Duration
+	if data {
+		if cfg.RekeyAfterTime != noLimit || cfg.RejectAfterTime != noLimit {
+			age = time.Since(tx.start)
+		}
+		if tx.records.Load() >= uint64(cfg.RejectAfterRecords) || tx.bytes.Load() >= uint64(cfg.RejectAfterBytes) || age >= cfg.RejectAfterTime {
+			return dst, !tx.asked.Swap(true), ErrKeysExhausted
+		}
 	}
 	start := len(dst)
 	dst = append(dst, prefixFor(kind, tx.epoch))
-	out, _, err := tx.sealer.Seal(dst, dst[start:start+1], flag, pt, c.now())
-	return out, err
+	out, _, err = tx.sealer.Seal(dst, dst[start:start+1], flag, pt, c.now())
+	if err != nil {
+		return out, false, err
+	}
+	recs, bytes := tx.records.Add(1), tx.bytes.Add(uint64(len(pt)))
+	if data && !tx.asked.Load() && (recs >= uint64(cfg.RekeyAfterRecords) || bytes >= uint64(cfg.RekeyAfterBytes) || age >= cfg.RekeyAfterTime) {
+		due = !tx.asked.Swap(true)
+	}
+	return out, due, nil
 }
 
 // Read returns the next record's plaintext. It blocks until a record
@@ -561,10 +618,12 @@ func (c *Conn) open(b, pkt []byte) (n int, pt []byte, err error) {
 		}
 		return 0, nil, errDropped
 	}
-	rx.seen.Store(true)
+	if !rx.seen.Load() {
+		rx.seen.Store(true)
+	}
 	if h.Flag != record.FlagEncryptedMessage {
 		clear(out)
-		c.st.malformed.Add(1)
+		c.st.otherFlags.Add(1)
 		return 0, nil, errDropped
 	}
 	if fits {
@@ -698,6 +757,9 @@ func (c *Conn) readStream() {
 
 // handleControl acts on one control message from the peer.
 func (c *Conn) handleControl(ctl control) error {
+	if c.asm.busy() && ctl.flag != c.asm.flag {
+		return fmt.Errorf("%w: %v inside a ratchet message", ErrProtocol, ctl.flag)
+	}
 	switch ctl.flag {
 	case record.FlagErrorCondition:
 		c.mu.Lock()
@@ -718,7 +780,20 @@ func (c *Conn) handleControl(ctl control) error {
 		}
 		return nil
 	case record.FlagSymmetricRatchetRequest:
+		c.st.ctlRecv.Add(1)
 		return c.handleRekey(ctl)
+	case record.FlagAsymmetricRatchetRequest, record.FlagAsymmetricRatchetResponse:
+		need := c.cfg.asymReq
+		if ctl.flag == record.FlagAsymmetricRatchetResponse {
+			need = c.cfg.asymResp
+		}
+		msg, err := c.asm.add(ctl, need)
+		if err != nil || msg == nil {
+			return err
+		}
+		defer clear(msg)
+		c.st.ctlRecv.Add(1)
+		return c.handleAsymmetric(ctl.flag, msg)
 	}
 	return fmt.Errorf("%w: unexpected %v", ErrProtocol, ctl.flag)
 }
@@ -773,8 +848,8 @@ func (c *Conn) teardown(code quic.ApplicationErrorCode, reason string) {
 	}
 	c.mu.Unlock()
 	c.rkMu.Lock()
-	clear(c.rkToken)
-	c.rkToken = nil
+	c.rk.clear()
+	c.asm.reset()
 	c.rkMu.Unlock()
 	c.keyMu.Lock()
 	c.txMu.Lock()

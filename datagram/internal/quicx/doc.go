@@ -12,18 +12,21 @@
 //	Client(ctx, *quic.Conn, *Config), Server(ctx, *quic.Conn, *Config)  your own QUIC setup
 //
 //	(*Conn) Read, Write, Close, LocalAddr, RemoteAddr, Set*Deadline (net.Conn)
-//	(*Conn) MaxWrite, Rekey(ctx), Migrate(ctx, pc), Stats, Session, QUIC
+//	(*Conn) MaxWrite, Rekey(ctx), RatchetAsymmetric(ctx), Migrate(ctx, pc),
+//	        Stats, Session, QUIC
 //	(*Listener) Accept (net.Listener), AcceptContext(ctx), Close, Addr
 //
 // network is "quic", "quic4" or "quic6" ("udp", "udp4", "udp6" are
 // accepted as synonyms). Config's key, timeout, window, queue, logger, Rand
-// and Now fields have the names and meanings of datagram.Config's; it adds
-// TLSConfig, QUICConfig, RekeyGrace and CloseTimeout, and has no MaxPayload
-// (QUIC decides the datagram size). The errors follow datagram's:
+// and Now fields, the rekey and reject limits and RekeyGrace have the names
+// and meanings of datagram.Config's; it adds TLSConfig, QUICConfig and
+// CloseTimeout, and has no MaxPayload (QUIC decides the datagram size).
+// The errors follow datagram's (which maps them onto its own):
 // *MessageTooLargeError (ErrMessageTooLarge) naming the limit,
 // *ShortBufferError (ErrShortBuffer, io.ErrShortBuffer) naming the size,
-// ErrPeerClosed, ErrConfig, ErrListenerClosed, os.ErrDeadlineExceeded,
-// net.ErrClosed, io.EOF after the peer's authenticated close.
+// ErrPeerClosed, ErrConfig, ErrListenerClosed, ErrKeysExhausted,
+// ErrNoAsymmetricRatchet, os.ErrDeadlineExceeded, net.ErrClosed, io.EOF
+// after the peer's authenticated close.
 //
 // # What runs where
 //
@@ -48,16 +51,19 @@
 // (E = 0x80 for odd epochs.) One Write is one record is one DATAGRAM
 // frame; one Read returns one record. Control records travel on the
 // stream, reliably and in order: "ready" (flag 0x0E, one byte 0x01), rekey
-// messages (flag 0x12: type ‖ LE64(epoch) ‖ [token]) and the close (flag
-// 0x14, one code byte, 0 for a normal close). Both share the direction's
-// sequence counter; datagrams are checked by the acceptance window
-// (Config.WindowSize), control records must come in increasing order.
+// messages (flag 0x12: type ‖ LE64(epoch) ‖ [token]), the asymmetric
+// ratchet's request and response (flags 0x10 and 0x11: LE32 offset ‖ a
+// fragment of at most 16 KiB of LE64(epoch) ‖ payload, fragments back to
+// back) and the close (flag 0x14, one code byte, 0 for a normal close).
+// Both share the direction's sequence counter; datagrams are checked by
+// the acceptance window (Config.WindowSize), control records must come in
+// increasing order.
 //
 // # Keys and the QUIC binding
 //
 // Each epoch's datagram secret (Session.DatagramSecret for epoch 0, then
-// record.Stream.DatagramSecret after each ratchet) is bound to the QUIC
-// connection before any key is derived (BindSecret):
+// record.RatchetState.Next's after each ratchet, symmetric or asymmetric)
+// is bound to the QUIC connection before any key is derived (BindSecret):
 //
 //	DS' = cSHAKE(rate, X = DS ‖ TLS-Exporter("EXPORTER-qsmp-go datagram v1", "", 32),
 //	             N = "qsmp-go quic v1", S = "")
@@ -111,9 +117,12 @@
 // does as soon as it reads the close record, then closes the QUIC
 // connection with CodeClosed. The peer's Read returns what is queued, then
 // io.EOF once the QUIC connection is gone (or CloseTimeout after the close
-// record, whichever comes first). Rekey runs QSMP's symmetric
-// ratchet on the stream (see Conn.Rekey); the previous epoch's receive keys
-// stay for Config.RekeyGrace.
+// record, whichever comes first). Rekey runs QSMP's symmetric ratchet and
+// RatchetAsymmetric QSMD's asymmetric one on the stream (see those
+// methods), and a symmetric ratchet starts by itself after
+// Config.RekeyAfterRecords, RekeyAfterBytes or RekeyAfterTime; the previous
+// epoch's receive keys stay for Config.RekeyGrace after the peer is seen on
+// the new epoch, and a side starts a ratchet only once they are gone.
 //
 // # Goroutines
 //

@@ -46,6 +46,14 @@ var (
 	// ErrNotClient reports Migrate on the server side of a session; QUIC
 	// lets only the client migrate.
 	ErrNotClient = errors.New("quicx: only the client can migrate")
+	// ErrKeysExhausted reports a Write refused because the transmit keys
+	// reached a hard limit (Config.RejectAfterRecords, RejectAfterBytes or
+	// RejectAfterTime) and no ratchet has replaced them yet; a ratchet is
+	// under way, and a later Write succeeds once it completes.
+	ErrKeysExhausted = errors.New("quicx: transmit keys exhausted, waiting for a rekey")
+	// ErrNoAsymmetricRatchet reports RatchetAsymmetric on a QSMS session:
+	// only QSMD sessions, where both sides hold signing keys, have it.
+	ErrNoAsymmetricRatchet = errors.New("quicx: the asymmetric ratchet needs a QSMD session")
 )
 
 // MessageTooLargeError is returned by Conn.Write for a message longer than

@@ -16,6 +16,8 @@ func FuzzParseControl(f *testing.F) {
 	f.Add(uint8(record.FlagSymmetricRatchetRequest), appendRekey(nil, rekeyAck, 7, nil))
 	f.Add(uint8(record.FlagErrorCondition), []byte{0})
 	f.Add(uint8(record.FlagSessionEstablishVerify), []byte{readyByte})
+	f.Add(uint8(record.FlagAsymmetricRatchetRequest), appendFragment(nil, 0, []byte("fragment")))
+	f.Add(uint8(record.FlagAsymmetricRatchetResponse), appendFragment(nil, fragmentSize, []byte{1}))
 	f.Fuzz(func(t *testing.T, flag uint8, pt []byte) {
 		c, err := parseControl(record.Flag(flag), pt)
 		if err != nil {
@@ -35,6 +37,11 @@ func FuzzParseControl(f *testing.F) {
 			enc = []byte{c.code}
 		case record.FlagSessionEstablishVerify:
 			enc = []byte{readyByte}
+		case record.FlagAsymmetricRatchetRequest, record.FlagAsymmetricRatchetResponse:
+			if len(c.frag) == 0 || len(c.frag) > fragmentSize {
+				t.Fatalf("fragment of %d bytes accepted", len(c.frag))
+			}
+			enc = appendFragment(nil, int(c.offset), c.frag)
 		default:
 			t.Fatalf("flag %v accepted", c.flag)
 		}
@@ -117,7 +124,7 @@ func FuzzOpen(f *testing.F) {
 		}
 		buf := make([]byte, 2000)
 		n, pt, err := srv.open(buf, pkt)
-		st := srv.st.malformed.Load() + srv.st.staleEpoch.Load() + srv.drops.Snapshot().Total()
+		st := srv.st.malformed.Load() + srv.st.otherFlags.Load() + srv.st.staleEpoch.Load() + srv.drops.Snapshot().Total()
 		if err != nil {
 			if st != 1 {
 				t.Fatalf("rejection counted %d times", st)
@@ -132,6 +139,64 @@ func FuzzOpen(f *testing.F) {
 		got := string(buf[:n])
 		if got != "" && got != "hello" && got != string(make([]byte, 300)) {
 			t.Fatalf("forged record accepted: %q", got)
+		}
+	})
+}
+
+// FuzzAssembly feeds a sequence of asymmetric ratchet fragments (each: flag
+// bit, LE16 offset delta, length byte) to the reassembly of a 600-byte
+// message: it completes only with exactly the bytes of fragments of one
+// flag given in order, and anything else fails with ErrProtocol.
+func FuzzAssembly(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 200, 0, 0, 0, 200, 0, 0, 0, 200})
+	f.Add([]byte{0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 90})
+	f.Add([]byte{0, 0, 0, 100, 1, 0, 0, 100})
+	f.Add([]byte{0, 0, 0, 100, 0, 5, 0, 100})
+	f.Add([]byte{0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255})
+	f.Fuzz(func(t *testing.T, steps []byte) {
+		const need = 600
+		var a assembly
+		var want []byte // the model: bytes of the message in progress
+		var flag0 record.Flag
+		for i := 0; i+4 <= len(steps); i += 4 {
+			flag := record.FlagAsymmetricRatchetRequest
+			if steps[i]&1 == 1 {
+				flag = record.FlagAsymmetricRatchetResponse
+			}
+			delta := int(steps[i+1]) | int(steps[i+2])<<8
+			n := max(1, int(steps[i+3]))
+			frag := bytes.Repeat([]byte{byte(i)}, n)
+			ok := delta == 0 && len(want)+n <= need && (want == nil || flag == flag0)
+			msg, err := a.add(control{flag: flag, offset: uint32(len(want) + delta), frag: append([]byte(nil), frag...)}, need)
+			if err != nil {
+				if !errors.Is(err, ErrProtocol) {
+					t.Fatalf("error %v does not match ErrProtocol", err)
+				}
+				if ok {
+					t.Fatalf("step %d refused: %v", i/4, err)
+				}
+				if a.busy() {
+					t.Fatal("a failed assembly stays busy")
+				}
+				want = nil
+				continue
+			}
+			if !ok {
+				t.Fatalf("step %d accepted (have %d, delta %d, %d bytes, flag %v after %v)", i/4, len(want), delta, n, flag, flag0)
+			}
+			if want == nil {
+				want, flag0 = []byte{}, flag
+			}
+			want = append(want, frag...)
+			switch {
+			case msg != nil:
+				if !bytes.Equal(msg, want) || len(msg) != need || a.busy() {
+					t.Fatalf("message of %d bytes differs from the %d bytes given", len(msg), len(want))
+				}
+				want = nil
+			case len(want) >= need || !a.busy():
+				t.Fatalf("%d bytes in and no message", len(want))
+			}
 		}
 	})
 }

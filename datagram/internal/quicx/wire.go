@@ -136,9 +136,15 @@ func readPacket(r io.Reader, max int) ([]byte, error) {
 	return pkt, nil
 }
 
+// fragmentSize is the most bytes of an asymmetric ratchet message one
+// control record carries; larger messages take several records, written
+// back to back.
+const fragmentSize = 16384
+
 // maxControlMsgLen bounds msglen of a control record on the stream: the
-// largest control plaintext (a rekey request, 41 bytes) plus the largest tag.
-const maxControlMsgLen = 128
+// largest control plaintext (a fragment of an asymmetric ratchet message:
+// 4-byte offset and fragmentSize bytes) plus the largest tag.
+const maxControlMsgLen = 4 + fragmentSize + 64
 
 // readFrame reads one post-handshake frame from the stream: the prefix byte,
 // the 21-byte header and msglen bytes (at most maxControlMsgLen). It returns
@@ -175,25 +181,33 @@ func unexpected(err error) error {
 // handshake.
 //
 //	flag 0x0E session_establish_verify  "ready": one byte 0x01
+//	flag 0x10 asymmetric ratchet request   LE32(offset) ‖ fragment of LE64(epoch) ‖ sig ‖ H(ek) ‖ ek
+//	flag 0x11 asymmetric ratchet response  LE32(offset) ‖ fragment of LE64(epoch) ‖ sig ‖ H(ct) ‖ ct
 //	flag 0x12 symmetric_ratchet_request type (1) ‖ LE64(epoch) ‖ [token (32)]
 //	flag 0x14 error_condition           close: one byte, the QSMP code
+//
+// An asymmetric ratchet message has the exact size its suite gives it; its
+// fragments (at most fragmentSize bytes each, offsets in order from 0) are
+// written back to back, with no other control record between them.
 const (
 	readyByte byte = 0x01
 
 	rekeyRequest  byte = 0x01 // carries the token; names the next epoch
 	rekeyAck      byte = 0x02 // the responder derived the next epoch's keys
-	rekeySwitched byte = 0x03 // the initiator sends under the next epoch
+	rekeySwitched byte = 0x03 // the sender now sends under the next epoch
 
 	tokenSize = 32
 )
 
 // control is a parsed control message.
 type control struct {
-	flag  record.Flag
-	code  uint8  // close
-	kind  byte   // rekey message type
-	epoch uint64 // rekey: the next epoch
-	token []byte // rekey request
+	flag   record.Flag
+	code   uint8  // close
+	kind   byte   // rekey message type
+	epoch  uint64 // rekey: the next epoch
+	token  []byte // rekey request
+	offset uint32 // asymmetric ratchet fragment: its offset
+	frag   []byte // asymmetric ratchet fragment: its bytes
 }
 
 // parseControl checks the plaintext of a control record of the given flag.
@@ -209,6 +223,12 @@ func parseControl(flag record.Flag, pt []byte) (control, error) {
 			return c, fmt.Errorf("%w: close message of %d bytes", ErrProtocol, len(pt))
 		}
 		c.code = pt[0]
+	case record.FlagAsymmetricRatchetRequest, record.FlagAsymmetricRatchetResponse:
+		if len(pt) < 5 || len(pt) > 4+fragmentSize {
+			return c, fmt.Errorf("%w: ratchet fragment of %d bytes", ErrProtocol, len(pt))
+		}
+		c.offset = binary.LittleEndian.Uint32(pt)
+		c.frag = append([]byte(nil), pt[4:]...) // pt is zeroed after parsing
 	case record.FlagSymmetricRatchetRequest:
 		if len(pt) < 9 {
 			return c, fmt.Errorf("%w: rekey message of %d bytes", ErrProtocol, len(pt))
@@ -241,4 +261,69 @@ func appendRekey(b []byte, kind byte, epoch uint64, token []byte) []byte {
 	b = append(b, kind)
 	b = binary.LittleEndian.AppendUint64(b, epoch)
 	return append(b, token...)
+}
+
+// appendFragment appends an asymmetric ratchet fragment's plaintext.
+func appendFragment(b []byte, offset int, frag []byte) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(offset))
+	return append(b, frag...)
+}
+
+// assembly reassembles one asymmetric ratchet message from its fragments
+// (the stream reader's, in order).
+type assembly struct {
+	flag record.Flag
+	buf  []byte
+	need int
+}
+
+// add takes one fragment; it returns the complete message (LE64 epoch and
+// payload) once the last fragment is in. need is the exact size of a
+// message of the fragment's flag (0: not acceptable here).
+func (a *assembly) add(ctl control, need int) ([]byte, error) {
+	if a.buf == nil {
+		if need == 0 {
+			return nil, fmt.Errorf("%w: %v on this session", ErrProtocol, ctl.flag)
+		}
+		a.flag, a.need, a.buf = ctl.flag, need, make([]byte, 0, need)
+	}
+	if ctl.flag != a.flag || int(ctl.offset) != len(a.buf) || len(a.buf)+len(ctl.frag) > a.need {
+		a.reset()
+		return nil, fmt.Errorf("%w: ratchet fragment %v at %d out of order", ErrProtocol, ctl.flag, ctl.offset)
+	}
+	a.buf = append(a.buf, ctl.frag...)
+	clear(ctl.frag)
+	if len(a.buf) < a.need {
+		return nil, nil
+	}
+	msg := a.buf
+	a.buf, a.need = nil, 0
+	return msg, nil
+}
+
+// busy reports a message in progress.
+func (a *assembly) busy() bool { return a.buf != nil }
+
+// reset drops a message in progress.
+func (a *assembly) reset() {
+	clear(a.buf)
+	a.buf, a.need = nil, 0
+}
+
+// ratchetBody is the body of an asymmetric ratchet message.
+func ratchetBody(epoch uint64, payload []byte) []byte {
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(payload)), epoch)
+	return append(b, payload...)
+}
+
+// parseRatchetBody splits a ratchet message body.
+func parseRatchetBody(b []byte) (uint64, []byte, error) {
+	if len(b) < 8 {
+		return 0, nil, fmt.Errorf("%w: ratchet message of %d bytes", ErrProtocol, len(b))
+	}
+	e := binary.LittleEndian.Uint64(b)
+	if e == 0 {
+		return 0, nil, fmt.Errorf("%w: ratchet to epoch 0", ErrProtocol)
+	}
+	return e, b[8:], nil
 }
