@@ -177,6 +177,12 @@ type Config struct {
 	// records (time.Now if nil). Timers always use the time package.
 	Now func() time.Time
 
+	// Network selects the carrier of DialPacketConn and NewListener, which
+	// take a socket rather than a network name: "" or "udp" for the UDP
+	// envelope, "quic" for QUIC DATAGRAM frames (quic.go). Dial and Listen
+	// take the carrier from their network argument and ignore this field.
+	Network string
+
 	// newMachine, if set (tests), replaces the handshake machines.
 	newMachine func(server bool, peer *keyfile.PublicKey) (handshake.Machine, error)
 }

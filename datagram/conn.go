@@ -84,6 +84,7 @@ type Conn struct {
 	path    atomic.Pointer[peerPath]
 	pkey    pendingKey // listener: the half-open key (address, client id)
 	owner   bool       // the Conn owns its endpoint (Dial)
+	q       *quicConn  // the QUIC carrier's session (quic.go); nil on UDP
 
 	mu        sync.Mutex
 	peerID    uint64
@@ -189,6 +190,9 @@ type Stats struct {
 
 // Stats returns the Conn's counters.
 func (c *Conn) Stats() Stats {
+	if c.q != nil {
+		return c.q.stats()
+	}
 	st := &c.st
 	s := Stats{
 		RecordsIn: st.recordsIn.Load(), RecordsOut: st.recordsOut.Load(),
@@ -241,21 +245,39 @@ func (c *Conn) peerAddr() netip.AddrPort { return c.path.Load().ap }
 func (c *Conn) remote() *net.UDPAddr { return c.path.Load().ua }
 
 // LocalAddr returns the local network address.
-func (c *Conn) LocalAddr() net.Addr { return c.ep.pc.LocalAddr() }
+func (c *Conn) LocalAddr() net.Addr {
+	if c.q != nil {
+		return c.q.c.LocalAddr()
+	}
+	return c.ep.pc.LocalAddr()
+}
 
 // RemoteAddr returns the peer's address: the validated address records go
 // to (it changes when the peer roams and answers a path challenge).
-func (c *Conn) RemoteAddr() net.Addr { return c.remote() }
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.q != nil {
+		return c.q.c.RemoteAddr()
+	}
+	return c.remote()
+}
 
 // MaxWrite returns the largest message one Write accepts: what one record
 // carries within Config.MaxPayload, and at most record.DatagramMaxPlaintext.
-func (c *Conn) MaxWrite() int { return c.limit }
+func (c *Conn) MaxWrite() int {
+	if c.q != nil {
+		return c.q.c.MaxWrite()
+	}
+	return c.limit
+}
 
 // Session returns the established handshake's public facts: the suite, the
 // variant, the peer's key and the transcript hash (its Stream and
 // DatagramSecret are nil: the Conn zeroed them once its record keys were
 // derived). It is nil before the handshake ends.
 func (c *Conn) Session() *handshake.Session {
+	if c.q != nil {
+		return c.q.session()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.session == nil {
@@ -268,6 +290,9 @@ func (c *Conn) Session() *handshake.Session {
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
+	if c.q != nil {
+		return c.q.c.SetDeadline(t)
+	}
 	c.rdl.set(t)
 	c.wdl.set(t)
 	return nil
@@ -275,6 +300,9 @@ func (c *Conn) SetDeadline(t time.Time) error {
 
 // SetReadDeadline sets the deadline for Read.
 func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.q != nil {
+		return c.q.c.SetReadDeadline(t)
+	}
 	c.rdl.set(t)
 	return nil
 }
@@ -282,6 +310,9 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // SetWriteDeadline sets the deadline for Write. UDP writes do not block
 // for long; a passed deadline makes Write fail at once.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.q != nil {
+		return c.q.c.SetWriteDeadline(t)
+	}
 	c.wdl.set(t)
 	return nil
 }
@@ -295,6 +326,9 @@ func (c *Conn) opErr(op string, err error) error {
 // the peer closed the session and no record is left (io.EOF), or the
 // session ended otherwise (ErrPeerDead, ErrIdleTimeout).
 func (c *Conn) Read(b []byte) (int, error) {
+	if c.q != nil {
+		return c.q.read(b)
+	}
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -364,6 +398,9 @@ func (c *Conn) writableLocked() error {
 // while the transmit keys are past a hard limit and no ratchet has replaced
 // them yet.
 func (c *Conn) Write(b []byte) (int, error) {
+	if c.q != nil {
+		return c.q.write(b)
+	}
 	if len(b) > c.limit {
 		return 0, c.opErr("write", &MessageTooLargeError{Size: len(b), Limit: c.limit})
 	}
@@ -452,6 +489,9 @@ func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool) (si
 // times, unless the session ended already, and releases the session. It is
 // idempotent.
 func (c *Conn) Close() error {
+	if c.q != nil {
+		return c.q.close(c)
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

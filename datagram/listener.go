@@ -14,10 +14,14 @@ import (
 // socket. It implements net.Listener.
 type Listener struct {
 	ep *endpoint
+	q  *quicListener // the QUIC carrier's (quic.go); nil on UDP
 }
 
 // Listen listens on the UDP address (network "udp", "udp4" or "udp6").
 func Listen(network, address string, cfg *Config) (*Listener, error) {
+	if quicNetwork(network) {
+		return listenQUIC(network, address, cfg)
+	}
 	if err := checkNetwork(network); err != nil {
 		return nil, err
 	}
@@ -36,6 +40,9 @@ func Listen(network, address string, cfg *Config) (*Listener, error) {
 // every datagram and closes pc on Close (or at once if NewListener fails).
 // cfg must hold Identity (and PeerKeys for QSMD).
 func NewListener(pc net.PacketConn, cfg *Config) (*Listener, error) {
+	if usesQUIC(cfg) {
+		return newQUICListener(pc, cfg)
+	}
 	l, err := newListener(pc, cfg)
 	if err != nil {
 		pc.Close()
@@ -82,6 +89,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 // AcceptContext waits for the next established session, the end of ctx, or
 // Close (an error matching ErrListenerClosed and net.ErrClosed).
 func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
+	if l.q != nil {
+		return l.q.accept(ctx)
+	}
 	select {
 	case c := <-l.ep.acceptQ:
 		return c, nil
@@ -104,6 +114,9 @@ var errAcceptClosed = fmt.Errorf("%w (%w)", ErrListenerClosed, net.ErrClosed)
 // Close closes the listener, every session on it (accepted or not; each
 // established one sends its authenticated close) and the socket.
 func (l *Listener) Close() error {
+	if l.q != nil {
+		return l.q.close()
+	}
 	l.ep.close()
 	for {
 		select {
@@ -116,7 +129,12 @@ func (l *Listener) Close() error {
 }
 
 // Addr returns the listener's local address.
-func (l *Listener) Addr() net.Addr { return l.ep.pc.LocalAddr() }
+func (l *Listener) Addr() net.Addr {
+	if l.q != nil {
+		return l.q.l.Addr()
+	}
+	return l.ep.pc.LocalAddr()
+}
 
 // ListenerStats counts what a listener did with the datagrams it received.
 type ListenerStats struct {
@@ -154,7 +172,12 @@ type ListenerStats struct {
 }
 
 // Stats returns the listener's counters.
-func (l *Listener) Stats() ListenerStats { return l.ep.stats() }
+func (l *Listener) Stats() ListenerStats {
+	if l.q != nil {
+		return l.q.stats()
+	}
+	return l.ep.stats()
+}
 
 func (ep *endpoint) stats() ListenerStats {
 	s := &ep.st
@@ -188,6 +211,9 @@ func checkNetwork(network string) error {
 // "udp4" or "udp6") from a new socket, and runs the handshake. The
 // handshake ends with ctx, or after Config.HandshakeTimeout.
 func Dial(ctx context.Context, network, address string, cfg *Config) (*Conn, error) {
+	if quicNetwork(network) {
+		return dialQUIC(ctx, network, address, cfg)
+	}
 	if err := checkNetwork(network); err != nil {
 		return nil, err
 	}
@@ -210,6 +236,9 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Conn, err
 // which the Conn owns from then on: it reads every datagram from pc and
 // closes it on Close (and when the handshake fails).
 func DialPacketConn(ctx context.Context, pc net.PacketConn, raddr net.Addr, cfg *Config) (*Conn, error) {
+	if usesQUIC(cfg) {
+		return dialQUICPacketConn(ctx, pc, raddr, cfg)
+	}
 	c, err := newClient(pc, raddr, cfg, ctx)
 	if err != nil {
 		pc.Close()

@@ -317,6 +317,9 @@ func (c *Conn) wantRekey() {
 // receive keys are retired (Config.RekeyGrace after the peer's first
 // record under the current epoch), so Rekey may wait that long first.
 func (c *Conn) Rekey(ctx context.Context) error {
+	if c.q != nil {
+		return c.q.rekey(ctx)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start, declines := c.rk.tx, c.rk.declines
@@ -366,6 +369,9 @@ func (c *Conn) waitLocked(ctx context.Context) error {
 // secret. Key generation runs on the calling goroutine. It fails with
 // ErrNoAsymmetricRatchet on a QSMS session.
 func (c *Conn) RatchetAsymmetric(ctx context.Context) error {
+	if c.q != nil {
+		return c.q.ratchetAsymmetric(ctx)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.session == nil || !c.session.Duplex || c.cfg.asymReq == 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/quic-go/quic-go"
 )
@@ -177,6 +178,31 @@ type Listener struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	established, failed, busy, acceptFull atomic.Uint64
+}
+
+// ListenerStats counts what a Listener did with the QUIC connections it
+// accepted.
+type ListenerStats struct {
+	// Established counts QSMP sessions set up, Failed handshakes that
+	// ended without one (refused, broken, timed out).
+	Established, Failed uint64
+	// Busy counts connections refused because Config.MaxHandshakes
+	// handshakes were in progress; AcceptFull sessions closed because
+	// Accept fell behind (Config.AcceptQueue).
+	Busy, AcceptFull uint64
+	// Handshakes is the number of QSMP handshakes in progress.
+	Handshakes int
+}
+
+// Stats returns the listener's counters.
+func (l *Listener) Stats() ListenerStats {
+	return ListenerStats{
+		Established: l.established.Load(), Failed: l.failed.Load(),
+		Busy: l.busy.Load(), AcceptFull: l.acceptFull.Load(),
+		Handshakes: len(l.sem),
+	}
 }
 
 // Listen opens a UDP socket on addr and accepts QSMP sessions over QUIC on
@@ -262,6 +288,7 @@ func (l *Listener) serve() {
 		select {
 		case l.sem <- struct{}{}:
 		default:
+			l.busy.Add(1)
 			qc.CloseWithError(CodeRefused, "qsmp: too many handshakes")
 			continue
 		}
@@ -271,15 +298,18 @@ func (l *Listener) serve() {
 			defer func() { <-l.sem }()
 			c, err := establish(l.ctx, qc, l.cfg, true)
 			if err != nil {
+				l.failed.Add(1)
 				l.cfg.Logger.Debug("quicx: handshake failed", "remote", qc.RemoteAddr(), "err", err)
 				return
 			}
+			l.established.Add(1)
 			if l.ref != nil {
 				c.refs = append(c.refs, l.ref.acquire())
 			}
 			select {
 			case l.conns <- c:
 			default:
+				l.acceptFull.Add(1)
 				c.teardown(CodeRefused, "qsmp: accept queue full")
 			}
 		}()
