@@ -85,6 +85,7 @@ type Conn struct {
 	pkey    pendingKey // listener: the half-open key (address, client id)
 	owner   bool       // the Conn owns its endpoint (Dial)
 	q       *quicConn  // the QUIC carrier's session (quic.go); nil on UDP
+	sk      *sock      // the socket the session uses (nil: the endpoint's first)
 
 	mu        sync.Mutex
 	peerID    uint64
@@ -345,6 +346,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.mu.Unlock()
 			n := copy(b, rec)
 			clear(rec)
+			c.ep.giveBuf(rec)
 			if more {
 				c.signal()
 			}
@@ -443,8 +445,6 @@ func (c *Conn) sendRecord(flag record.Flag, pt []byte, to *net.UDPAddr) (int, er
 // data it enforces the hard limits (ErrKeysExhausted) and reports whether a
 // soft limit has just been reached (due).
 func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool) (size int, due bool, err error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
 	c.keyMu.RLock()
 	k := c.keys
 	if k == nil {
@@ -462,7 +462,8 @@ func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool) (si
 		}
 	}
 	prefix := wire.RecordPrefix(k.peer, tx.epoch&1 == 1)
-	buf := append((*bp)[:0], prefix[:]...)
+	bp := c.ep.getBuf()
+	buf := append(*bp, prefix[:]...)
 	buf, _, err = tx.sealer.Seal(buf, prefix[:], flag, pt, record.UnixTime(c.cfg.Now()))
 	if err == nil {
 		recs, bytes := tx.records.Add(1), tx.bytes.Add(uint64(len(pt)))
@@ -475,14 +476,11 @@ func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool) (si
 	}
 	c.keyMu.RUnlock()
 	if err != nil {
+		c.ep.putBuf(bp)
 		return 0, due, err
 	}
 	*bp = buf
-	if to == nil {
-		to = c.remote()
-	}
-	_, err = c.ep.pc.WriteTo(buf, to)
-	return len(buf), due, err
+	return len(buf), due, c.sendSealed(bp, to, data)
 }
 
 // Close sends the authenticated close record (flag 0x14, code 0) a few
@@ -593,7 +591,7 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 		return
 	}
 	highest, empty := c.rxWin.Highest(), c.rxWin.Empty()
-	h, pt, err := rx.opener.Open(nil, r.Prefix, r.Packet, record.UnixTime(c.cfg.Now()))
+	h, pt, err := rx.opener.Open(c.ep.takeBuf(), r.Prefix, r.Packet, record.UnixTime(c.cfg.Now()))
 	epoch := rx.epoch
 	first := err == nil && !rx.seen.Load() && rx.seen.CompareAndSwap(false, true)
 	c.keyMu.RUnlock()

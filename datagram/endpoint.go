@@ -3,7 +3,6 @@ package datagram
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"net"
 	"net/netip"
 	"runtime"
@@ -17,9 +16,6 @@ import (
 	"github.com/qsmp-go/qsmp/keyfile"
 )
 
-// readBufferSize is the receive buffer: the largest UDP payload.
-const readBufferSize = 1 << 16
-
 // pendingKey names a listener's session before the client knows the
 // listener's session id: the client's address and its session id.
 type pendingKey struct {
@@ -27,17 +23,20 @@ type pendingKey struct {
 	id   uint64
 }
 
-// endpoint is one socket and the sessions on it: a Listener's many, or a
-// dialed Conn's one. One goroutine reads the socket and demultiplexes by
-// receiver id; timers drive handshakes; established sessions hold neither
-// goroutine nor timer.
+// endpoint is one or more sockets bound to one address and the sessions on
+// them: a Listener's many, or a dialed Conn's one. One goroutine per socket
+// reads it in batches and demultiplexes by receiver id (one session table
+// for all); a session answers on the socket its handshake arrived on;
+// timers drive handshakes; established sessions hold neither goroutine
+// nor timer.
 type endpoint struct {
-	pc     net.PacketConn
+	pc     net.PacketConn // the first socket
+	socks  []*sock
 	cfg    *config
 	server bool
 	base   time.Time // the origin of the sessions' clocks (mono)
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	sessions map[uint64]*Conn
 	pending  map[pendingKey]*Conn
 	halfOpen int
@@ -95,7 +94,9 @@ func (s *epCounters) timed(f func()) {
 	s.work.Add(int64(time.Since(t0)))
 }
 
-func newEndpoint(pc net.PacketConn, cfg *config, server bool) *endpoint {
+// newEndpoint makes an endpoint over one socket or more, all bound to the
+// same address.
+func newEndpoint(pc net.PacketConn, cfg *config, server bool, more ...net.PacketConn) *endpoint {
 	ep := &endpoint{
 		pc: pc, cfg: cfg, server: server,
 		base:     time.Now().Add(-baseOffset),
@@ -111,6 +112,9 @@ func newEndpoint(pc net.PacketConn, cfg *config, server bool) *endpoint {
 		if cfg.PrefixRate > 0 {
 			ep.limiter = cookie.NewPrefixLimiter(cfg.PrefixRate, cfg.PrefixBurst, maxTrackedPrefixes)
 		}
+	}
+	for _, p := range append([]net.PacketConn{pc}, more...) {
+		ep.socks = append(ep.socks, newSock(ep, p))
 	}
 	return ep
 }
@@ -154,41 +158,33 @@ func (ep *endpoint) newIDLocked() uint64 {
 	}
 }
 
-// write sends one datagram, counting it.
+// write sends one handshake datagram (copied) on the first socket,
+// counting it.
 func (ep *endpoint) write(b []byte, to net.Addr) {
-	if _, err := ep.pc.WriteTo(b, to); err != nil {
+	ep.writeOn(ep.socks[0], b, to)
+}
+
+// writeOn sends one handshake datagram (copied) on s, counting it.
+func (ep *endpoint) writeOn(s *sock, b []byte, to net.Addr) {
+	ap, ok := addrPortOf(to)
+	if !ok {
 		ep.st.writeErrors.Add(1)
 		return
 	}
-	ep.st.bytesOut.Add(uint64(len(b)))
+	bp := ep.getBuf()
+	*bp = append(*bp, b...)
+	s.send(bp, ap, true, nil)
 }
 
-// readLoop reads the socket until it is closed.
+// readLoop reads every socket, one goroutine each, until they are closed.
 func (ep *endpoint) readLoop() {
 	defer close(ep.readDone)
-	buf := make([]byte, readBufferSize)
-	for {
-		n, from, err := ep.pc.ReadFrom(buf)
-		if err != nil {
-			ep.mu.Lock()
-			closed := ep.closed
-			ep.mu.Unlock()
-			if closed || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			time.Sleep(time.Millisecond) // a transient socket error: don't spin
-			continue
-		}
-		if ep.st.measure.Load() {
-			ep.st.timed(func() { ep.handle(buf[:n], from) })
-			continue
-		}
-		ep.handle(buf[:n], from)
+	var wg sync.WaitGroup
+	for _, s := range ep.socks[1:] {
+		wg.Go(s.readLoop)
 	}
+	ep.socks[0].readLoop()
+	wg.Wait()
 }
 
 // handle takes one received datagram: the demultiplexer. Every check that
@@ -203,18 +199,33 @@ func (ep *endpoint) handle(b []byte, from net.Addr) {
 		ep.st.malformed.Add(1)
 		return
 	}
+	var r reader
+	ep.handleFrom(ep.socks[0], &r, b, ap)
+}
+
+// handleFrom takes one datagram that arrived on s from ap (counted by the
+// caller); rd caches the last session looked up.
+func (ep *endpoint) handleFrom(s *sock, rd *reader, b []byte, ap netip.AddrPort) {
+	if !ap.Addr().IsValid() {
+		ep.st.malformed.Add(1)
+		return
+	}
 	kind, recv, err := wire.Peek(b)
 	if err != nil {
 		ep.st.malformed.Add(1)
 		return
 	}
 	if recv == 0 {
-		ep.handleUnaddressed(kind, b, ap)
+		ep.handleUnaddressed(s, kind, b, ap)
 		return
 	}
-	ep.mu.Lock()
-	c := ep.sessions[recv]
-	ep.mu.Unlock()
+	c := rd.conn
+	if recv != rd.id || c == nil {
+		ep.mu.RLock()
+		c = ep.sessions[recv]
+		ep.mu.RUnlock()
+		rd.id, rd.conn = recv, c
+	}
 	if c == nil {
 		ep.st.unknownSession.Add(1)
 		return
@@ -222,7 +233,7 @@ func (ep *endpoint) handle(b []byte, from net.Addr) {
 	if kind == wire.KindRecord {
 		// Records authenticate themselves: one from another address may
 		// mean the peer moved (roaming), which the Conn validates.
-		r, err := wire.ParseRecord(b)
+		rec, err := wire.ParseRecord(b)
 		if err != nil {
 			ep.st.malformed.Add(1)
 			return
@@ -231,7 +242,8 @@ func (ep *endpoint) handle(b []byte, from net.Addr) {
 			ep.st.wrongAddress.Add(1)
 			return
 		}
-		c.onRecord(r, ap, len(b))
+		c.onRecord(rec, ap, len(b))
+		rd.records++
 		return
 	}
 	if ap != c.peerAddr() {
@@ -266,7 +278,7 @@ func (ep *endpoint) handle(b []byte, from net.Addr) {
 
 // handleUnaddressed takes a datagram with receiver id 0: a client's
 // connect-request fragment (listener) or a cookie reply (client).
-func (ep *endpoint) handleUnaddressed(kind wire.Kind, b []byte, ap netip.AddrPort) {
+func (ep *endpoint) handleUnaddressed(s *sock, kind wire.Kind, b []byte, ap netip.AddrPort) {
 	switch {
 	case kind == wire.KindCookie && !ep.server:
 		cr, err := wire.ParseCookieReply(b)
@@ -274,9 +286,9 @@ func (ep *endpoint) handleUnaddressed(kind wire.Kind, b []byte, ap netip.AddrPor
 			ep.st.malformed.Add(1)
 			return
 		}
-		ep.mu.Lock()
+		ep.mu.RLock()
 		c := ep.sessions[cr.Echo]
-		ep.mu.Unlock()
+		ep.mu.RUnlock()
 		if c == nil || ap != c.peerAddr() {
 			ep.st.wrongAddress.Add(1)
 			return
@@ -294,16 +306,16 @@ func (ep *endpoint) handleUnaddressed(kind wire.Kind, b []byte, ap netip.AddrPor
 			ep.st.malformed.Add(1)
 			return
 		}
-		ep.mu.Lock()
+		ep.mu.RLock()
 		c := ep.pending[pendingKey{ap, f.Sender}]
-		ep.mu.Unlock()
+		ep.mu.RUnlock()
 		if c != nil {
 			c.mu.Lock()
 			c.onFragmentLocked(f, time.Now())
 			c.mu.Unlock()
 			return
 		}
-		ep.newHandshake(f, len(b), ap)
+		ep.newHandshake(s, f, len(b), ap)
 	default:
 		ep.st.malformed.Add(1)
 	}
@@ -313,7 +325,7 @@ func (ep *endpoint) handleUnaddressed(kind wire.Kind, b []byte, ap netip.AddrPor
 // a session: a cookie reply if it carries no valid cookie (no state, and
 // never more bytes than received), otherwise, within the limits, a new
 // half-open session.
-func (ep *endpoint) newHandshake(f wire.Fragment, size int, ap netip.AddrPort) {
+func (ep *endpoint) newHandshake(s *sock, f wire.Fragment, size int, ap netip.AddrPort) {
 	now := time.Now()
 	if f.Cookie == nil || !ep.jar.Check(f.Cookie, ap, f.Sender, now) {
 		if f.Cookie != nil {
@@ -324,8 +336,9 @@ func (ep *endpoint) newHandshake(f wire.Fragment, size int, ap netip.AddrPort) {
 			return
 		}
 		cr := wire.CookieReply{Echo: f.Sender, Cookie: ep.jar.Make(ap, f.Sender, now)}
-		var buf [wire.CookieReplySize]byte
-		ep.write(cr.Append(buf[:0]), net.UDPAddrFromAddrPort(ap))
+		bp := ep.getBuf()
+		*bp = cr.Append(*bp)
+		s.send(bp, ap, true, nil)
 		ep.st.cookiesSent.Add(1)
 		return
 	}
@@ -380,6 +393,7 @@ func (ep *endpoint) newHandshake(f wire.Fragment, size int, ap netip.AddrPort) {
 	}
 	id := ep.newIDLocked()
 	c := newConn(ep, true, id, ap)
+	c.sk = s
 	c.peerID = f.Sender
 	c.pkey = key
 	c.halfOpen = true
@@ -433,8 +447,9 @@ func (ep *endpoint) remove(c *Conn) {
 	}
 }
 
-// close closes every session, stops the workers and the socket, and waits
-// for the receive goroutine.
+// close closes every session, stops the workers, lets the datagrams queued
+// (the sessions' close records among them) leave, closes the sockets, and
+// waits for the receive and send goroutines.
 func (ep *endpoint) close() {
 	ep.mu.Lock()
 	if ep.closed {
@@ -457,7 +472,15 @@ func (ep *endpoint) close() {
 	if ep.pool != nil {
 		ep.pool.close()
 	}
-	ep.pc.Close()
+	for _, s := range ep.socks {
+		s.tx.idleWait()
+	}
+	for _, s := range ep.socks {
+		s.pc.Close()
+	}
+	for _, s := range ep.socks {
+		s.tx.shut()
+	}
 	<-ep.readDone
 }
 

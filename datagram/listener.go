@@ -17,7 +17,10 @@ type Listener struct {
 	q  *quicListener // the QUIC carrier's (quic.go); nil on UDP
 }
 
-// Listen listens on the UDP address (network "udp", "udp4" or "udp6").
+// Listen listens on the UDP address (network "udp", "udp4" or "udp6")
+// with one socket per GOMAXPROCS, all bound to it with SO_REUSEPORT (one
+// on platforms that do not balance them), so that the kernel spreads the
+// sessions, by address and port, over one receiving goroutine each.
 func Listen(network, address string, cfg *Config) (*Listener, error) {
 	if quicNetwork(network) {
 		return listenQUIC(network, address, cfg)
@@ -25,15 +28,18 @@ func Listen(network, address string, cfg *Config) (*Listener, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, err
 	}
-	laddr, err := net.ResolveUDPAddr(network, address)
+	pcs, err := listenSockets(network, address)
 	if err != nil {
 		return nil, err
 	}
-	pc, err := net.ListenUDP(network, laddr)
+	l, err := newListener(pcs[0], cfg, pcs[1:]...)
 	if err != nil {
+		for _, pc := range pcs {
+			pc.Close()
+		}
 		return nil, err
 	}
-	return NewListener(pc, cfg)
+	return l, nil
 }
 
 // NewListener listens on pc, which the Listener owns from then on: it reads
@@ -51,12 +57,12 @@ func NewListener(pc net.PacketConn, cfg *Config) (*Listener, error) {
 	return l, nil
 }
 
-func newListener(pc net.PacketConn, cfg *Config) (*Listener, error) {
+func newListener(pc net.PacketConn, cfg *Config, more ...net.PacketConn) (*Listener, error) {
 	n, err := cfg.normalize(true)
 	if err != nil {
 		return nil, err
 	}
-	ep := newEndpoint(pc, n, true)
+	ep := newEndpoint(pc, n, true, more...)
 	jar, err := cookie.NewJar(crand.Reader) // never Config.Rand
 	if err != nil {
 		return nil, err
@@ -229,6 +235,7 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Conn, err
 	if err != nil {
 		return nil, err
 	}
+	setSocketBuffers(pc)
 	return DialPacketConn(ctx, pc, raddr, cfg)
 }
 

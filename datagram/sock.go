@@ -1,0 +1,347 @@
+package datagram
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/qsmp-go/qsmp/datagram/internal/batchio"
+)
+
+// batchSize is the most datagrams one system call reads or writes.
+const batchSize = batchio.DefaultBatch
+
+// readArena bounds the receive buffers of one socket: batchSize datagrams
+// of MaxPayload+1 bytes, fewer when MaxPayload is large.
+const readArena = 256 << 10
+
+// txQueueMax is the number of datagrams waiting for a socket above which
+// Write waits: the local send path is saturated. Other sends (handshake,
+// control, acks) never wait.
+const txQueueMax = 4 * batchSize
+
+// socketBuffer is the kernel buffer size asked for on the sockets this
+// package opens itself (the kernel may grant less).
+const socketBuffer = 4 << 20
+
+// listenSockets opens the sockets of Listen: GOMAXPROCS of them bound to
+// address with SO_REUSEPORT, with large buffers.
+func listenSockets(network, address string) ([]net.PacketConn, error) {
+	pcs, err := batchio.ListenReusePort(context.Background(), network, address, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, pc := range pcs {
+		if u, ok := pc.(*net.UDPConn); ok {
+			setSocketBuffers(u)
+		}
+	}
+	return pcs, nil
+}
+
+// setSocketBuffers asks for socketBuffer bytes of receive and send buffer.
+func setSocketBuffers(pc *net.UDPConn) {
+	_ = pc.SetReadBuffer(socketBuffer)
+	_ = pc.SetWriteBuffer(socketBuffer)
+}
+
+// sock is one UDP socket of an endpoint: its batched I/O, the goroutine
+// that reads it, and the queue of datagrams waiting to be sent on it.
+type sock struct {
+	ep *endpoint
+	pc net.PacketConn
+	bc *batchio.Conn
+	tx txQueue
+	// batched: the socket sends many datagrams per system call, so data
+	// records queue to leave in batches; on any other socket a record
+	// goes out before Write returns, as every datagram does when the
+	// socket is idle.
+	batched bool
+}
+
+// txQueue holds the datagrams waiting for a socket. A sender goroutine,
+// started when the first datagram is queued and gone once the queue is
+// empty, sends them in batches (one sendmmsg, runs of equal-size datagrams
+// to one address as one GSO send). A send finding the socket idle goes out
+// at once on the caller's goroutine instead, unless it is data (Write) on
+// a batched socket, which always queues so that a fast writer's records
+// leave in batches. Datagrams leave in the order they were queued.
+type txQueue struct {
+	mu     sync.Mutex
+	q      []txItem
+	spare  []txItem
+	busy   bool          // a sender goroutine runs, or a direct send is in progress
+	wake   chan struct{} // closed when the queue shrinks or the socket turns idle; nil if nobody waits
+	closed bool
+	msgs   []batchio.Message // the sender goroutine's
+}
+
+// txItem is one queued datagram: a pooled buffer and its destination.
+type txItem struct {
+	bp       *[]byte
+	addr     netip.AddrPort
+	envelope bool // not a record: counted in the endpoint's BytesOut
+}
+
+// newSock wraps pc for ep.
+func newSock(ep *endpoint, pc net.PacketConn) *sock {
+	batch := max(1, min(batchSize, readArena/(ep.cfg.MaxPayload+1)))
+	bc := batchio.New(pc, batch)
+	return &sock{ep: ep, pc: pc, bc: bc, batched: bc.Capabilities().MMsg}
+}
+
+// wakeLocked wakes whoever waits for the queue; q.mu is held.
+func (q *txQueue) wakeLocked() {
+	if q.wake != nil {
+		close(q.wake)
+		q.wake = nil
+	}
+}
+
+// waitLocked returns a channel closed at the next wakeLocked; q.mu is held.
+func (q *txQueue) waitLocked() <-chan struct{} {
+	if q.wake == nil {
+		q.wake = make(chan struct{})
+	}
+	return q.wake
+}
+
+// send sends or queues the datagram in *bp (which it takes over) to addr.
+// Data (wait set) waits while the queue is full until there is room, the
+// Conn is closed or its write deadline passes (it returns net.ErrClosed or
+// os.ErrDeadlineExceeded: the record was dropped), and always queues on a
+// batched socket. Anything else goes out at once when the socket is idle,
+// and is queued otherwise, beyond the bound if need be.
+func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWait) error {
+	q := &s.tx
+	it := txItem{bp: bp, addr: addr, envelope: envelope}
+	q.mu.Lock()
+	if wait != nil {
+		for len(q.q) >= txQueueMax && !q.closed {
+			ch := q.waitLocked()
+			q.mu.Unlock()
+			var err error
+			select {
+			case <-ch:
+			case <-wait.c.done:
+				err = net.ErrClosed
+			case <-wait.c.wdl.wait():
+				err = os.ErrDeadlineExceeded
+			}
+			if err != nil {
+				s.ep.putBuf(bp)
+				return err
+			}
+			q.mu.Lock()
+		}
+	}
+	switch {
+	case q.closed:
+		q.mu.Unlock()
+		s.ep.putBuf(bp)
+		return net.ErrClosed
+	case !q.busy && (wait == nil || !s.batched):
+		// Idle: send now, holding the socket so that what is sent
+		// meanwhile queues behind.
+		q.busy = true
+		q.mu.Unlock()
+		s.writeOne(it)
+		q.mu.Lock()
+		if len(q.q) > 0 {
+			go s.flush()
+		} else {
+			q.busy = false
+			q.wakeLocked()
+		}
+		q.mu.Unlock()
+		return nil
+	}
+	q.q = append(q.q, it)
+	if !q.busy {
+		q.busy = true
+		go s.flush()
+	}
+	q.mu.Unlock()
+	return nil
+}
+
+// sendWait is the Conn whose data record may wait: for its Close or its
+// write deadline.
+type sendWait struct{ c *Conn }
+
+// sendSealed sends a sealed record (taking over bp) on the session's
+// socket, to the peer's address (to nil) or to another. Data waits while
+// the socket's queue is full, until Close or the write deadline.
+func (c *Conn) sendSealed(bp *[]byte, to *net.UDPAddr, data bool) error {
+	var ap netip.AddrPort
+	if to == nil {
+		ap = c.peerAddr()
+	} else {
+		a := to.AddrPort()
+		ap = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	}
+	s := c.sk
+	if s == nil {
+		s = c.ep.socks[0]
+	}
+	if !data {
+		return s.send(bp, ap, false, nil)
+	}
+	return s.send(bp, ap, false, &sendWait{c})
+}
+
+// writeOne sends one datagram directly.
+func (s *sock) writeOne(it txItem) {
+	msg := [1]batchio.Message{{Buf: *it.bp, Addr: it.addr}}
+	_, err := s.bc.WriteBatch(msg[:])
+	s.sent(it, err)
+	s.ep.putBuf(it.bp)
+}
+
+// sent counts one datagram's fate.
+func (s *sock) sent(it txItem, err error) {
+	switch {
+	case err != nil:
+		s.ep.st.writeErrors.Add(1)
+	case it.envelope:
+		s.ep.st.bytesOut.Add(uint64(len(*it.bp)))
+	}
+}
+
+// flush is the sender goroutine: it sends what is queued, batch after
+// batch, and exits once the queue is empty.
+func (s *sock) flush() {
+	q := &s.tx
+	for {
+		q.mu.Lock()
+		if len(q.q) == 0 {
+			q.busy = false
+			q.wakeLocked()
+			q.mu.Unlock()
+			return
+		}
+		items := q.q
+		q.q, q.spare = q.spare[:0], nil
+		q.wakeLocked()
+		msgs := q.msgs[:0]
+		q.msgs = nil
+		q.mu.Unlock()
+
+		for _, it := range items {
+			msgs = append(msgs, batchio.Message{Buf: *it.bp, Addr: it.addr})
+		}
+		for done := 0; done < len(msgs); {
+			n, err := s.bc.WriteBatch(msgs[done:])
+			for _, it := range items[done : done+n] {
+				s.sent(it, nil)
+			}
+			done += n
+			if err != nil {
+				// The datagram at done failed: count it, go on with
+				// the next (a closed socket fails them all quickly).
+				s.sent(items[done], err)
+				done++
+			}
+		}
+		for i, it := range items {
+			s.ep.putBuf(it.bp)
+			items[i] = txItem{}
+		}
+		clear(msgs)
+		q.mu.Lock()
+		q.spare, q.msgs = items[:0], msgs[:0]
+		q.mu.Unlock()
+	}
+}
+
+// idleWait waits until nothing is queued or being sent.
+func (q *txQueue) idleWait() {
+	q.mu.Lock()
+	for q.busy {
+		ch := q.waitLocked()
+		q.mu.Unlock()
+		<-ch
+		q.mu.Lock()
+	}
+	q.mu.Unlock()
+}
+
+// shut makes later sends fail and waits for the sender goroutine.
+func (q *txQueue) shut() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.idleWait()
+}
+
+// readLoop reads the socket until it is closed, handing each datagram to
+// the endpoint.
+func (s *sock) readLoop() {
+	ep := s.ep
+	max := ep.cfg.MaxPayload
+	msgs := make([]batchio.Message, batchSize)
+	arena := make([]byte, len(msgs)*(max+1))
+	for i := range msgs {
+		msgs[i].Buf = arena[i*(max+1) : (i+1)*(max+1) : (i+1)*(max+1)]
+	}
+	var r reader
+	for {
+		n, err := s.bc.ReadBatch(msgs)
+		if err != nil {
+			ep.mu.RLock()
+			closed := ep.closed
+			ep.mu.RUnlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			time.Sleep(time.Millisecond) // a transient socket error: don't spin
+			continue
+		}
+		if ep.st.measure.Load() {
+			ep.st.timed(func() { r.batch(s, msgs[:n]) })
+			continue
+		}
+		r.batch(s, msgs[:n])
+	}
+}
+
+// reader is a socket reader's state across the datagrams of one batch.
+type reader struct {
+	id      uint64 // the last receiver id looked up, and its session
+	conn    *Conn
+	records int // record datagrams handed to sessions
+}
+
+// batch handles the datagrams of one read.
+func (r *reader) batch(s *sock, msgs []batchio.Message) {
+	ep := s.ep
+	var bytes uint64
+	for i := range msgs {
+		m := &msgs[i]
+		bytes += uint64(m.N)
+		if m.N > ep.cfg.MaxPayload {
+			// Larger than any datagram this side takes: dropped.
+			ep.st.malformed.Add(1)
+			continue
+		}
+		ep.handleFrom(s, r, m.Buf[:m.N], m.Addr)
+	}
+	ep.st.datagrams.Add(uint64(len(msgs)))
+	ep.st.bytesIn.Add(bytes)
+	if r.records > 0 && s.batched {
+		// Let the readers the records woke run before the next batch:
+		// with data waiting on the socket this goroutine would otherwise
+		// keep its core until preempted, and their queues overflow.
+		runtime.Gosched()
+	}
+	r.id, r.conn, r.records = 0, nil, 0 // look sessions up afresh in the next batch
+}

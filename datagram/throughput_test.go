@@ -1,0 +1,289 @@
+package datagram
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/qsmp-go/qsmp/datagram/internal/batchio"
+	"github.com/qsmp-go/qsmp/record"
+	"github.com/qsmp-go/qsmp/window"
+)
+
+// goodputSize is the record size of the goodput benchmark, and
+// goodputPayload the MaxPayload that fits it in one QSMS or QSMD record
+// (as in the bench module).
+const (
+	goodputSize    = 1400
+	goodputPayload = 1500
+)
+
+// goodputIdle is how long a receiver waits for more once the sender is
+// done and nothing arrives.
+const goodputIdle = 200 * time.Millisecond
+
+// goodput is what one goodput measurement found.
+type goodput struct {
+	sent, delivered int64
+	elapsed         time.Duration // from the first send to the last delivery
+}
+
+func (g goodput) mbps() float64 {
+	if g.elapsed <= 0 {
+		return 0
+	}
+	return float64(g.delivered) * goodputSize / 1e6 / g.elapsed.Seconds()
+}
+
+func (g goodput) fraction() float64 {
+	if g.sent == 0 {
+		return 0
+	}
+	return float64(g.delivered) / float64(g.sent)
+}
+
+// baselines of the goodput benchmark measured in this run (MB/s).
+var baselines struct {
+	mu       sync.Mutex
+	raw, opn float64
+}
+
+// BenchmarkGoodput measures the goodput of 1400-byte records over loopback
+// UDP and prints, side by side in one run, its two baselines:
+//
+//   - raw: plain UDP datagrams of the same size with the carrier's socket
+//     batching (batchio: WriteBatch of up to 64 datagrams, GSO where the
+//     kernel has it; ReadBatch of 64, GRO), one sender and one receiver;
+//   - open: record.Opener.Open of 1400-byte datagram-profile records (QSMS,
+//     RCS-256) on one core, the receiver's cryptographic cost;
+//   - qsmp: one Conn writing (Dial) and one reading (Listen, as many
+//     SO_REUSEPORT sockets as GOMAXPROCS), QSMS.
+//
+// Each reports goodput-MB/s (delivered payload over the time from the
+// first send to the last delivery) and, for raw and qsmp, the fraction of
+// records delivered (delivered, at 0 % loss: what the receiver did not
+// keep up with). qsmp also reports its ratio to the lower baseline
+// (measured first if its sub-benchmark did not run):
+//
+//	go test -run XXX -bench Goodput -benchtime 200000x ./datagram/
+func BenchmarkGoodput(b *testing.B) {
+	b.Run("raw", func(b *testing.B) {
+		g := rawGoodput(b, b.N)
+		report(b, g)
+		baselines.mu.Lock()
+		baselines.raw = g.mbps()
+		baselines.mu.Unlock()
+	})
+	b.Run("open", func(b *testing.B) {
+		mbps := openRate(b, b.N)
+		b.ReportMetric(mbps, "goodput-MB/s")
+		baselines.mu.Lock()
+		baselines.opn = mbps
+		baselines.mu.Unlock()
+	})
+	b.Run("qsmp", func(b *testing.B) {
+		g := qsmpGoodput(b, b.N, false)
+		report(b, g)
+		baselines.mu.Lock()
+		raw, opn := baselines.raw, baselines.opn
+		baselines.mu.Unlock()
+		if raw == 0 {
+			raw = rawGoodput(b, 200000).mbps()
+		}
+		if opn == 0 {
+			opn = openRate(b, 100000)
+		}
+		low := min(raw, opn)
+		b.ReportMetric(g.mbps()/low, "x-baseline")
+		b.Logf("qsmp %.1f MB/s (%.3f delivered), raw UDP %.1f MB/s, open %.1f MB/s: %.2fx the lower", g.mbps(), g.fraction(), raw, opn, g.mbps()/low)
+	})
+}
+
+func report(b *testing.B, g goodput) {
+	b.ReportMetric(g.mbps(), "goodput-MB/s")
+	b.ReportMetric(g.fraction(), "delivered")
+	b.ReportMetric(0, "ns/op")
+}
+
+// loopbackPair returns two batchio-wrapped UDP sockets on 127.0.0.1 set up
+// as the carrier sets up its own.
+func loopbackPair(tb testing.TB) (a, b *batchio.Conn, aAddr, bAddr netip.AddrPort) {
+	tb.Helper()
+	mk := func() (*batchio.Conn, netip.AddrPort) {
+		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		setSocketBuffers(pc)
+		return batchio.New(pc, batchSize), pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	}
+	a, aAddr = mk()
+	b, bAddr = mk()
+	return a, b, aAddr, bAddr
+}
+
+// rawGoodput sends n datagrams from one socket to another with the
+// carrier's batching and counts what arrives.
+func rawGoodput(tb testing.TB, n int) goodput {
+	src, dst, _, to := loopbackPair(tb)
+	defer src.Close()
+	var delivered, lastNano atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Go(func() {
+		msgs := make([]batchio.Message, batchSize)
+		for i := range msgs {
+			msgs[i].Buf = make([]byte, goodputPayload+1)
+		}
+		for {
+			k, err := dst.ReadBatch(msgs)
+			if err != nil {
+				return
+			}
+			for _, m := range msgs[:k] {
+				if m.N == goodputSize {
+					delivered.Add(1)
+				}
+			}
+			lastNano.Store(int64(time.Since(start)))
+		}
+	})
+	out := make([]batchio.Message, batchSize)
+	for i := range out {
+		out[i] = batchio.Message{Buf: make([]byte, goodputSize), Addr: to}
+	}
+	for sent := 0; sent < n; {
+		k := min(n-sent, batchSize)
+		w, err := src.WriteBatch(out[:k])
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			tb.Fatal(err)
+		}
+		sent += w
+	}
+	waitDelivered(&delivered, &lastNano, int64(n), start)
+	dst.Close()
+	wg.Wait()
+	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load())}
+}
+
+// waitDelivered waits until want records arrived or none did for
+// goodputIdle.
+func waitDelivered(delivered, lastNano *atomic.Int64, want int64, start time.Time) {
+	sentAt := time.Since(start)
+	for delivered.Load() < want {
+		time.Sleep(5 * time.Millisecond)
+		last := max(time.Duration(lastNano.Load()), sentAt)
+		if time.Since(start)-last >= goodputIdle {
+			return
+		}
+	}
+}
+
+// openRate opens n 1400-byte QSMS datagram-profile records on one core
+// and returns the plaintext rate in MB/s.
+func openRate(tb testing.TB, n int) float64 {
+	secret := make([]byte, record.DatagramSecretSize)
+	rand.Read(secret)
+	key, base, err := record.DatagramKeys(false, secret, record.ClientToServer, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var ctr atomic.Uint64
+	s := record.NewSealer(key, base, &ctr)
+	win, _ := window.NewSync(window.DefaultSize)
+	o := record.NewOpener(key, base, win, nil, record.DefaultTimeThreshold)
+	msg := make([]byte, goodputSize)
+	env := make([]byte, envelopeSize)
+	now := record.UnixTime(time.Now())
+	recs := make([][]byte, 1024)
+	for i := range recs {
+		recs[i], _, _ = s.Seal(nil, env, record.FlagEncryptedMessage, msg, now)
+	}
+	out := make([]byte, 0, goodputPayload)
+	var spent time.Duration
+	for done := 0; done < n; {
+		k := min(n-done, len(recs))
+		t0 := time.Now()
+		for _, r := range recs[:k] {
+			if _, _, err := o.Open(out[:0], env, r, now); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		spent += time.Since(t0)
+		done += k
+		for i := range recs[:k] {
+			recs[i], _, _ = s.Seal(recs[i][:0], env, record.FlagEncryptedMessage, msg, now)
+		}
+	}
+	return float64(n) * goodputSize / 1e6 / spent.Seconds()
+}
+
+// goodputDebug, if set, sees the Conns and the Listener of qsmpGoodput.
+var goodputDebug func(c, s *Conn, l *Listener)
+
+// qsmpGoodput writes n 1400-byte records from a dialed Conn to an accepted
+// one over loopback UDP and counts what Read returns.
+func qsmpGoodput(tb testing.TB, n int, duplex bool) goodput {
+	srv, cli := pairConfigs(tb, duplex)
+	srv.MaxPayload, cli.MaxPayload = goodputPayload, goodputPayload
+	l, err := Listen("udp4", "127.0.0.1:0", srv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	accepted := make(chan *Conn, 1)
+	go func() {
+		s, err := l.AcceptContext(ctx)
+		if err == nil {
+			accepted <- s
+		}
+		close(accepted)
+	}()
+	c, err := Dial(ctx, "udp4", l.Addr().String(), cli)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	s := <-accepted
+	if s == nil {
+		tb.Fatal("no session accepted")
+	}
+	var delivered, lastNano atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Go(func() {
+		buf := make([]byte, 2*goodputSize)
+		for {
+			k, err := s.Read(buf)
+			if err != nil {
+				return
+			}
+			if k == goodputSize {
+				delivered.Add(1)
+				lastNano.Store(int64(time.Since(start)))
+			}
+		}
+	})
+	msg := make([]byte, goodputSize)
+	for range n {
+		if _, err := c.Write(msg); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	waitDelivered(&delivered, &lastNano, int64(n), start)
+	s.SetReadDeadline(time.Now())
+	wg.Wait()
+	if goodputDebug != nil {
+		goodputDebug(c, s, l)
+	}
+	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load())}
+}
