@@ -699,8 +699,9 @@ func (c *Conn) changedLocked() <-chan struct{} {
 	return c.changed
 }
 
-// recQueue is a FIFO of records, grown on demand and shrunk when drained,
-// so an idle Conn holds no buffer.
+// recQueue is a FIFO of records, grown on demand and dropped when drained,
+// so an idle Conn holds no buffer beyond keptQueue entries (kept so that a
+// reader keeping up with the records does not allocate for each).
 type recQueue struct {
 	items [][]byte
 	head  int
@@ -728,9 +729,15 @@ func (q *recQueue) pop() {
 	q.items[q.head] = nil
 	q.head++
 	if q.head == len(q.items) {
-		q.items, q.head = nil, 0
+		if cap(q.items) > keptQueue {
+			q.items = nil
+		}
+		q.items, q.head = q.items[:0], 0
 	}
 }
+
+// keptQueue is the most entries a drained recQueue keeps.
+const keptQueue = 8
 
 func (q *recQueue) reset() {
 	for i := q.head; i < len(q.items); i++ {

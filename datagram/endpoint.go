@@ -50,7 +50,6 @@ type endpoint struct {
 	msg0Len  uint32 // the exact length of a connect request
 	acceptQ  chan *Conn
 	closing  chan struct{}
-	ackBuf   []wire.Range
 	readDone chan struct{}
 
 	st epCounters
@@ -113,8 +112,12 @@ func newEndpoint(pc net.PacketConn, cfg *config, server bool, more ...net.Packet
 			ep.limiter = cookie.NewPrefixLimiter(cfg.PrefixRate, cfg.PrefixBurst, maxTrackedPrefixes)
 		}
 	}
+	batch := clientBatch
+	if server {
+		batch = batchSize
+	}
 	for _, p := range append([]net.PacketConn{pc}, more...) {
-		ep.socks = append(ep.socks, newSock(ep, p))
+		ep.socks = append(ep.socks, newSock(ep, p, batch))
 	}
 	return ep
 }
@@ -262,12 +265,12 @@ func (ep *endpoint) handleFrom(s *sock, rd *reader, b []byte, ap netip.AddrPort)
 		c.onFragmentLocked(f, time.Now())
 		c.mu.Unlock()
 	case wire.KindAck:
-		a, err := wire.ParseAckInto(b, ep.ackBuf)
+		a, err := wire.ParseAckInto(b, rd.ackBuf)
 		if err != nil {
 			ep.st.malformed.Add(1)
 			return
 		}
-		ep.ackBuf = a.Ranges
+		rd.ackBuf = a.Ranges
 		c.mu.Lock()
 		c.onAckLocked(a, time.Now())
 		c.mu.Unlock()

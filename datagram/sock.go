@@ -11,19 +11,26 @@ import (
 	"time"
 
 	"github.com/qsmp-go/qsmp/datagram/internal/batchio"
+	"github.com/qsmp-go/qsmp/datagram/internal/wire"
 )
 
-// batchSize is the most datagrams one system call reads or writes.
-const batchSize = batchio.DefaultBatch
+// batchSize is the most datagrams one system call reads or writes on a
+// listener's socket; clientBatch on a dialed Conn's, which serves one
+// session (with receive coalescing, batchio keeps min(batch, 16) buffers
+// of 64 KiB: 1 MiB for a listener's socket, 512 KiB for a client's).
+const (
+	batchSize   = batchio.DefaultBatch
+	clientBatch = 8
+)
 
-// readArena bounds the receive buffers of one socket: batchSize datagrams
+// readArena bounds the receive buffers of one socket: a batch of datagrams
 // of MaxPayload+1 bytes, fewer when MaxPayload is large.
 const readArena = 256 << 10
 
 // txQueueMax is the number of datagrams waiting for a socket above which
 // Write waits: the local send path is saturated. Other sends (handshake,
 // control, acks) never wait.
-const txQueueMax = 4 * batchSize
+const txQueueMax = 2 * batchSize
 
 // socketBuffer is the kernel buffer size asked for on the sockets this
 // package opens itself (the kernel may grant less).
@@ -53,10 +60,11 @@ func setSocketBuffers(pc *net.UDPConn) {
 // sock is one UDP socket of an endpoint: its batched I/O, the goroutine
 // that reads it, and the queue of datagrams waiting to be sent on it.
 type sock struct {
-	ep *endpoint
-	pc net.PacketConn
-	bc *batchio.Conn
-	tx txQueue
+	ep    *endpoint
+	pc    net.PacketConn
+	bc    *batchio.Conn
+	batch int // datagrams per read
+	tx    txQueue
 	// batched: the socket sends many datagrams per system call, so data
 	// records queue to leave in batches; on any other socket a record
 	// goes out before Write returns, as every datagram does when the
@@ -88,11 +96,11 @@ type txItem struct {
 	envelope bool // not a record: counted in the endpoint's BytesOut
 }
 
-// newSock wraps pc for ep.
-func newSock(ep *endpoint, pc net.PacketConn) *sock {
-	batch := max(1, min(batchSize, readArena/(ep.cfg.MaxPayload+1)))
+// newSock wraps pc for ep, reading up to batch datagrams at a time.
+func newSock(ep *endpoint, pc net.PacketConn, batch int) *sock {
+	batch = max(1, min(batch, readArena/(ep.cfg.MaxPayload+1)))
 	bc := batchio.New(pc, batch)
-	return &sock{ep: ep, pc: pc, bc: bc, batched: bc.Capabilities().MMsg}
+	return &sock{ep: ep, pc: pc, bc: bc, batch: batch, batched: bc.Capabilities().MMsg}
 }
 
 // wakeLocked wakes whoever waits for the queue; q.mu is held.
@@ -284,7 +292,7 @@ func (q *txQueue) shut() {
 func (s *sock) readLoop() {
 	ep := s.ep
 	max := ep.cfg.MaxPayload
-	msgs := make([]batchio.Message, batchSize)
+	msgs := make([]batchio.Message, s.batch)
 	arena := make([]byte, len(msgs)*(max+1))
 	for i := range msgs {
 		msgs[i].Buf = arena[i*(max+1) : (i+1)*(max+1) : (i+1)*(max+1)]
@@ -318,7 +326,8 @@ func (s *sock) readLoop() {
 type reader struct {
 	id      uint64 // the last receiver id looked up, and its session
 	conn    *Conn
-	records int // record datagrams handed to sessions
+	records int          // record datagrams handed to sessions
+	ackBuf  []wire.Range // the ranges of the last ack parsed
 }
 
 // batch handles the datagrams of one read.
