@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -250,6 +251,9 @@ func TestHandshakeFailures(t *testing.T) {
 				}
 				if !errors.Is(err, ErrHandshake) {
 					t.Errorf("dial: %v, want ErrHandshake", err)
+				}
+				if tc.name == "variant mismatch" && !strings.Contains(err.Error(), "the listener runs QSMS") {
+					t.Errorf("dial: %v does not name the listener's variant", err)
 				}
 				if d := time.Since(start); d > 5*time.Second {
 					t.Errorf("failure took %v", d)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -326,7 +327,7 @@ func (n *config) clientMachine() (handshake.Machine, error) {
 // preamble, looking up a QSMD initiator's key.
 func (n *config) serverMachine(p preamble) (handshake.Machine, error) {
 	if p.duplex != n.Duplex {
-		return nil, fmt.Errorf("%w: client speaks %s, listener %s", ErrProtocol, variantName(p.duplex), variantName(n.Duplex))
+		return nil, fmt.Errorf("%w: %w: client speaks %s, listener %s", ErrProtocol, errVariant, variantName(p.duplex), variantName(n.Duplex))
 	}
 	if !n.Duplex {
 		return handshake.NewQSMSServer(n.hc, identity(n.Identity))
@@ -343,6 +344,10 @@ func (n *config) serverMachine(p preamble) (handshake.Machine, error) {
 		return vk, nil
 	})
 }
+
+// errVariant marks a client of the other variant (QSMS or QSMD); the
+// listener names its own in the reason of its QUIC close.
+var errVariant = errors.New("variant mismatch")
 
 func variantName(duplex bool) string {
 	if duplex {

@@ -47,8 +47,11 @@ func establish(ctx context.Context, qc *quic.Conn, cfg *config, server bool) (*C
 	if err != nil {
 		reason := "qsmp: handshake failed"
 		var he *handshake.Error
-		if errors.As(err, &he) && !errors.Is(err, handshake.ErrPeer) {
+		switch {
+		case errors.As(err, &he) && !errors.Is(err, handshake.ErrPeer):
 			reason += ": " + he.Code.String() // what the C code's error packet says
+		case errors.Is(err, errVariant):
+			reason += ": the listener runs " + variantName(cfg.Duplex)
 		}
 		qc.CloseWithError(CodeHandshake, reason)
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
