@@ -102,7 +102,7 @@ const defaultNetwork = "udp"
 var networks = map[string]func() carrier{
 	"tcp":  func() carrier { return tcpCarrier{} },
 	"udp":  func() carrier { return udpCarrier{} },
-	"quic": nil,
+	"quic": func() carrier { return quicCarrier{} },
 }
 
 // networkNames lists the --network values, for help texts.

@@ -221,11 +221,15 @@ func TestConnectNetworkErrors(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	// What each failure looks like: TCP reports refusals; over UDP a
-	// listener never answers in plaintext, so every failure is silence.
+	// listener never answers in plaintext, so every failure is silence;
+	// over QUIC nothing answers on a closed port, and a listener refuses a
+	// handshake with a reason.
 	type want struct{ unreachable, wrongKey, wrongConfig, wrongMode string }
 	wants := map[string]want{
 		"tcp": {"connection refused", "handshake failed", "handshake failed", "the server closed the connection during the handshake"},
 		"udp": {"no answer", "no answer", "no answer", "no answer"},
+		// QUIC answers: the listener ends the connection with the reason.
+		"quic": {"timed out", "key_unrecognized", "key_unrecognized", "the listener runs QSMS"},
 	}
 	for _, network := range availableNetworks() {
 		w, ok := wants[network]
