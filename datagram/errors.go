@@ -26,7 +26,8 @@ var (
 	// the error is a *ShortBufferError naming the size needed. It matches
 	// io.ErrShortBuffer too.
 	ErrShortBuffer = errors.New("datagram: read buffer too short for the record")
-	// ErrNetwork reports a network that is not "udp", "udp4" or "udp6".
+	// ErrNetwork reports a network that is not "udp", "udp4", "udp6",
+	// "quic", "quic4" or "quic6" (or a Config.Network other than those).
 	ErrNetwork = errors.New("datagram: unsupported network")
 	// ErrKeysExhausted reports a Write refused because the transmit keys
 	// reached a hard limit (Config.RejectAfterRecords, RejectAfterBytes or

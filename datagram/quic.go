@@ -16,52 +16,7 @@ import (
 	"github.com/qsmp-go/qsmp/handshake"
 )
 
-// The QUIC carrier (network "quic", "quic4" or "quic6"). The same Conn and
-// Listener run one QSMP session per QUIC connection (RFC 9000, quic-go):
-// the handshake on the connection's one stream, every record in one QUIC
-// DATAGRAM frame (RFC 9221), ratchets and the close on the stream, every
-// record key bound to the QUIC connection's TLS exporter (package
-// datagram/internal/quicx, docs/DATAGRAM.md "QUIC binding"). The API and
-// the errors are those of the UDP carrier; the differences:
-//
-//   - MaxWrite is what one DATAGRAM frame carries on the current path (from
-//     about 1,190 bytes before QUIC's path MTU discovery, more after it),
-//     not Config.MaxPayload, which QUIC ignores.
-//   - Write blocks while QUIC's congestion control holds quic-go's datagram
-//     send queue full (records are congestion-controlled, never
-//     retransmitted); the write deadline bounds that wait.
-//   - Close sends the close record on the reliable stream and waits (at
-//     most 2 s) for the peer to confirm it before it ends the QUIC
-//     connection. Listener.Close closes the sessions it accepted, as on
-//     UDP.
-//   - A QUIC connection that ends without the peer's authenticated close
-//     (an on-path attacker can always end one) fails Read and Write with
-//     ErrConnectionLost, never io.EOF; after QUIC's idle timeout they fail
-//     with ErrIdleTimeout or ErrPeerDead, as below.
-//   - A handshake the listener refuses fails at once with
-//     ErrHandshakeFailed (QUIC tells the client); one that does not finish
-//     in time fails with ErrHandshakeTimeout.
-//   - Liveness is QUIC's: Config.IdleTimeout becomes QUIC's idle timeout
-//     (quic.Config.MaxIdleTimeout; errors ErrIdleTimeout). Without it,
-//     DeadPeerTimeout does (errors ErrPeerDead) and QUIC pings the peer
-//     every third of it while nothing else is sent, so that an idle session
-//     with a live peer stays up as on UDP; with neither, the idle timeout
-//     is a year. Config.KeepAlive sets QUIC's keep-alive period
-//     (quic.Config.KeepAlivePeriod). PassiveKeepAlive is not used: QUIC
-//     acknowledges what it receives.
-//   - Roaming is QUIC's connection migration and NAT rebinding (path
-//     validation included).
-//   - ReceiveQueue defaults to 1,024 records (quic-go delivers in bursts).
-//     MaxHalfOpen bounds the QSMP handshakes in progress on a listener
-//     (64 if 0); the cookie, reassembly, key-generation queue and prefix
-//     rate fields have no counterpart (QUIC validates addresses with its
-//     Retry mechanism and limits amplification itself).
-//   - Stats: Drops.Auth includes datagrams too malformed to try a key on
-//     (a bad prefix byte or header), as on UDP; the handshake and
-//     retransmission counters, keep-alives and path counters stay 0 (QUIC
-//     keeps its own); ControlSent and ControlReceived count ratchet
-//     messages on the stream. ListenerStats has Established, Failed,
-//     HalfOpenFull, AcceptFull, HalfOpen and Sessions.
+// The QUIC carrier: see the package documentation, "QUIC".
 
 // Errors of the QUIC carrier.
 var (
