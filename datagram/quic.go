@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -62,7 +63,7 @@ type quicConn struct {
 	idle bool           // Config.IdleTimeout set: QUIC's idle timeout is ErrIdleTimeout
 	pc   net.PacketConn // the socket of DialPacketConn, closed after the session
 	l    *quicListener  // the listener that accepted the session
-	once sync.Once
+	done atomic.Bool    // the socket is closed and the listener told
 }
 
 // quicListener is the QUIC side of a Listener.
@@ -284,16 +285,18 @@ func (q *quicConn) write(b []byte) (int, error) {
 	return n, q.err(err)
 }
 
+// close closes the session; a concurrent Close waits for the first (on
+// a channel, inside quicx).
 func (q *quicConn) close(c *Conn) error {
-	q.once.Do(func() {
-		q.c.Close()
+	q.c.Close()
+	if q.done.CompareAndSwap(false, true) {
 		if q.pc != nil {
 			q.pc.Close()
 		}
 		if q.l != nil {
 			q.l.forget(c)
 		}
-	})
+	}
 	return nil
 }
 

@@ -148,15 +148,16 @@ type Conn struct {
 	peerLinger  chan struct{} // closed CloseTimeout after the peer's close record
 	lingerTimer *time.Timer
 
-	stopped   atomic.Bool // closed, peerClosed or lostErr is set (Write's fast check)
-	closeOnce sync.Once
-	lostOnce  sync.Once
-	finOnce   sync.Once
-	rdl, wdl  deadline
-	sendTok   chan struct{}   // one Write at a time may be abandoned to a deadline
-	limit     atomic.Int64    // last known MaxWrite
-	refs      []*transportRef // guarded by mu once the Conn is returned
-	st        counters
+	stopped  atomic.Bool   // closed, peerClosed or lostErr is set (Write's fast check)
+	closing  atomic.Bool   // Close has begun
+	closedCh chan struct{} // closed when Close has finished
+	lostOnce sync.Once
+	finOnce  sync.Once
+	rdl, wdl deadline
+	sendTok  chan struct{}   // one Write at a time may be abandoned to a deadline
+	limit    atomic.Int64    // last known MaxWrite
+	refs     []*transportRef // guarded by mu once the Conn is returned
+	st       counters
 }
 
 func newConn(qc *quic.Conn, stream *quic.Stream, cfg *config, server bool, sess *handshake.Session, exporter []byte) (*Conn, error) {
@@ -176,6 +177,7 @@ func newConn(qc *quic.Conn, stream *quic.Stream, cfg *config, server bool, sess 
 		lost:       make(chan struct{}),
 		peerFin:    make(chan struct{}),
 		peerLinger: make(chan struct{}),
+		closedCh:   make(chan struct{}),
 		sendTok:    make(chan struct{}, 1),
 	}
 	c.queue.init(cfg.ReceiveQueue)
@@ -803,36 +805,42 @@ func (c *Conn) handleControl(ctl control) error {
 // the peer to acknowledge it, closes the QUIC connection with CodeClosed and
 // releases the session's keys. It is idempotent.
 func (c *Conn) Close() error {
-	c.closeOnce.Do(func() {
-		c.mu.Lock()
-		c.closed = true
-		c.stopped.Store(true)
-		peerClosed, lost := c.peerClosed, c.lostErr != nil
-		c.queue.reset()
-		for _, h := range c.held {
-			clear(h)
-		}
-		c.held = nil
-		c.mu.Unlock()
-		close(c.done)
-		if !peerClosed && !lost {
-			c.swmu.Lock()
-			c.stream.SetWriteDeadline(time.Now().Add(c.cfg.CloseTimeout))
-			err := c.writeControlLocked(record.FlagErrorCondition, []byte{byte(record.CodeNone)})
-			c.stream.Close()
-			c.swmu.Unlock()
-			if err == nil {
-				t := time.NewTimer(c.cfg.CloseTimeout)
-				select {
-				case <-c.peerFin:
-				case <-c.lost:
-				case <-t.C:
-				}
-				t.Stop()
+	if !c.closing.CompareAndSwap(false, true) {
+		// Another Close is under way: wait for it on a channel (not a
+		// mutex, which testing/synctest does not count as durably
+		// blocked, so that the first one's timer could never fire).
+		<-c.closedCh
+		return nil
+	}
+	defer close(c.closedCh)
+	c.mu.Lock()
+	c.closed = true
+	c.stopped.Store(true)
+	peerClosed, lost := c.peerClosed, c.lostErr != nil
+	c.queue.reset()
+	for _, h := range c.held {
+		clear(h)
+	}
+	c.held = nil
+	c.mu.Unlock()
+	close(c.done)
+	if !peerClosed && !lost {
+		c.swmu.Lock()
+		c.stream.SetWriteDeadline(time.Now().Add(c.cfg.CloseTimeout))
+		err := c.writeControlLocked(record.FlagErrorCondition, []byte{byte(record.CodeNone)})
+		c.stream.Close()
+		c.swmu.Unlock()
+		if err == nil {
+			t := time.NewTimer(c.cfg.CloseTimeout)
+			select {
+			case <-c.peerFin:
+			case <-c.lost:
+			case <-t.C:
 			}
+			t.Stop()
 		}
-		c.teardown(CodeClosed, "qsmp: session closed")
-	})
+	}
+	c.teardown(CodeClosed, "qsmp: session closed")
 	return nil
 }
 
