@@ -114,6 +114,7 @@ type Conn struct {
 	limit int // MaxWrite
 	rxWin *window.Sync
 	drops window.Drops
+	fc    flowCtl // flow credit (flow.go)
 
 	readable chan struct{} // signalled when a record is queued or the session ends
 	done     chan struct{} // closed by Close
@@ -133,6 +134,8 @@ type connCounters struct {
 	rekeys, asym                             atomic.Uint64
 	kaOut, kaIn, probes                      atomic.Uint64
 	challenges, migrations, pathFailed       atomic.Uint64
+	creditsOut, creditsIn                    atomic.Uint64
+	writesBlocked, creditTimeouts            atomic.Uint64
 }
 
 // Stats is a snapshot of a Conn's counters.
@@ -181,6 +184,11 @@ type Stats struct {
 	// peer, Migrations candidates that answered and became the peer's
 	// address, PathFailures candidates that did not.
 	PathChallenges, Migrations, PathFailures uint64
+	// CreditsSent and CreditsReceived count flow credits (docs/DATAGRAM.md
+	// section 7.9); WritesBlocked the Writes that waited at the peer's
+	// limit, CreditTimeouts those of them that went ahead after a
+	// retransmission timeout without a credit.
+	CreditsSent, CreditsReceived, WritesBlocked, CreditTimeouts uint64
 	// RTT is the smoothed round-trip time, measured by the handshake and
 	// then by control messages.
 	RTT time.Duration
@@ -212,6 +220,8 @@ func (c *Conn) Stats() Stats {
 		WritesRefused:  st.refused.Load(),
 		KeepAlivesSent: st.kaOut.Load(), KeepAlivesReceived: st.kaIn.Load(), Probes: st.probes.Load(),
 		PathChallenges: st.challenges.Load(), Migrations: st.migrations.Load(), PathFailures: st.pathFailed.Load(),
+		CreditsSent: st.creditsOut.Load(), CreditsReceived: st.creditsIn.Load(),
+		WritesBlocked: st.writesBlocked.Load(), CreditTimeouts: st.creditTimeouts.Load(),
 		RTT: time.Duration(st.rtt.Load()),
 	}
 	c.mu.Lock()
@@ -416,6 +426,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	c.noteSendLocked(true)
 	c.mu.Unlock()
+	if err := c.awaitCredit(); err != nil {
+		return 0, c.opErr("write", err)
+	}
 	_, due, err := c.seal(flagData, b, nil, true)
 	if due {
 		c.wantRekey()
@@ -611,7 +624,7 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 		// The first authenticated record ends the handshake.
 		c.finishHandshakeLocked()
 	}
-	c.acceptLocked(authRecord{flag: h.Flag, pt: pt, from: from, size: size,
+	c.acceptLocked(authRecord{flag: h.Flag, pt: pt, from: from, size: size, seq: h.Sequence,
 		newHighest: empty || h.Sequence > highest, epoch: epoch, first: first})
 }
 
@@ -622,6 +635,7 @@ type authRecord struct {
 	pt         []byte
 	from       netip.AddrPort
 	size       int    // the datagram's size
+	seq        uint64 // its sequence number
 	newHighest bool   // its sequence number is above every one accepted before
 	epoch      uint64 // the epoch of the keys that opened it
 	first      bool   // the first record of that epoch
@@ -644,6 +658,7 @@ func (c *Conn) acceptLocked(r authRecord) {
 	}
 	switch r.flag {
 	case flagData:
+		c.creditLocked(r.seq, now)
 		if c.queue.len() >= c.cfg.ReceiveQueue {
 			c.st.queueDrops.Add(1)
 			clear(pt)
@@ -667,6 +682,10 @@ func (c *Conn) acceptLocked(r authRecord) {
 		c.onPathChallengeLocked(pt, from)
 	case flagPathResponse:
 		c.onPathResponseLocked(pt, from)
+	case flagCredit:
+		c.onCreditLocked(pt)
+	case flagBlocked:
+		c.onBlockedLocked(pt)
 	default:
 		c.st.otherFlags.Add(1)
 	}

@@ -341,6 +341,7 @@ func TestForgedRecords(t *testing.T) {
 		for _, m := range []string{"a", "bb", "ccc"} {
 			deadlineRead(t, s, m)
 		}
+		synctest.Wait() // the keep-alive after "ccc" is processed too
 		if got := accepted(s) - acc; got != uint64(len(held)) {
 			t.Fatalf("originals: %d accepted, want %d", got, len(held))
 		}

@@ -65,6 +65,7 @@ type sock struct {
 	bc    *batchio.Conn
 	batch int // datagrams per read
 	tx    txQueue
+	spans flowSpans // the sessions sending data here lately (flow credit)
 	// batched: the socket sends many datagrams per system call, so data
 	// records queue to leave in batches; on any other socket a record
 	// goes out before Write returns, as every datagram does when the
@@ -322,6 +323,16 @@ func (s *sock) readLoop() {
 	}
 }
 
+// filling reports whether c's receive queue is more than half full.
+func (c *Conn) filling() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queue.len() > c.cfg.ReceiveQueue/2
+}
+
 // reader is a socket reader's state across the datagrams of one batch.
 type reader struct {
 	id      uint64 // the last receiver id looked up, and its session
@@ -346,10 +357,12 @@ func (r *reader) batch(s *sock, msgs []batchio.Message) {
 	}
 	ep.st.datagrams.Add(uint64(len(msgs)))
 	ep.st.bytesIn.Add(bytes)
-	if r.records > 0 && s.batched {
+	if r.records > 0 && (s.batched || r.conn.filling()) {
 		// Let the readers the records woke run before the next batch:
 		// with data waiting on the socket this goroutine would otherwise
-		// keep its core until preempted, and their queues overflow.
+		// keep its core until preempted, and their queues overflow. (A
+		// socket read one datagram at a time yields only when a queue
+		// is half full.)
 		runtime.Gosched()
 	}
 	r.id, r.conn, r.records = 0, nil, 0 // look sessions up afresh in the next batch

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,7 +65,10 @@ var baselines struct {
 //   - open: record.Opener.Open of 1400-byte datagram-profile records (QSMS,
 //     RCS-256) on one core, the receiver's cryptographic cost;
 //   - qsmp: one Conn writing (Dial) and one reading (Listen, as many
-//     SO_REUSEPORT sockets as GOMAXPROCS), QSMS.
+//     SO_REUSEPORT sockets as GOMAXPROCS), QSMS;
+//   - qsmp-flows: 4 x GOMAXPROCS such sessions at once, writing n records
+//     between them; sockets is the number of the listener's sockets that
+//     carried sessions (the kernel spreads them by address and port).
 //
 // Each reports goodput-MB/s (delivered payload over the time from the
 // first send to the last delivery) and, for raw and qsmp, the fraction of
@@ -87,6 +91,12 @@ func BenchmarkGoodput(b *testing.B) {
 		baselines.mu.Lock()
 		baselines.opn = mbps
 		baselines.mu.Unlock()
+	})
+	b.Run("qsmp-flows", func(b *testing.B) {
+		flows := 4 * runtime.GOMAXPROCS(0)
+		g, socks := qsmpGoodputFlows(b, b.N, flows, false)
+		report(b, g)
+		b.ReportMetric(float64(socks), "sockets")
 	})
 	b.Run("qsmp", func(b *testing.B) {
 		g := qsmpGoodput(b, b.N, false)
@@ -225,14 +235,25 @@ func openRate(tb testing.TB, n int) float64 {
 	return float64(n) * goodputSize / 1e6 / spent.Seconds()
 }
 
-// goodputDebug, if set, sees the Conns and the Listener of qsmpGoodput.
+// goodputDebug, if set, sees the first Conns and the Listener of
+// qsmpGoodputFlows once it is done.
 var goodputDebug func(c, s *Conn, l *Listener)
 
 // qsmpGoodput writes n 1400-byte records from a dialed Conn to an accepted
 // one over loopback UDP and counts what Read returns.
 func qsmpGoodput(tb testing.TB, n int, duplex bool) goodput {
+	g, _ := qsmpGoodputFlows(tb, n, 1, duplex)
+	return g
+}
+
+// qsmpGoodputFlows dials flows Conns to one listener, writes n 1400-byte
+// records spread over them, one goroutine each, and counts what the
+// accepted Conns' Reads return. It also returns how many of the
+// listener's sockets carried sessions.
+func qsmpGoodputFlows(tb testing.TB, n, flows int, duplex bool) (goodput, int) {
 	srv, cli := pairConfigs(tb, duplex)
 	srv.MaxPayload, cli.MaxPayload = goodputPayload, goodputPayload
+	srv.PrefixRate = -1
 	l, err := Listen("udp4", "127.0.0.1:0", srv)
 	if err != nil {
 		tb.Fatal(err)
@@ -240,50 +261,66 @@ func qsmpGoodput(tb testing.TB, n int, duplex bool) goodput {
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	accepted := make(chan *Conn, 1)
-	go func() {
-		s, err := l.AcceptContext(ctx)
-		if err == nil {
+	clients := make([]*Conn, flows)
+	servers := make([]*Conn, flows)
+	for i := range flows {
+		accepted := make(chan *Conn, 1)
+		go func() {
+			s, _ := l.AcceptContext(ctx)
 			accepted <- s
-		}
-		close(accepted)
-	}()
-	c, err := Dial(ctx, "udp4", l.Addr().String(), cli)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer c.Close()
-	s := <-accepted
-	if s == nil {
-		tb.Fatal("no session accepted")
-	}
-	var delivered, lastNano atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	wg.Go(func() {
-		buf := make([]byte, 2*goodputSize)
-		for {
-			k, err := s.Read(buf)
-			if err != nil {
-				return
-			}
-			if k == goodputSize {
-				delivered.Add(1)
-				lastNano.Store(int64(time.Since(start)))
-			}
-		}
-	})
-	msg := make([]byte, goodputSize)
-	for range n {
-		if _, err := c.Write(msg); err != nil {
+		}()
+		c, err := Dial(ctx, "udp4", l.Addr().String(), cli)
+		if err != nil {
 			tb.Fatal(err)
 		}
+		defer c.Close()
+		s := <-accepted
+		if s == nil {
+			tb.Fatal("no session accepted")
+		}
+		clients[i], servers[i] = c, s
 	}
+	used := make(map[*sock]bool)
+	for _, s := range servers {
+		used[s.sk] = true
+	}
+	var delivered, lastNano atomic.Int64
+	var readers, writers sync.WaitGroup
+	start := time.Now()
+	for _, s := range servers {
+		readers.Go(func() {
+			buf := make([]byte, 2*goodputSize)
+			for {
+				k, err := s.Read(buf)
+				if err != nil {
+					return
+				}
+				if k == goodputSize {
+					delivered.Add(1)
+					lastNano.Store(int64(time.Since(start)))
+				}
+			}
+		})
+	}
+	for i, c := range clients {
+		writers.Go(func() {
+			msg := make([]byte, goodputSize)
+			for range n/flows + min(1, max(0, n%flows-i)) {
+				if _, err := c.Write(msg); err != nil {
+					tb.Error(err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
 	waitDelivered(&delivered, &lastNano, int64(n), start)
-	s.SetReadDeadline(time.Now())
-	wg.Wait()
-	if goodputDebug != nil {
-		goodputDebug(c, s, l)
+	for _, s := range servers {
+		s.SetReadDeadline(time.Now())
 	}
-	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load())}
+	readers.Wait()
+	if goodputDebug != nil {
+		goodputDebug(clients[0], servers[0], l)
+	}
+	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load())}, len(used)
 }
