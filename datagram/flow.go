@@ -104,17 +104,21 @@ func (c *Conn) socketWindow() uint64 {
 // the writer rather than have its records opened and dropped), and at
 // least minShare (so that the writer never stops for it).
 func (c *Conn) creditWindowLocked(now mono) uint64 {
-	s := c.sk
-	if s == nil {
-		s = c.ep.socks[0]
-	}
 	f := &c.fc
 	span := uint64(time.Duration(now) / activeSpan)
-	n := s.spans.share(span, f.span == span)
+	n := c.flowSock().spans.share(span, f.span == span)
 	f.span = span
 	rq := uint64(c.cfg.ReceiveQueue)
 	room := rq - min(uint64(c.queue.len()), rq)
 	return max(c.socketWindow()/n*room/rq, minShare)
+}
+
+// flowSock returns the socket whose credit budget the session uses.
+func (c *Conn) flowSock() *sock {
+	if c.sk != nil {
+		return c.sk
+	}
+	return c.ep.socks[0]
 }
 
 // creditLocked notes a data record processed (queued or dropped) and sends
@@ -126,17 +130,27 @@ func (c *Conn) creditLocked(seq uint64, now mono) {
 	if f.first == 0 {
 		f.first = seq
 	}
-	w := c.creditWindowLocked(now)
-	lim := addSat(f.rxHigh, w)
 	switch {
 	case f.adv == 0:
 		// The writer's initial window runs from about the first record:
 		// the first credit goes out a quarter of the way into it.
 		if f.rxHigh >= addSat(f.first, initialCredit/4) {
+			c.sendCreditLocked(addSat(f.rxHigh, c.creditWindowLocked(now)))
+			return
+		}
+	case addSat(f.rxHigh, c.socketWindow()-c.socketWindow()/4) >= f.adv:
+		// Due with the largest window: work out the session's own.
+		w := c.creditWindowLocked(now)
+		if lim := addSat(f.rxHigh, w); lim >= addSat(f.adv, w/4) {
 			c.sendCreditLocked(lim)
 		}
-	case lim >= addSat(f.adv, w/4):
-		c.sendCreditLocked(lim)
+		return
+	}
+	// Not due whatever the window (the common case): only count the
+	// session among the socket's active ones, once per span.
+	if span := uint64(time.Duration(now) / activeSpan); f.span != span {
+		c.flowSock().spans.share(span, false)
+		f.span = span
 	}
 }
 
