@@ -336,3 +336,36 @@ func TestUDPBurstThenClose(t *testing.T) {
 		t.Fatalf("after the last record: %v, want io.EOF", err)
 	}
 }
+
+// TestListenPortInUse: Listen on a port another Listen (or any socket)
+// holds fails, as it would without SO_REUSEPORT, instead of sharing its
+// sessions; the port is free again once the Listener is closed.
+func TestListenPortInUse(t *testing.T) {
+	srv, _ := pairConfigs(t, false)
+	l, err := Listen("udp4", "127.0.0.1:0", srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l2, err := Listen("udp4", l.Addr().String(), srv); err == nil {
+		l2.Close()
+		t.Fatalf("a second Listen on %v succeeded", l.Addr())
+	}
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if l2, err := Listen("udp4", pc.LocalAddr().String(), srv); err == nil {
+		l2.Close()
+		t.Fatalf("Listen on %v, bound by another socket, succeeded", pc.LocalAddr())
+	}
+	// Positive control: once closed, the port is free again.
+	addr := l.Addr().String()
+	l.Close()
+	l2, err := Listen("udp4", addr, srv)
+	if err != nil {
+		t.Fatalf("Listen on %s after Close: %v", addr, err)
+	}
+	l2.Close()
+}

@@ -20,7 +20,8 @@ type Listener struct {
 // Listen listens on the UDP address (network "udp", "udp4" or "udp6")
 // with one socket per GOMAXPROCS, all bound to it with SO_REUSEPORT (one
 // on platforms that do not balance them), so that the kernel spreads the
-// sessions, by address and port, over one receiving goroutine each.
+// sessions, by address and port, over one receiving goroutine each. A port
+// already in use is an error, as without SO_REUSEPORT.
 func Listen(network, address string, cfg *Config) (*Listener, error) {
 	if quicNetwork(network) {
 		return listenQUIC(network, address, cfg)

@@ -37,8 +37,18 @@ const txQueueMax = 2 * batchSize
 const socketBuffer = 4 << 20
 
 // listenSockets opens the sockets of Listen: GOMAXPROCS of them bound to
-// address with SO_REUSEPORT, with large buffers.
+// address with SO_REUSEPORT, with large buffers. A port already in use,
+// even by sockets that would share it (another Listen of this user), is an
+// error, as without SO_REUSEPORT: it is first bound alone, then released
+// for the group.
 func listenSockets(network, address string) ([]net.PacketConn, error) {
+	if _, port, err := net.SplitHostPort(address); err == nil && port != "0" && port != "" {
+		probe, err := net.ListenPacket(network, address)
+		if err != nil {
+			return nil, err
+		}
+		probe.Close()
+	}
 	pcs, err := batchio.ListenReusePort(context.Background(), network, address, 0)
 	if err != nil {
 		return nil, err
