@@ -19,8 +19,9 @@ import (
 // path, not the reader of the Conn: records the application does not read
 // in time are still dropped at the receive queue and counted.
 //
-// The window is a budget of the socket the session uses, shared by the
-// sessions that sent data on it lately: each gets an equal part (at least
+// The window is a budget of the socket the session uses (what its kernel
+// receive buffer holds, when known), shared by the sessions that sent data
+// on it lately: each gets an equal part (at least
 // minShare records), so that many writers together do not overrun one
 // socket either.
 //
@@ -46,6 +47,9 @@ const (
 	initialCredit = 256
 	// minShare is the smallest part of a socket's window one session gets.
 	minShare = 64
+	// skbOverhead is what the kernel charges a socket's receive buffer
+	// for a datagram beyond its payload (its buffer head and alignment).
+	skbOverhead = 768
 	// activeSpan is the period over which a socket counts the sessions
 	// that sent it data.
 	activeSpan = 50 * time.Millisecond
@@ -92,10 +96,25 @@ func (a *flowSpans) share(span uint64, counted bool) uint64 {
 	return max(a.active[0].Load(), a.active[1].Load(), 1)
 }
 
-// socketWindow is a socket's credit budget: four receive queues, at least
-// minCreditWindow records.
+// socketWindow is a socket's credit budget: what its kernel receive buffer
+// holds when known, else four receive queues, at least minCreditWindow
+// records.
 func (c *Conn) socketWindow() uint64 {
+	if w := c.flowSock().window; w != 0 {
+		return w
+	}
 	return uint64(max(4*c.cfg.ReceiveQueue, minCreditWindow))
+}
+
+// bufferWindow is the credit budget of a socket whose kernel receive
+// buffer is rcvbuf bytes (0: unknown, no budget of its own): the
+// datagrams of maxPayload bytes it holds, counting the kernel's overhead
+// for each, at least 4 minShare.
+func bufferWindow(rcvbuf, maxPayload int) uint64 {
+	if rcvbuf <= 0 {
+		return 0
+	}
+	return uint64(max(rcvbuf/(maxPayload+skbOverhead), 4*minShare))
 }
 
 // creditWindowLocked is how far ahead of the highest data record processed

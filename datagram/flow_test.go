@@ -2,6 +2,7 @@ package datagram
 
 import (
 	"encoding/binary"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -361,4 +362,44 @@ func FuzzFlowCredit(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSocketWindow: a UDP socket's credit budget is what its kernel
+// receive buffer holds; a socket of unknown buffer (netsim) uses the
+// Config's (four receive queues, at least minCreditWindow).
+func TestSocketWindow(t *testing.T) {
+	if got := bufferWindow(0, 1200); got != 0 {
+		t.Fatalf("unknown buffer: %d", got)
+	}
+	if got := bufferWindow(8<<20, 1500); got != (8<<20)/(1500+skbOverhead) {
+		t.Fatalf("8 MiB: %d", got)
+	}
+	if got := bufferWindow(1000, 1500); got != 4*minShare {
+		t.Fatalf("tiny buffer: %d", got)
+	}
+	srv, _ := pairConfigs(t, false)
+	l, err := Listen("udp4", "127.0.0.1:0", srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rb := receiveBuffer(l.ep.socks[0].pc)
+	if runtime.GOOS == "linux" && rb <= 0 {
+		t.Fatal("no receive buffer size on a Linux UDP socket")
+	}
+	for _, s := range l.ep.socks {
+		if s.window != bufferWindow(rb, l.ep.cfg.MaxPayload) {
+			t.Fatalf("socket window %d, buffer %d bytes", s.window, rb)
+		}
+	}
+	t.Logf("UDP socket: %d-byte receive buffer, window of %d records", rb, l.ep.socks[0].window)
+	n := newNet(t, netsim.Config{})
+	l2, err := NewListener(listenPC(t, n, "127.0.0.1:4433"), srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if w := l2.ep.socks[0].window; w != 0 {
+		t.Fatalf("netsim socket window %d", w)
+	}
 }

@@ -70,12 +70,13 @@ func setSocketBuffers(pc *net.UDPConn) {
 // sock is one UDP socket of an endpoint: its batched I/O, the goroutine
 // that reads it, and the queue of datagrams waiting to be sent on it.
 type sock struct {
-	ep    *endpoint
-	pc    net.PacketConn
-	bc    *batchio.Conn
-	batch int // datagrams per read
-	tx    txQueue
-	spans flowSpans // the sessions sending data here lately (flow credit)
+	ep     *endpoint
+	pc     net.PacketConn
+	bc     *batchio.Conn
+	batch  int // datagrams per read
+	tx     txQueue
+	spans  flowSpans // the sessions sending data here lately (flow credit)
+	window uint64    // the socket's credit budget in records (0: by the Config)
 	// batched: the socket sends many datagrams per system call, so data
 	// records queue to leave in batches; on any other socket a record
 	// goes out before Write returns, as every datagram does when the
@@ -111,7 +112,8 @@ type txItem struct {
 func newSock(ep *endpoint, pc net.PacketConn, batch int) *sock {
 	batch = max(1, min(batch, readArena/(ep.cfg.MaxPayload+1)))
 	bc := batchio.New(pc, batch)
-	return &sock{ep: ep, pc: pc, bc: bc, batch: batch, batched: bc.Capabilities().MMsg}
+	return &sock{ep: ep, pc: pc, bc: bc, batch: batch, batched: bc.Capabilities().MMsg,
+		window: bufferWindow(receiveBuffer(pc), ep.cfg.MaxPayload)}
 }
 
 // wakeLocked wakes whoever waits for the queue; q.mu is held.
