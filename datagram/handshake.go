@@ -34,6 +34,11 @@ const maxCookieRTO = time.Second
 // its whole message without answering yet.
 const minPoke = time.Second
 
+// maxHandshakeRTO caps the backed-off retransmission timeout of handshake
+// messages, so that a few timeouts at heavy loss cannot outlast the
+// handshake deadline.
+const maxHandshakeRTO = 2 * time.Second
+
 // maxFinalResend bounds how many fragments of the final flight are resent at
 // once when the peer's previous flight arrives again.
 const maxFinalResend = 4
@@ -88,11 +93,15 @@ type hsState struct {
 }
 
 func newHS(m handshake.Machine, deadline time.Time, seed uint64, budget *transfer.Budget) *hsState {
-	return &hsState{
+	hs := &hsState{
 		m: m, deadline: deadline, budget: budget,
 		jitter: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		outIdx: -1, inIdx: -1,
 	}
+	// At heavy loss no RTT sample survives Karn's rule and the backed-off
+	// timeout would outgrow the handshake deadline: cap the backoff.
+	hs.rtt.SetMaxRTO(maxHandshakeRTO)
+	return hs
 }
 
 // release stops the timer and frees the reassembly buffer.
@@ -641,12 +650,12 @@ func (c *Conn) resendFinalLocked(now time.Time) {
 		return
 	}
 	hs.lastResend = now
-	payload := c.cfg.MaxPayload - wire.FragmentOverhead(false, false)
-	for i, off := 0, 0; off < len(hs.out) && i < maxFinalResend; i, off = i+1, off+payload {
-		end := min(off+payload, len(hs.out))
-		c.sendFragmentLocked(hs.outIdx, uint32(len(hs.out)), uint32(off), hs.out[off:end], nil, nil)
-		c.st.retransmits.Add(1)
+	before := hs.sender.Stats().Retransmitted
+	for _, f := range hs.sender.Probe(now, maxFinalResend) {
+		c.sendFragmentLocked(hs.outIdx, uint32(len(hs.out)), f.Offset, f.Data, nil, nil)
 	}
+	c.st.retransmits.Add(uint64(hs.sender.Stats().Retransmitted - before))
+	c.armLocked(now)
 }
 
 // onAckLocked takes an ack from the validated address.
@@ -668,7 +677,7 @@ func (c *Conn) onAckLocked(a wire.Ack, now time.Time) {
 		c.ep.st.stale.Add(1)
 		return
 	}
-	if hs.sender.Done() && !covers(a.Ranges, uint32(len(hs.out))) {
+	if hs.sender.Done() && !hs.sender.Covers(a.Ranges) {
 		// The whole message was acked before, and now only part of it
 		// is: the listener lost the session (its key-generation queue
 		// overflowed) and a poke made a new one. Send it again.
@@ -686,11 +695,6 @@ func (c *Conn) onAckLocked(a wire.Ack, now time.Time) {
 		hs.pokeAt = now.Add(hs.pokeDelay)
 	}
 	c.pumpLocked(now)
-}
-
-// covers reports whether ranges hold all of [0, n).
-func covers(ranges []wire.Range, n uint32) bool {
-	return len(ranges) == 1 && ranges[0].Start == 0 && ranges[0].End >= n
 }
 
 // pokeLocked resends the first fragment of a message the peer has acked
