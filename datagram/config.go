@@ -170,6 +170,13 @@ type Config struct {
 
 	// Logger receives debug events (drops, handshake steps); nil discards.
 	Logger *slog.Logger
+	// StatsHook, if set, receives the final statistics of each established
+	// session once, when its Conn is closed: by Close, on the goroutine
+	// calling it, after the session is released; also for the sessions a
+	// Listener closes itself (accept queue full, Listener closed). A
+	// handshake that failed is not reported. It must not block for long;
+	// Conn.Stats gives the counters at any other time.
+	StatsHook func(c *Conn, s Stats)
 	// Rand is the handshake's random source (crypto/rand if nil). Session
 	// ids and cookie secrets always come from crypto/rand.
 	Rand io.Reader

@@ -82,10 +82,12 @@ type Conn struct {
 	server  bool
 	localID uint64
 	path    atomic.Pointer[peerPath]
-	pkey    pendingKey // listener: the half-open key (address, client id)
-	owner   bool       // the Conn owns its endpoint (Dial)
-	q       *quicConn  // the QUIC carrier's session (quic.go); nil on UDP
-	sk      *sock      // the socket the session uses (nil: the endpoint's first)
+	pkey    pendingKey         // listener: the half-open key (address, client id)
+	owner   bool               // the Conn owns its endpoint (Dial)
+	q       *quicConn          // the QUIC carrier's session (quic.go); nil on UDP
+	sk      *sock              // the socket the session uses (nil: the endpoint's first)
+	hook    func(*Conn, Stats) // Config.StatsHook
+	hooked  atomic.Bool        // the hook has run
 
 	mu        sync.Mutex
 	peerID    uint64
@@ -237,6 +239,7 @@ func newConn(ep *endpoint, server bool, localID uint64, peer netip.AddrPort) *Co
 		readable: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		limit:    ep.cfg.recordLimit(),
+		hook:     ep.cfg.StatsHook,
 	}
 	c.path.Store(&peerPath{ap: peer, ua: net.UDPAddrFromAddrPort(peer)})
 	return c
@@ -498,8 +501,29 @@ func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool) (si
 
 // Close sends the authenticated close record (flag 0x14, code 0) a few
 // times, unless the session ended already, and releases the session. It is
-// idempotent.
+// idempotent. The first Close hands the final statistics to
+// Config.StatsHook, if set.
 func (c *Conn) Close() error {
+	err := c.close()
+	if c.hook != nil && c.wasEstablished() && c.hooked.CompareAndSwap(false, true) {
+		c.hook(c, c.Stats())
+	}
+	return err
+}
+
+// wasEstablished reports whether the session completed its handshake (a
+// QUIC session always did).
+func (c *Conn) wasEstablished() bool {
+	if c.q != nil {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.est
+}
+
+// close is Close without the statistics hook.
+func (c *Conn) close() error {
 	if c.q != nil {
 		return c.q.close(c)
 	}

@@ -70,6 +70,7 @@ type quicConn struct {
 type quicListener struct {
 	l    *quicx.Listener
 	idle bool
+	hook func(*Conn, Stats) // Config.StatsHook
 	pc   net.PacketConn // the socket of NewListener, closed after the sessions
 
 	mu     sync.Mutex
@@ -129,7 +130,7 @@ func dialQUIC(ctx context.Context, network, address string, cfg *Config) (*Conn,
 	if err != nil {
 		return nil, quicDialError(address, err, n.IdleTimeout > 0)
 	}
-	return &Conn{q: &quicConn{c: qc, idle: n.IdleTimeout > 0}}, nil
+	return &Conn{q: &quicConn{c: qc, idle: n.IdleTimeout > 0}, hook: cfg.StatsHook}, nil
 }
 
 // dialQUICPacketConn is DialPacketConn for Config.Network "quic": the Conn
@@ -149,7 +150,7 @@ func dialQUICPacketConn(ctx context.Context, pc net.PacketConn, raddr net.Addr, 
 		pc.Close()
 		return nil, quicDialError(raddr.String(), err, n.IdleTimeout > 0)
 	}
-	return &Conn{q: &quicConn{c: qc, idle: n.IdleTimeout > 0, pc: pc}}, nil
+	return &Conn{q: &quicConn{c: qc, idle: n.IdleTimeout > 0, pc: pc}, hook: cfg.StatsHook}, nil
 }
 
 // quicDialError maps a failed QUIC dial.
@@ -185,7 +186,7 @@ func listenQUIC(network, address string, cfg *Config) (*Listener, error) {
 	if err != nil {
 		return nil, mapQUICError(err, false)
 	}
-	return &Listener{q: &quicListener{l: ql, idle: n.IdleTimeout > 0, conns: make(map[*Conn]struct{})}}, nil
+	return &Listener{q: &quicListener{l: ql, idle: n.IdleTimeout > 0, hook: cfg.StatsHook, conns: make(map[*Conn]struct{})}}, nil
 }
 
 // newQUICListener is NewListener for Config.Network "quic": the Listener
@@ -205,7 +206,7 @@ func newQUICListener(pc net.PacketConn, cfg *Config) (*Listener, error) {
 		pc.Close()
 		return nil, mapQUICError(err, false)
 	}
-	return &Listener{q: &quicListener{l: ql, idle: n.IdleTimeout > 0, pc: pc, conns: make(map[*Conn]struct{})}}, nil
+	return &Listener{q: &quicListener{l: ql, idle: n.IdleTimeout > 0, hook: cfg.StatsHook, pc: pc, conns: make(map[*Conn]struct{})}}, nil
 }
 
 // accept waits for the next session.
@@ -217,7 +218,7 @@ func (l *quicListener) accept(ctx context.Context) (*Conn, error) {
 		}
 		return nil, err
 	}
-	c := &Conn{q: &quicConn{c: qc, idle: l.idle, l: l}}
+	c := &Conn{q: &quicConn{c: qc, idle: l.idle, l: l}, hook: l.hook}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
