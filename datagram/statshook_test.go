@@ -4,6 +4,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/qsmp-go/qsmp/netsim"
 )
@@ -41,6 +42,7 @@ func TestStatsHook(t *testing.T) {
 				p := connectPair(t, n, srv, cli)
 				const records = 5
 				sendRecords(t, p.client, records)
+				time.Sleep(time.Second) // virtual: the records arrive
 				if r := readAll(t, p.server, records); len(r) != records {
 					t.Fatalf("%d of %d records read", len(r), records)
 				}
