@@ -71,7 +71,7 @@ type quicListener struct {
 	l    *quicx.Listener
 	idle bool
 	hook func(*Conn, Stats) // Config.StatsHook
-	pc   net.PacketConn // the socket of NewListener, closed after the sessions
+	pc   net.PacketConn     // the socket of NewListener, closed after the sessions
 
 	mu     sync.Mutex
 	conns  map[*Conn]struct{} // accepted and open
