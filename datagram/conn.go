@@ -652,6 +652,112 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 		newHighest: empty || h.Sequence > highest, epoch: epoch, first: first})
 }
 
+// pendingRecord is a record datagram the socket reader holds until it can
+// open it together with the session's next ones (reader.addRecord).
+type pendingRecord struct {
+	rec  wire.Record
+	from netip.AddrPort
+	size int
+}
+
+// maxPendingRecords is how many records of one session the socket reader
+// opens at once: the records' tags are verified together
+// (record.Opener.OpenBatch), and the Conn's locks are taken once.
+const maxPendingRecords = 16
+
+// onRecords opens record datagrams that arrived together for this session
+// and acts on them in arrival order, as onRecord would one by one.
+func (c *Conn) onRecords(recs []pendingRecord) {
+	if len(recs) == 1 {
+		c.onRecord(recs[0].rec, recs[0].from, recs[0].size)
+		return
+	}
+	c.keyMu.RLock()
+	k := c.keys
+	if k == nil {
+		c.keyMu.RUnlock()
+		if !c.gone.Load() {
+			c.st.early.Add(uint64(len(recs)))
+		}
+		return
+	}
+	highest, empty := c.rxWin.Highest(), c.rxWin.Empty()
+	now := record.UnixTime(c.cfg.Now())
+	var (
+		items  [maxPendingRecords]record.OpenItem
+		group  [2][maxPendingRecords]record.OpenItem
+		ng     [2]int
+		slot   [maxPendingRecords]int8 // the key slot of recs[i], -1: none
+		epochs [2]uint64
+		first  [2]bool
+	)
+	for i, r := range recs {
+		idx := 0
+		if r.rec.EpochBit {
+			idx = 1
+		}
+		if k.rx[idx] == nil {
+			slot[i] = -1
+			c.st.epochDrops.Add(1)
+			continue
+		}
+		slot[i] = int8(idx)
+		group[idx][ng[idx]] = record.OpenItem{Dst: c.ep.takeBuf(), Prefix: r.rec.Prefix, Pkt: r.rec.Packet}
+		ng[idx]++
+	}
+	for idx := range 2 {
+		if ng[idx] == 0 {
+			continue
+		}
+		rx := k.rx[idx]
+		rx.opener.OpenBatch(group[idx][:ng[idx]], now)
+		epochs[idx] = rx.epoch
+		for _, it := range group[idx][:ng[idx]] {
+			if it.Err == nil {
+				first[idx] = !rx.seen.Load() && rx.seen.CompareAndSwap(false, true)
+				break
+			}
+		}
+	}
+	c.keyMu.RUnlock()
+	// Back in arrival order.
+	var taken [2]int
+	for i := range recs {
+		if idx := slot[i]; idx >= 0 {
+			items[i] = group[idx][taken[idx]]
+			taken[idx]++
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seenFirst := [2]bool{}
+	for i, r := range recs {
+		idx := slot[i]
+		if idx < 0 {
+			continue
+		}
+		it := &items[i]
+		if it.Err != nil {
+			if errors.Is(it.Err, record.ErrShortPacket) || errors.Is(it.Err, record.ErrLongPacket) || errors.Is(it.Err, record.ErrMessageSize) {
+				c.drops.Add(window.ReasonAuth)
+			}
+			c.ep.giveBuf(it.Dst)
+			continue
+		}
+		if hs := c.hs; hs != nil && hs.final {
+			c.finishHandshakeLocked()
+		}
+		seq := it.Header.Sequence
+		isFirst := first[idx] && !seenFirst[idx]
+		seenFirst[idx] = seenFirst[idx] || isFirst
+		c.acceptLocked(authRecord{flag: it.Header.Flag, pt: it.Out, from: r.from, size: r.size, seq: seq,
+			newHighest: empty || seq > highest, epoch: epochs[idx], first: isFirst})
+		if empty || seq > highest {
+			highest, empty = seq, false
+		}
+	}
+}
+
 // authRecord is an authenticated record and what the receive path learned
 // opening it.
 type authRecord struct {

@@ -204,6 +204,7 @@ func (ep *endpoint) handle(b []byte, from net.Addr) {
 	}
 	var r reader
 	ep.handleFrom(ep.socks[0], &r, b, ap)
+	r.flush()
 }
 
 // handleFrom takes one datagram that arrived on s from ap (counted by the
@@ -245,10 +246,12 @@ func (ep *endpoint) handleFrom(s *sock, rd *reader, b []byte, ap netip.AddrPort)
 			ep.st.wrongAddress.Add(1)
 			return
 		}
-		c.onRecord(rec, ap, len(b))
+		rd.addRecord(c, rec, ap, len(b))
 		rd.records++
 		return
 	}
+	// Whatever the session's records held so far come before this.
+	rd.flush()
 	if ap != c.peerAddr() {
 		// Only the validated address speaks for a handshake.
 		ep.st.wrongAddress.Add(1)

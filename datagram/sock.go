@@ -351,6 +351,36 @@ type reader struct {
 	conn    *Conn
 	records int          // record datagrams handed to sessions
 	ackBuf  []wire.Range // the ranges of the last ack parsed
+
+	// pend holds record datagrams of session pendConn not opened yet: a
+	// session's consecutive records in one batch are opened together
+	// (Conn.onRecords). They point into the batch's buffers, so the batch
+	// flushes them before it returns.
+	pend     [maxPendingRecords]pendingRecord
+	npend    int
+	pendConn *Conn
+}
+
+// addRecord holds a record datagram for c, opening what is held first if
+// it belongs to another session or the hold is full.
+func (r *reader) addRecord(c *Conn, rec wire.Record, from netip.AddrPort, size int) {
+	if r.pendConn != c || r.npend == len(r.pend) {
+		r.flush()
+	}
+	r.pendConn = c
+	r.pend[r.npend] = pendingRecord{rec: rec, from: from, size: size}
+	r.npend++
+}
+
+// flush opens the held records.
+func (r *reader) flush() {
+	if r.npend == 0 {
+		return
+	}
+	c, n := r.pendConn, r.npend
+	r.pendConn, r.npend = nil, 0
+	c.onRecords(r.pend[:n])
+	clear(r.pend[:n])
 }
 
 // batch handles the datagrams of one read.
@@ -367,6 +397,7 @@ func (r *reader) batch(s *sock, msgs []batchio.Message) {
 		}
 		ep.handleFrom(s, r, m.Buf[:m.N], m.Addr)
 	}
+	r.flush()
 	ep.st.datagrams.Add(uint64(len(msgs)))
 	ep.st.bytesIn.Add(bytes)
 	if r.records > 0 && (s.batched || r.conn.filling()) {

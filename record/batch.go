@@ -1,0 +1,124 @@
+package record
+
+import (
+	"fmt"
+
+	"github.com/qsmp-go/qsmp/crypto/rcs"
+	"github.com/qsmp-go/qsmp/window"
+)
+
+// OpenItem is one record of an OpenBatch: the arguments of Open and its
+// results.
+type OpenItem struct {
+	// Dst, Prefix and Pkt are Open's dst, prefix and pkt. The AD of a
+	// batched record (prefix ‖ header) must fit MaxBatchAD bytes; a longer
+	// one is opened alone.
+	Dst, Prefix, Pkt []byte
+	// Header, Out and Err are what Open returns.
+	Header Header
+	Out    []byte
+	Err    error
+}
+
+// MaxBatchAD bounds the associated data (carrier prefix and header) of a
+// record that OpenBatch verifies together with others.
+const MaxBatchAD = 64
+
+// batchWidth is how many records OpenBatch verifies at once.
+const batchWidth = 8
+
+// OpenBatch opens each item exactly as Open(it.Dst, it.Prefix, it.Pkt, now)
+// would, in order, and stores the results in the item: the same checks in
+// the same order for every record (parse, window pre-check, time, tag,
+// window check-and-set), so a record repeated inside the batch is accepted
+// once. The tags of up to eight records are verified together.
+func (o *Opener) OpenBatch(items []OpenItem, now uint64) {
+	for len(items) > 0 {
+		n := min(len(items), batchWidth)
+		o.openGroup(items[:n], now)
+		items = items[n:]
+	}
+}
+
+// openGroup is OpenBatch for at most batchWidth items.
+func (o *Opener) openGroup(items []OpenItem, now uint64) {
+	var (
+		ops   [batchWidth]onceOp
+		which [batchWidth]int // ops[j] opens items[which[j]]
+		ads   [batchWidth][MaxBatchAD]byte
+	)
+	k := 0
+	for i := range items {
+		it := &items[i]
+		it.Out, it.Err = it.Dst, nil
+		p, err := ParsePacket(it.Pkt)
+		if err != nil {
+			it.Header, it.Err = Header{}, err
+			continue
+		}
+		h := p.Header
+		it.Header = h
+		if len(it.Prefix)+HeaderSize > MaxBatchAD {
+			it.Header, it.Out, it.Err = o.Open(it.Dst, it.Prefix, it.Pkt, now)
+			continue
+		}
+		if int(h.MsgLen) < o.key.TagSize() {
+			it.Err = fmt.Errorf("%w: %d", ErrMessageSize, h.MsgLen)
+			continue
+		}
+		if err := o.win.Check(h.Sequence); err != nil {
+			if r, ok := window.ReasonOf(err); ok {
+				o.drop(r)
+			}
+			it.Err = err
+			continue
+		}
+		if err := CheckTime(now, h.UTCTime, o.threshold); err != nil {
+			o.drop(window.ReasonTime)
+			it.Err = err
+			continue
+		}
+		op := &ops[k]
+		op.Dst, op.In = it.Dst, p.Message
+		op.Nonce = RecordNonce(&o.base, h.Sequence)
+		op.AD = append(append(ads[k][:0], it.Prefix...), it.Pkt[:HeaderSize]...)
+		which[k] = i
+		k++
+	}
+	openOnceBatch(o.key, ops[:k])
+	for j := range k {
+		op := &ops[j]
+		it := &items[which[j]]
+		if op.Err != nil {
+			o.drop(window.ReasonAuth)
+			it.Err = fmt.Errorf("%w: sequence %d", ErrAuth, it.Header.Sequence)
+			continue
+		}
+		if err := o.win.CheckAndSet(it.Header.Sequence); err != nil {
+			// A concurrent receiver, or an earlier copy in this batch,
+			// accepted the same record first.
+			if r, ok := window.ReasonOf(err); ok {
+				o.drop(r)
+			}
+			clear(op.Out[len(it.Dst):])
+			it.Err = err
+			continue
+		}
+		it.Out = op.Out
+	}
+	clear(ops[:k])
+}
+
+// onceOp mirrors rcs.OnceOp until crypto/rcs has its batch API.
+type onceOp struct {
+	Dst, AD, In, Out []byte
+	Nonce            [32]byte
+	Err              error
+}
+
+func openOnceBatch(k *rcs.Key, ops []onceOp) {
+	for i := range ops {
+		op := &ops[i]
+		op.Out, op.Err = k.OpenOnce(op.Dst, &op.Nonce, op.AD, op.In)
+	}
+}
