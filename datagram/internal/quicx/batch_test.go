@@ -1,0 +1,97 @@
+package quicx
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/qsmp-go/qsmp/netsim"
+	"github.com/qsmp-go/qsmp/record"
+)
+
+// TestQueuedRecordsOpenedTogether lets a mixed run of datagrams queue up
+// before the first Read, so that Read opens them together: valid records
+// of several sizes, a duplicate, a tampered tag, a datagram too short for a
+// header, a record with another flag, and records larger than the read
+// buffer. Reads must return exactly the valid records in order; a record
+// too large for the buffer gives a ShortBufferError and is returned by the
+// next Read with room; drops are counted by reason.
+func TestQueuedRecordsOpenedTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, false)
+		// No reordering, so that the records arrive in the order sent.
+		p := newSimPair(t, netsim.Config{Seed: 7, Delay: 10 * time.Millisecond, Bandwidth: 20 << 20, QueueLimit: 8 << 20}, srvCfg, cliCfg)
+		defer p.close()
+		var want [][]byte
+		var dgs [][]byte
+		for i := range uint64(20) {
+			size := 40 + int(i)*37
+			m := message(i, size)
+			rec, err := p.cli.seal(nil, prefixDatagram, record.FlagEncryptedMessage, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dgs = append(dgs, rec)
+			want = append(want, m)
+			switch i {
+			case 3:
+				dgs = append(dgs, rec) // duplicate
+			case 6:
+				bad, _ := p.cli.seal(nil, prefixDatagram, record.FlagEncryptedMessage, []byte("tampered"))
+				bad[len(bad)-1] ^= 1
+				dgs = append(dgs, bad)
+			case 9:
+				dgs = append(dgs, rec[:record.HeaderSize]) // too short
+			case 12:
+				other, _ := p.cli.seal(nil, prefixDatagram, record.FlagTransferRequest, []byte("not data"))
+				dgs = append(dgs, other)
+			}
+		}
+		for _, d := range dgs {
+			if err := p.cli.qc.SendDatagram(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second) // virtual: everything is queued
+		if q := p.srv.queued(); q < 8 {
+			t.Fatalf("only %d datagrams queued: the test would not open them together", q)
+		}
+		small := make([]byte, 400)
+		big := make([]byte, 2000)
+		for i, w := range want {
+			p.srv.SetReadDeadline(time.Now().Add(time.Second))
+			k, err := p.srv.Read(small)
+			var sb *ShortBufferError
+			if len(w) > len(small) {
+				if !errors.As(err, &sb) || sb.Size != len(w) {
+					t.Fatalf("record %d (%d bytes) into %d: %v", i, len(w), len(small), err)
+				}
+				k, err = p.srv.Read(big)
+				if err != nil || !bytes.Equal(big[:k], w) {
+					t.Fatalf("record %d after the short buffer: %d bytes, %v", i, k, err)
+				}
+				continue
+			}
+			if err != nil || !bytes.Equal(small[:k], w) {
+				t.Fatalf("record %d: %d bytes, %v; want %d bytes", i, k, err, len(w))
+			}
+		}
+		p.srv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if k, err := p.srv.Read(big); err == nil {
+			t.Fatalf("an extra record of %d bytes", k)
+		}
+		st := p.srv.Stats()
+		if st.RecordsIn != uint64(len(want)) || st.Drops.Duplicate != 1 || st.Drops.Auth != 1 || st.Malformed != 1 || st.UnknownFlags != 1 {
+			t.Fatalf("stats %+v: want %d in, 1 duplicate, 1 unauthenticated, 1 malformed, 1 other flag", st, len(want))
+		}
+	})
+}
+
+// queued returns how many datagrams wait in the Conn's receive queue.
+func (c *Conn) queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queue.len()
+}
