@@ -130,11 +130,11 @@ func (g *gen) round(r int) {
 	for y := 0; y < 5; y++ {
 		b := func(x int) string { return z(g.m[(x%5)+5*y]) }
 		e3, e4 := g.take(), g.take()
-		// E3 = B3 ^ (^B4 & B0); VPANDNQ src2, src1, dst computes ^src1 & src2.
-		g.ins("VPANDNQ %s, %s, %s", b(0), b(4), z(e3))
-		g.ins("VPXORQ %s, %s, %s", b(3), z(e3), z(e3))
-		g.ins("VPANDNQ %s, %s, %s", b(1), b(0), z(e4))
-		g.ins("VPXORQ %s, %s, %s", b(4), z(e4), z(e4))
+		// E3 = B3 ^ (^B4 & B0) and E4 = B4 ^ (^B0 & B1) on copies of B3, B4.
+		g.ins("VMOVDQA64 %s, %s", b(3), z(e3))
+		g.ins("VPTERNLOGQ $0xD2, %s, %s, %s", b(0), b(4), z(e3))
+		g.ins("VMOVDQA64 %s, %s", b(4), z(e4))
+		g.ins("VPTERNLOGQ $0xD2, %s, %s, %s", b(1), b(0), z(e4))
 		for x := 0; x < 3; x++ {
 			// dst = dst ^ (^src2 & src3): truth table 0xD2.
 			g.ins("VPTERNLOGQ $0xD2, %s, %s, %s", b(x+2), b(x+1), b(x))
