@@ -33,6 +33,35 @@ type txKeys struct {
 	start          mono // when this side started sealing under them
 	records, bytes atomic.Uint64
 	asked          atomic.Bool // a soft limit was reported
+
+	// pending counts data records queued on a socket to be sealed under
+	// key by its sender goroutine (sock.flush); a retired key is zeroed
+	// once none is left.
+	pending          atomic.Int64
+	retired, cleared atomic.Bool
+}
+
+// retire marks the keys replaced (c.keyMu held for writing, so no record
+// is queued under them any more) and zeroes them at once, or when the last
+// queued record is sealed.
+func (t *txKeys) retire() {
+	t.retired.Store(true)
+	if t.pending.Load() == 0 {
+		t.clearKey()
+	}
+}
+
+// sealed notes that n queued records were sealed (or dropped).
+func (t *txKeys) sealed(n int) {
+	if t.pending.Add(-int64(n)) == 0 && t.retired.Load() {
+		t.clearKey()
+	}
+}
+
+func (t *txKeys) clearKey() {
+	if t.cleared.CompareAndSwap(false, true) {
+		t.key.Clear()
+	}
 }
 
 // rxKeys are the receive keys of one epoch.
@@ -480,7 +509,19 @@ func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool) (si
 	prefix := wire.RecordPrefix(k.peer, tx.epoch&1 == 1)
 	bp := c.ep.getBuf()
 	buf := append(*bp, prefix[:]...)
-	buf, _, err = tx.sealer.Seal(buf, prefix[:], flag, pt, record.UnixTime(c.cfg.Now()))
+	var job sealJob
+	s := c.sock()
+	if data && s.batched {
+		// The socket's sender goroutine seals it, together with the
+		// records queued with it (sock.flush).
+		buf, job.d, _, err = tx.sealer.Defer(buf, prefix[:], flag, pt, record.UnixTime(c.cfg.Now()))
+		if err == nil {
+			job.tx = tx
+			tx.pending.Add(1)
+		}
+	} else {
+		buf, _, err = tx.sealer.Seal(buf, prefix[:], flag, pt, record.UnixTime(c.cfg.Now()))
+	}
 	if err == nil {
 		recs, bytes := tx.records.Add(1), tx.bytes.Add(uint64(len(pt)))
 		if data && !tx.asked.Load() {
@@ -496,7 +537,18 @@ func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool) (si
 		return 0, due, err
 	}
 	*bp = buf
+	if job.tx != nil {
+		return len(buf), due, s.send(bp, c.peerAddr(), false, &sendWait{c}, job)
+	}
 	return len(buf), due, c.sendSealed(bp, to, data)
+}
+
+// sock returns the socket the session uses.
+func (c *Conn) sock() *sock {
+	if c.sk != nil {
+		return c.sk
+	}
+	return c.ep.socks[0]
 }
 
 // Close sends the authenticated close record (flag 0x14, code 0) a few
@@ -592,7 +644,7 @@ func (c *Conn) stopSessionLocked() {
 	c.keyMu.Lock()
 	if k := c.keys; k != nil {
 		if k.tx != nil {
-			k.tx.key.Clear()
+			k.tx.retire()
 		}
 		for _, r := range k.rx {
 			if r != nil {

@@ -176,7 +176,7 @@ func (ep *endpoint) writeOn(s *sock, b []byte, to net.Addr) {
 	}
 	bp := ep.getBuf()
 	*bp = append(*bp, b...)
-	s.send(bp, ap, true, nil)
+	s.send(bp, ap, true, nil, sealJob{})
 }
 
 // readLoop reads every socket, one goroutine each, until they are closed.
@@ -344,7 +344,7 @@ func (ep *endpoint) newHandshake(s *sock, f wire.Fragment, size int, ap netip.Ad
 		cr := wire.CookieReply{Echo: f.Sender, Cookie: ep.jar.Make(ap, f.Sender, now)}
 		bp := ep.getBuf()
 		*bp = cr.Append(*bp)
-		s.send(bp, ap, true, nil)
+		s.send(bp, ap, true, nil, sealJob{})
 		ep.st.cookiesSent.Add(1)
 		return
 	}

@@ -136,7 +136,7 @@ func (c *Conn) swapTxLocked(tx *txKeys) {
 	c.keyMu.Lock()
 	old := c.keys.tx
 	c.keys.tx = tx
-	old.key.Clear()
+	old.retire()
 	c.keyMu.Unlock()
 	c.rk.tx = tx.epoch
 	c.rk.want = false // the new keys start their own count

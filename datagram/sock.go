@@ -12,6 +12,7 @@ import (
 
 	"github.com/qsmp-go/qsmp/datagram/internal/batchio"
 	"github.com/qsmp-go/qsmp/datagram/internal/wire"
+	"github.com/qsmp-go/qsmp/record"
 )
 
 // batchSize is the most datagrams one system call reads or writes on a
@@ -105,7 +106,25 @@ type txQueue struct {
 type txItem struct {
 	bp       *[]byte
 	addr     netip.AddrPort
-	envelope bool // not a record: counted in the endpoint's BytesOut
+	envelope bool    // not a record: counted in the endpoint's BytesOut
+	job      sealJob // a data record still to be sealed in place
+}
+
+// sealJob is a data record queued before its cryptography (Sealer.Defer):
+// the sender goroutine seals consecutive ones under the same keys together
+// (Sealer.SealDeferred). The keys stay unzeroed while such records wait
+// (txKeys.pending).
+type sealJob struct {
+	tx *txKeys // nil: the datagram is ready
+	d  record.Deferred
+}
+
+// abandon gives up a job whose datagram is dropped unsent.
+func (j *sealJob) abandon() {
+	if j.tx != nil {
+		j.tx.sealed(1)
+		j.tx = nil
+	}
 }
 
 // newSock wraps pc for ep, reading up to batch datagrams at a time.
@@ -138,9 +157,9 @@ func (q *txQueue) waitLocked() <-chan struct{} {
 // os.ErrDeadlineExceeded: the record was dropped), and always queues on a
 // batched socket. Anything else goes out at once when the socket is idle,
 // and is queued otherwise, beyond the bound if need be.
-func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWait) error {
+func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWait, job sealJob) error {
 	q := &s.tx
-	it := txItem{bp: bp, addr: addr, envelope: envelope}
+	it := txItem{bp: bp, addr: addr, envelope: envelope, job: job}
 	q.mu.Lock()
 	if wait != nil {
 		for len(q.q) >= txQueueMax && !q.closed {
@@ -155,6 +174,7 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 				err = os.ErrDeadlineExceeded
 			}
 			if err != nil {
+				it.job.abandon()
 				s.ep.putBuf(bp)
 				return err
 			}
@@ -164,6 +184,7 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 	switch {
 	case q.closed:
 		q.mu.Unlock()
+		it.job.abandon()
 		s.ep.putBuf(bp)
 		return net.ErrClosed
 	case !q.busy && (wait == nil || !s.batched):
@@ -211,13 +232,16 @@ func (c *Conn) sendSealed(bp *[]byte, to *net.UDPAddr, data bool) error {
 		s = c.ep.socks[0]
 	}
 	if !data {
-		return s.send(bp, ap, false, nil)
+		return s.send(bp, ap, false, nil, sealJob{})
 	}
-	return s.send(bp, ap, false, &sendWait{c})
+	return s.send(bp, ap, false, &sendWait{c}, sealJob{})
 }
 
 // writeOne sends one datagram directly.
 func (s *sock) writeOne(it txItem) {
+	if it.job.tx != nil {
+		s.sealJobs([]txItem{it})
+	}
 	msg := [1]batchio.Message{{Buf: *it.bp, Addr: it.addr}}
 	_, err := s.bc.WriteBatch(msg[:])
 	s.sent(it, err)
@@ -253,6 +277,7 @@ func (s *sock) flush() {
 		q.msgs = nil
 		q.mu.Unlock()
 
+		s.sealJobs(items)
 		for _, it := range items {
 			msgs = append(msgs, batchio.Message{Buf: *it.bp, Addr: it.addr})
 		}
@@ -279,6 +304,33 @@ func (s *sock) flush() {
 		q.mu.Unlock()
 	}
 }
+
+// sealJobs seals the items' queued data records in place, the consecutive
+// ones under the same keys together.
+func (s *sock) sealJobs(items []txItem) {
+	var bufs [maxSealRun][]byte
+	var ds [maxSealRun]record.Deferred
+	for i := 0; i < len(items); {
+		tx := items[i].job.tx
+		if tx == nil {
+			i++
+			continue
+		}
+		n := 0
+		for i+n < len(items) && n < maxSealRun && items[i+n].job.tx == tx {
+			bufs[n], ds[n] = *items[i+n].bp, items[i+n].job.d
+			items[i+n].job.tx = nil
+			n++
+		}
+		tx.sealer.SealDeferred(bufs[:n], ds[:n])
+		tx.sealed(n)
+		clear(bufs[:n])
+		i += n
+	}
+}
+
+// maxSealRun is how many queued records sealJobs seals in one call.
+const maxSealRun = 16
 
 // idleWait waits until nothing is queued or being sent.
 func (q *txQueue) idleWait() {
