@@ -285,20 +285,8 @@ func TestUDPBurstThenClose(t *testing.T) {
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	accepted := make(chan *Conn, 1)
-	go func() {
-		s, _ := l.AcceptContext(ctx)
-		accepted <- s
-	}()
-	c, err := Dial(ctx, "udp4", l.Addr().String(), cli)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := dialLoopback(t, ctx, l, "udp4", cli)
 	defer c.Close()
-	s := <-accepted
-	if s == nil {
-		t.Fatal("no session")
-	}
 	defer s.Close()
 	if sk := c.ep.socks[0]; sk.batched != sk.bc.Capabilities().MMsg {
 		t.Fatal("batched must mean sendmmsg")

@@ -27,19 +27,8 @@ func TestLoopbackDeferredSealing(t *testing.T) {
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	accepted := make(chan *Conn, 1)
-	go func() {
-		s, _ := l.AcceptContext(ctx)
-		accepted <- s
-	}()
-	c, err := Dial(ctx, "udp4", l.Addr().String(), cli)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-accepted
-	if s == nil {
-		t.Fatal("no session accepted")
-	}
+	c, s := dialLoopback(t, ctx, l, "udp4", cli)
+	defer c.Close()
 	defer s.Close()
 	if !c.sock().batched {
 		t.Skip("this socket does not batch (no sendmmsg): the deferred path is not used")

@@ -26,39 +26,8 @@ func TestFinalFlightResentOnRepeat(t *testing.T) {
 		defer l.Close()
 		a := netip.MustParseAddrPort("127.0.0.9:999")
 		const cid = 77
-		n, err := cli.normalize(false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, _ := n.clientMachine()
-		msg0, _ := m.Start()
-		ep := l.ep
-		mp := DefaultMaxPayload
-		plain := mp - wire.FragmentOverhead(false, false)
-		ep.handle(fragments(msg0, 0, 0, cid, nil, nil, plain)[0], udp(a))
-		cr, err := wire.ParseCookieReply(pc.take(a)[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		ep.handle(fragments(msg0, 0, 0, cid, cr.Cookie[:], nil, mp-wire.FragmentOverhead(true, false))[0], udp(a))
-		synctest.Wait()
-		msg1, sid, ok := reassemble(t, pc.take(a), 1)
-		if !ok {
-			t.Fatal("no connect response")
-		}
-		msg2, err := m.Handle(msg1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		frags2 := fragments(msg2, 2, sid, cid, nil, nil, plain)
-		for _, d := range frags2 {
-			ep.handle(d, udp(a))
-		}
-		synctest.Wait()
-		msg3, _, ok := reassemble(t, pc.take(a), 3)
-		if !ok {
-			t.Fatal("no exchange response")
-		}
+		h := driveToFinal(t, l, pc, cli, a, cid)
+		ep, frags2, msg3, sid := l.ep, h.frags2, h.msg3, h.sid
 		// The response "was lost": the client sends its request again.
 		resent := func() [][]byte {
 			ep.handle(frags2[0], udp(a))

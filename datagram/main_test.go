@@ -153,3 +153,24 @@ func connectPairAt(t testing.TB, n *netsim.Network, addr string, srv, cli *Confi
 }
 
 func cryptoReader() io.Reader { return rand.Reader }
+
+// dialLoopback dials a session from a new socket to l over real UDP
+// (network "udp4" or "udp6") and returns both ends; the caller closes them.
+func dialLoopback(tb testing.TB, ctx context.Context, l *Listener, network string, cli *Config) (c, s *Conn) {
+	tb.Helper()
+	accepted := make(chan *Conn, 1)
+	go func() {
+		s, _ := l.AcceptContext(ctx)
+		accepted <- s
+	}()
+	c, err := Dial(ctx, network, l.Addr().String(), cli)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s = <-accepted
+	if s == nil {
+		c.Close()
+		tb.Fatal("no session accepted")
+	}
+	return c, s
+}

@@ -11,12 +11,35 @@ import (
 	"time"
 
 	"github.com/qsmp-go/qsmp/datagram/internal/wire"
+	"github.com/qsmp-go/qsmp/handshake"
 )
 
 // driveQSMS completes a QSMS handshake with the listener on pc by hand,
 // from address a with client id cid, acking the final flight so that the
 // listener releases its handshake state.
 func driveQSMS(t testing.TB, l *Listener, pc *capturePC, cli *Config, a netip.AddrPort, cid uint64) {
+	t.Helper()
+	h := driveToFinal(t, l, pc, cli, a, cid)
+	if _, err := h.m.Handle(h.msg3); err != nil || !h.m.Done() {
+		t.Fatalf("client: %v", err)
+	}
+	ack := wire.Ack{Receiver: h.sid, Sender: cid, Message: 3, Ranges: []wire.Range{{Start: 0, End: uint32(len(h.msg3))}}}
+	l.ep.handle(ack.Append(nil), udp(a))
+	pc.take(a)
+}
+
+// drivenQSMS is a QSMS handshake driven by hand up to the listener's final
+// flight (driveToFinal).
+type drivenQSMS struct {
+	m      handshake.Machine
+	sid    uint64   // the listener's session id
+	frags2 [][]byte // the fragments of the client's exchange request
+	msg3   []byte   // the listener's exchange response, not acked yet
+}
+
+// driveToFinal drives a QSMS handshake from address a with client id cid
+// until the listener has sent its exchange response (taken from pc).
+func driveToFinal(t testing.TB, l *Listener, pc *capturePC, cli *Config, a netip.AddrPort, cid uint64) drivenQSMS {
 	t.Helper()
 	n, err := cli.normalize(false)
 	if err != nil {
@@ -26,7 +49,8 @@ func driveQSMS(t testing.TB, l *Listener, pc *capturePC, cli *Config, a netip.Ad
 	msg0, _ := m.Start()
 	ep := l.ep
 	mp := DefaultMaxPayload
-	ep.handle(fragments(msg0, 0, 0, cid, nil, nil, mp-wire.FragmentOverhead(false, false))[0], udp(a))
+	plain := mp - wire.FragmentOverhead(false, false)
+	ep.handle(fragments(msg0, 0, 0, cid, nil, nil, plain)[0], udp(a))
 	cr, err := wire.ParseCookieReply(pc.take(a)[0])
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +65,8 @@ func driveQSMS(t testing.TB, l *Listener, pc *capturePC, cli *Config, a netip.Ad
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range fragments(msg2, 2, sid, cid, nil, nil, mp-wire.FragmentOverhead(false, false)) {
+	frags2 := fragments(msg2, 2, sid, cid, nil, nil, plain)
+	for _, d := range frags2 {
 		ep.handle(d, udp(a))
 	}
 	synctest.Wait()
@@ -49,12 +74,7 @@ func driveQSMS(t testing.TB, l *Listener, pc *capturePC, cli *Config, a netip.Ad
 	if !ok {
 		t.Fatal("no exchange response")
 	}
-	if _, err := m.Handle(msg3); err != nil || !m.Done() {
-		t.Fatalf("client: %v", err)
-	}
-	ack := wire.Ack{Receiver: sid, Sender: cid, Message: 3, Ranges: []wire.Range{{Start: 0, End: uint32(len(msg3))}}}
-	ep.handle(ack.Append(nil), udp(a))
-	pc.take(a)
+	return drivenQSMS{m: m, sid: sid, frags2: frags2, msg3: msg3}
 }
 
 // idleSessions establishes warm+n QSMS sessions on a listener driven by
