@@ -3,6 +3,7 @@ package datagram
 import (
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/qsmp-go/qsmp/crypto/suite"
 )
@@ -49,7 +50,7 @@ func runConfigOverUDP(t *testing.T, name string) {
 				const records = 300
 				sendRecords(t, p.client, records)
 				sendRecords(t, p.server, records)
-				synctest.Wait()
+				time.Sleep(time.Second) // virtual: what is in flight arrives
 				up, down := readAll(t, p.server, records), readAll(t, p.client, records)
 				if len(up) < records*8/10 || len(down) < records*8/10 {
 					t.Fatalf("%s %s duplex=%v: %d and %d of %d records delivered", name, network, duplex, len(up), len(down), records)

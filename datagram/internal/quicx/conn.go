@@ -27,6 +27,35 @@ type txEpoch struct {
 	start          time.Time // when this side started sealing under it
 	records, bytes atomic.Uint64
 	asked          atomic.Bool // a limit was reported (one automatic rekey per epoch)
+
+	// pending counts data records framed under these keys and waiting in
+	// the send queue to be sealed (sendLoop); retired keys are zeroed once
+	// none is left.
+	pending          atomic.Int64
+	retired, cleared atomic.Bool
+}
+
+// retire marks the keys replaced (txMu held for writing, so no record is
+// framed under them any more) and zeroes them now, or once the last queued
+// record is sealed.
+func (t *txEpoch) retire() {
+	t.retired.Store(true)
+	if t.pending.Load() == 0 {
+		t.clearKey()
+	}
+}
+
+// sealed notes that n queued records were sealed or dropped.
+func (t *txEpoch) sealed(n int) {
+	if t.pending.Add(-int64(n)) == 0 && t.retired.Load() {
+		t.clearKey()
+	}
+}
+
+func (t *txEpoch) clearKey() {
+	if t.cleared.CompareAndSwap(false, true) {
+		t.key.Clear()
+	}
 }
 
 // rxEpoch is the receive side of one epoch: one opener with the datagram
@@ -44,6 +73,7 @@ type counters struct {
 	recordsIn, recordsOut, bytesIn, bytesOut atomic.Uint64
 	queueDrops, malformed, staleEpoch        atomic.Uint64
 	otherFlags, tooLarge, refused            atomic.Uint64
+	sendErrors                               atomic.Uint64
 	rekeys, asym, ctlSent, ctlRecv           atomic.Uint64
 }
 
@@ -69,9 +99,11 @@ type Stats struct {
 	// rekey grace period) or do not exist.
 	StaleEpoch uint64
 	// TooLarge counts Writes refused because the record would not fit one
-	// DATAGRAM frame; WritesRefused those refused at a hard limit of the
-	// keys (ErrKeysExhausted).
-	TooLarge, WritesRefused uint64
+	// DATAGRAM frame (and queued records dropped because the path shrank
+	// before they left); WritesRefused those refused at a hard limit of the
+	// keys (ErrKeysExhausted); SendErrors queued records quic-go did not
+	// take (the connection was closing).
+	TooLarge, WritesRefused, SendErrors uint64
 	// Epoch is the current transmit epoch, RxEpoch the newest epoch this
 	// side can receive (one ahead of Epoch during a ratchet). Rekeys counts
 	// moves of the transmit keys to a new epoch, by either ratchet;
@@ -154,7 +186,7 @@ type Conn struct {
 	lostOnce sync.Once
 	finOnce  sync.Once
 	rdl, wdl deadline
-	sendTok  chan struct{}   // one Write at a time may be abandoned to a deadline
+	sq       sendQueue       // data records waiting to be sealed and sent
 	limit    atomic.Int64    // last known MaxWrite
 	refs     []*transportRef // guarded by mu once the Conn is returned
 	st       counters
@@ -178,7 +210,6 @@ func newConn(qc *quic.Conn, stream *quic.Stream, cfg *config, server bool, sess 
 		peerFin:    make(chan struct{}),
 		peerLinger: make(chan struct{}),
 		closedCh:   make(chan struct{}),
-		sendTok:    make(chan struct{}, 1),
 	}
 	c.queue.init(cfg.ReceiveQueue)
 	// The ratchet state (seed and datagram secret of epoch 0) is all that
@@ -261,8 +292,8 @@ func (c *Conn) Stats() Stats {
 		QueueDrops: c.st.queueDrops.Load(), Malformed: c.st.malformed.Load(),
 		UnknownFlags: c.st.otherFlags.Load(),
 		StaleEpoch:   c.st.staleEpoch.Load(), TooLarge: c.st.tooLarge.Load(),
-		WritesRefused: c.st.refused.Load(),
-		Rekeys:        c.st.rekeys.Load(), AsymmetricRatchets: c.st.asym.Load(),
+		WritesRefused: c.st.refused.Load(), SendErrors: c.st.sendErrors.Load(),
+		Rekeys: c.st.rekeys.Load(), AsymmetricRatchets: c.st.asym.Load(),
 		ControlSent: c.st.ctlSent.Load(), ControlReceived: c.st.ctlRecv.Load(),
 		RTT: c.qc.ConnectionStats().SmoothedRTT,
 	}
@@ -347,12 +378,12 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if err := c.writable(); err != nil {
 		return 0, c.opErr("write", err)
 	}
-	set, passed := c.wdl.state()
+	_, passed := c.wdl.state()
 	if passed {
 		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	}
 	bp := bufPool.Get().(*[]byte)
-	buf, due, err := c.sealRecord((*bp)[:0], prefixDatagram, record.FlagEncryptedMessage, b, true)
+	it, due, err := c.frameData((*bp)[:0], b)
 	if due {
 		c.wantRekey()
 	}
@@ -363,20 +394,12 @@ func (c *Conn) Write(b []byte) (int, error) {
 		}
 		return 0, c.opErr("write", err)
 	}
-	*bp = buf
-	if set {
-		err = c.sendWithDeadline(bp)
-	} else {
-		err = c.qc.SendDatagram(buf)
+	*bp = it.buf
+	it.bp = bp
+	if err := c.enqueue(it); err != nil {
+		it.tx.sealed(1)
 		bufPool.Put(bp)
-	}
-	if err != nil {
-		var tl *quic.DatagramTooLargeError
-		if errors.As(err, &tl) { // the path shrank since the check
-			c.st.tooLarge.Add(1)
-			return 0, c.opErr("write", &MessageTooLargeError{Size: len(b), Limit: c.setLimit(tl.MaxDatagramPayloadSize)})
-		}
-		return 0, c.opErr("write", c.sendErr(err))
+		return 0, c.opErr("write", err)
 	}
 	c.st.recordsOut.Add(1)
 	c.st.bytesOut.Add(uint64(len(b)))
@@ -399,54 +422,6 @@ func (c *Conn) writable() error {
 		return c.lostErr
 	}
 	return nil
-}
-
-// sendErr maps a failed send to the session's state.
-func (c *Conn) sendErr(err error) error {
-	if e := c.writable(); e != nil {
-		return e
-	}
-	return fmt.Errorf("%w: %w", ErrConnectionLost, err)
-}
-
-// sendWithDeadline hands the datagram to a goroutine, so that a full
-// quic-go send queue cannot hold Write past its deadline. At most one such
-// send is outstanding; the buffer goes back to the pool when it is done.
-func (c *Conn) sendWithDeadline(bp *[]byte) error {
-	select {
-	case c.sendTok <- struct{}{}:
-	case <-c.wdl.wait():
-		bufPool.Put(bp)
-		return os.ErrDeadlineExceeded
-	case <-c.done:
-		bufPool.Put(bp)
-		return net.ErrClosed
-	}
-	res := make(chan error, 1)
-	c.mu.Lock() // Close sets closed under mu before it waits for c.wg
-	if c.closed {
-		c.mu.Unlock()
-		<-c.sendTok
-		bufPool.Put(bp)
-		return net.ErrClosed
-	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		err := c.qc.SendDatagram(*bp)
-		bufPool.Put(bp)
-		<-c.sendTok
-		res <- err
-	}()
-	select {
-	case err := <-res:
-		return err
-	case <-c.wdl.wait():
-		return os.ErrDeadlineExceeded
-	case <-c.done:
-		return net.ErrClosed
-	}
 }
 
 // seal appends prefix ‖ record to dst under the current transmit epoch.
@@ -942,6 +917,8 @@ func (c *Conn) Close() error {
 	c.held = nil
 	c.mu.Unlock()
 	close(c.done)
+	// What Write accepted leaves before the close record.
+	c.drainSends(c.cfg.CloseTimeout)
 	if !peerClosed && !lost {
 		c.swmu.Lock()
 		c.stream.SetWriteDeadline(time.Now().Add(c.cfg.CloseTimeout))
@@ -985,7 +962,7 @@ func (c *Conn) teardown(code quic.ApplicationErrorCode, reason string) {
 	}
 	for _, t := range []*txEpoch{c.tx, c.nextTx} {
 		if t != nil {
-			t.key.Clear()
+			t.retire()
 		}
 	}
 	for _, r := range c.rx {

@@ -544,7 +544,7 @@ func (c *Conn) installRx(rx *rxEpoch) error {
 // txMu is held for writing, so no seal is using them.
 func (c *Conn) switchTxLocked(tx *txEpoch) {
 	if c.tx != nil {
-		c.tx.key.Clear()
+		c.tx.retire()
 	}
 	tx.start = time.Now()
 	c.tx = tx
