@@ -34,6 +34,19 @@ const goodputIdle = 200 * time.Millisecond
 type goodput struct {
 	sent, delivered int64
 	elapsed         time.Duration // from the first send to the last delivery
+	cpu             time.Duration // the process's CPU time meanwhile (0: unknown)
+}
+
+// processCPU returns the process's CPU time, where the platform has the
+// clock (cpuclock_linux_test.go); nil elsewhere.
+var processCPU func() time.Duration
+
+// cores is the CPU the measurement used, in cores.
+func (g goodput) cores() float64 {
+	if g.elapsed <= 0 {
+		return 0
+	}
+	return g.cpu.Seconds() / g.elapsed.Seconds()
 }
 
 func (g goodput) mbps() float64 {
@@ -127,6 +140,7 @@ func BenchmarkGoodput(b *testing.B) {
 		low := min(raw, opn)
 		b.ReportMetric(g.mbps()/low, "x-baseline")
 		b.ReportMetric(g.mbps()/min(raw, one), "x-one-by-one")
+		b.ReportMetric(g.cores(), "cores")
 		b.Logf("qsmp %.1f MB/s (%.3f delivered), raw UDP %.1f MB/s, open %.1f MB/s (batched as the receiver opens; %.1f one by one): %.2fx the lower (%.2fx with one-by-one open)",
 			g.mbps(), g.fraction(), raw, opn, one, g.mbps()/low, g.mbps()/min(raw, one))
 	})
@@ -310,6 +324,10 @@ func qsmpGoodputFlows(tb testing.TB, n, flows int, duplex bool) (goodput, int) {
 	}
 	var delivered, lastNano atomic.Int64
 	var readers, writers sync.WaitGroup
+	var cpu0 time.Duration
+	if processCPU != nil {
+		cpu0 = processCPU()
+	}
 	start := time.Now()
 	for _, s := range servers {
 		readers.Go(func() {
@@ -339,6 +357,12 @@ func qsmpGoodputFlows(tb testing.TB, n, flows int, duplex bool) (goodput, int) {
 	}
 	writers.Wait()
 	waitDelivered(&delivered, &lastNano, int64(n), start)
+	var cpu time.Duration
+	if processCPU != nil {
+		// Up to the wait's last poll: a little idle time after the
+		// last delivery is counted in the elapsed time's stead.
+		cpu = processCPU() - cpu0
+	}
 	for _, s := range servers {
 		s.SetReadDeadline(time.Now())
 	}
@@ -346,5 +370,5 @@ func qsmpGoodputFlows(tb testing.TB, n, flows int, duplex bool) (goodput, int) {
 	if goodputDebug != nil {
 		goodputDebug(clients[0], servers[0], l)
 	}
-	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load())}, len(used)
+	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load()), cpu: cpu}, len(used)
 }
