@@ -92,8 +92,8 @@ const (
 
 // IsDataRecord reports a record envelope carrying an application message
 // (flag 0x04); handshake fragments, acks, cookies and the session's other
-// records (ratchets, control acks, keep-alives, path checks, close: flags
-// 0x10-0x18, docs/DATAGRAM.md section 7) are not.
+// records (ratchets, control acks, keep-alives, path checks, close, flow
+// credit: flags 0x10-0x1A, docs/DATAGRAM.md section 7) are not.
 func (udpCarrier) IsDataRecord(p []byte) bool {
 	return len(p) >= envelopeSize+record.HeaderSize && p[0] == envelopeVersion &&
 		p[1]&^envelopeEpochBit == envelopeRecord && record.Flag(p[envelopeSize]) == record.FlagEncryptedMessage
