@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/qsmp-go/qsmp/datagram/internal/batchio"
 	"github.com/qsmp-go/qsmp/datagram/internal/cookie"
 	"github.com/qsmp-go/qsmp/datagram/internal/transfer"
 	"github.com/qsmp-go/qsmp/datagram/internal/wire"
@@ -112,12 +113,12 @@ func newEndpoint(pc net.PacketConn, cfg *config, server bool, more ...net.Packet
 			ep.limiter = cookie.NewPrefixLimiter(cfg.PrefixRate, cfg.PrefixBurst, maxTrackedPrefixes)
 		}
 	}
-	batch := clientBatch
+	batch, opts := clientBatch, []batchio.Option{batchio.WithGROBuffers(clientGROBuffers)}
 	if server {
-		batch = batchSize
+		batch, opts = batchSize, nil
 	}
 	for _, p := range append([]net.PacketConn{pc}, more...) {
-		ep.socks = append(ep.socks, newSock(ep, p, batch))
+		ep.socks = append(ep.socks, newSock(ep, p, batch, opts...))
 	}
 	return ep
 }

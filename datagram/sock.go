@@ -17,11 +17,14 @@ import (
 
 // batchSize is the most datagrams one system call reads or writes on a
 // listener's socket; clientBatch on a dialed Conn's, which serves one
-// session (with receive coalescing, batchio keeps min(batch, 16) buffers
-// of 64 KiB: 1 MiB for a listener's socket, 512 KiB for a client's).
+// session. With receive coalescing, batchio keeps 16 buffers of 64 KiB for
+// a listener's socket (1 MiB) and clientGROBuffers for a client's (128 KiB:
+// about 90 records of 1,400 bytes per read), so that a process dialing
+// many sessions does not hold half a megabyte for each.
 const (
-	batchSize   = batchio.DefaultBatch
-	clientBatch = 8
+	batchSize        = batchio.DefaultBatch
+	clientBatch      = 8
+	clientGROBuffers = 2
 )
 
 // readArena bounds the receive buffers of one socket: a batch of datagrams
@@ -128,9 +131,9 @@ func (j *sealJob) abandon() {
 }
 
 // newSock wraps pc for ep, reading up to batch datagrams at a time.
-func newSock(ep *endpoint, pc net.PacketConn, batch int) *sock {
+func newSock(ep *endpoint, pc net.PacketConn, batch int, opts ...batchio.Option) *sock {
 	batch = max(1, min(batch, readArena/(ep.cfg.MaxPayload+1)))
-	bc := batchio.New(pc, batch)
+	bc := batchio.New(pc, batch, opts...)
 	return &sock{ep: ep, pc: pc, bc: bc, batch: batch, batched: bc.Capabilities().MMsg,
 		window: bufferWindow(receiveBuffer(pc), ep.cfg.MaxPayload)}
 }

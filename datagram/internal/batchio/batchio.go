@@ -72,7 +72,14 @@ type Option func(*options)
 
 type options struct {
 	noMMsg, noGSO, noGRO bool
+	groBuffers           int // 0: min(batch, 16)
 }
+
+// WithGROBuffers sets how many 64 KiB receive buffers a Conn with receive
+// coalescing holds (default min(batch, 16); at least 1, at most batch and
+// 16): each takes up to 64 KiB of datagrams the kernel coalesced, so a
+// few serve a Conn that reads one flow.
+func WithGROBuffers(n int) Option { return func(o *options) { o.groBuffers = n } }
 
 // WithoutGSO keeps UDP segmentation offload off: one datagram per sendmmsg
 // entry.
@@ -109,7 +116,7 @@ type Conn struct {
 // (DefaultBatch when batch <= 0, at most MaxBatch). It uses the fastest
 // facilities the platform and pc allow unless opts turn them off, and falls
 // back to ReadFrom/WriteTo loops for anything else. With GRO in use a Conn
-// holds min(batch, 16) receive buffers of 64 KiB.
+// holds min(batch, 16) receive buffers of 64 KiB (see WithGROBuffers).
 func New(pc net.PacketConn, batch int, opts ...Option) *Conn {
 	if batch <= 0 {
 		batch = DefaultBatch

@@ -340,3 +340,38 @@ func TestReadDeadlineGRO(t *testing.T) {
 		t.Errorf("ReadBatch = %d, %v", n, err)
 	}
 }
+
+// TestGROBuffers: WithGROBuffers(2) gives a Conn two 64 KiB receive
+// buffers instead of min(batch, 16), and a stream of coalesced sends larger
+// than both still arrives whole and in order through them.
+func TestGROBuffers(t *testing.T) {
+	rx, _, tx, w := needOffload(t, "udp4", "127.0.0.1:0")
+	bigBuffers(t, rx)
+	r := New(rx, 64, WithGROBuffers(2))
+	if len(r.sys.slots) != 2 || len(r.sys.arena) != 2*slotSize {
+		t.Fatalf("%d receive buffers, %d bytes; want 2 of %d", len(r.sys.slots), len(r.sys.arena), slotSize)
+	}
+	if d := New(listen(t, "udp4", "127.0.0.1:0"), 64); len(d.sys.slots) != groSlotsMax {
+		t.Fatalf("default: %d receive buffers, want %d", len(d.sys.slots), groSlotsMax)
+	}
+	var msgs []Message
+	for i := range 150 {
+		msgs = append(msgs, Message{Buf: payload(9, i, 1000), Addr: addrOf(rx)})
+	}
+	for sent := 0; sent < len(msgs); {
+		n, err := w.WriteBatch(msgs[sent:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent += n
+	}
+	got := readExactly(t, rx, r, 64, len(msgs))
+	for i, m := range got {
+		if m.N != 1000 || !bytes.Equal(m.Buf[:m.N], msgs[i].Buf) || m.Addr != addrOf(tx) {
+			t.Fatalf("datagram %d: %d bytes from %v", i, m.N, m.Addr)
+		}
+	}
+	if len(got) != len(msgs) {
+		t.Fatalf("%d of %d datagrams", len(got), len(msgs))
+	}
+}

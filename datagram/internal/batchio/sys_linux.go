@@ -106,6 +106,9 @@ func newSys(uc *net.UDPConn, batch int, o options) *sysConn {
 	nr := batch
 	if gro {
 		nr = min(batch, groSlotsMax)
+		if o.groBuffers > 0 {
+			nr = min(nr, o.groBuffers)
+		}
 	}
 	s.rh = make([]unix.Mmsghdr, nr)
 	s.riov = make([]unix.Iovec, nr)
