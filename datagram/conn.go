@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/qsmp-go/qsmp/crypto/rcs"
+	"github.com/qsmp-go/qsmp/datagram/internal/deadline"
 	"github.com/qsmp-go/qsmp/datagram/internal/wire"
 	"github.com/qsmp-go/qsmp/handshake"
 	"github.com/qsmp-go/qsmp/record"
@@ -149,7 +150,7 @@ type Conn struct {
 
 	readable chan struct{} // signalled when a record is queued or the session ends
 	done     chan struct{} // closed by Close
-	rdl, wdl deadline
+	rdl, wdl deadline.Deadline
 
 	st connCounters
 }
@@ -336,8 +337,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	if c.q != nil {
 		return c.q.c.SetDeadline(t)
 	}
-	c.rdl.set(t)
-	c.wdl.set(t)
+	c.rdl.Set(t)
+	c.wdl.Set(t)
 	return nil
 }
 
@@ -346,7 +347,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	if c.q != nil {
 		return c.q.c.SetReadDeadline(t)
 	}
-	c.rdl.set(t)
+	c.rdl.Set(t)
 	return nil
 }
 
@@ -356,7 +357,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if c.q != nil {
 		return c.q.c.SetWriteDeadline(t)
 	}
-	c.wdl.set(t)
+	c.wdl.Set(t)
 	return nil
 }
 
@@ -403,12 +404,12 @@ func (c *Conn) Read(b []byte) (int, error) {
 			}
 			return 0, c.opErr("read", endErr)
 		}
-		if c.rdl.expired() {
+		if c.rdl.Expired() {
 			return 0, c.opErr("read", os.ErrDeadlineExceeded)
 		}
 		select {
 		case <-c.readable:
-		case <-c.rdl.wait():
+		case <-c.rdl.Wait():
 		case <-c.done:
 		}
 	}
@@ -448,7 +449,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if len(b) > c.limit {
 		return 0, c.opErr("write", &MessageTooLargeError{Size: len(b), Limit: c.limit})
 	}
-	if c.wdl.expired() {
+	if c.wdl.Expired() {
 		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	}
 	c.mu.Lock()
@@ -601,8 +602,8 @@ func (c *Conn) close() error {
 		hs.release()
 	}
 	close(c.done)
-	c.rdl.stop()
-	c.wdl.stop()
+	c.rdl.Stop()
+	c.wdl.Stop()
 	c.ep.remove(c)
 	c.async.Wait()
 	if c.owner {

@@ -267,7 +267,7 @@ func (c *Conn) awaitCredit() error {
 			return nil
 		case <-c.done:
 			return net.ErrClosed
-		case <-c.wdl.wait():
+		case <-c.wdl.Wait():
 			return os.ErrDeadlineExceeded
 		}
 	}

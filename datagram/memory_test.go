@@ -135,7 +135,7 @@ func idleSessions(t *testing.T, n int) (perSession int64, goroutines, timers int
 	}
 	for _, c := range conns {
 		c.mu.Lock()
-		if c.hs != nil || c.live.timer != nil || c.ctl != nil || c.rdl.timer != nil || c.wdl.timer != nil {
+		if c.hs != nil || c.live.timer != nil || c.ctl != nil || c.rdl.HasTimer() || c.wdl.HasTimer() {
 			timers++
 		}
 		c.mu.Unlock()

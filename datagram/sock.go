@@ -173,7 +173,7 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 			case <-ch:
 			case <-wait.c.done:
 				err = net.ErrClosed
-			case <-wait.c.wdl.wait():
+			case <-wait.c.wdl.Wait():
 				err = os.ErrDeadlineExceeded
 			}
 			if err != nil {

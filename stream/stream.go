@@ -96,30 +96,11 @@ func (c *Config) logger() *slog.Logger {
 
 // suite returns the configuration both keys agree on.
 func (c *Config) suite() (*suite.Suite, error) {
-	var s *suite.Suite
-	for _, k := range []*keyfile.PublicKey{keyPublic(c.Identity), c.PeerKey} {
-		if k == nil {
-			continue
-		}
-		if k.Suite == nil {
-			return nil, fmt.Errorf("%w: key without a configuration", ErrConfig)
-		}
-		if s != nil && s != k.Suite {
-			return nil, fmt.Errorf("%w: own key is %s, peer key is %s", ErrConfig, s.Name, k.Suite.Name)
-		}
-		s = k.Suite
-	}
-	if s == nil {
-		return nil, fmt.Errorf("%w: no key given", ErrConfig)
+	s, err := keyfile.AgreedSuite(c.Identity, c.PeerKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return s, nil
-}
-
-func keyPublic(k *keyfile.PrivateKey) *keyfile.PublicKey {
-	if k == nil {
-		return nil
-	}
-	return &k.PublicKey
 }
 
 func (c *Config) handshakeConfig() (handshake.Config, error) {
@@ -128,14 +109,6 @@ func (c *Config) handshakeConfig() (handshake.Config, error) {
 		return handshake.Config{}, err
 	}
 	return handshake.Config{Suite: s, Rand: c.rand(), Now: c.now(), TimeThreshold: c.TimeThreshold}, nil
-}
-
-func identity(k *keyfile.PrivateKey) handshake.Identity {
-	return handshake.Identity{KeyID: k.KeyID, Expiration: k.Expiration, VerifyKey: k.VerifyKey, SigningKey: k.SigningKey}
-}
-
-func publicIdentity(k *keyfile.PublicKey) handshake.Identity {
-	return handshake.Identity{KeyID: k.KeyID, Expiration: k.Expiration, VerifyKey: k.VerifyKey}
 }
 
 // clientMachine builds the initiator's state machine.
@@ -151,9 +124,9 @@ func (c *Config) clientMachine() (handshake.Machine, error) {
 		if c.Identity == nil {
 			return nil, fmt.Errorf("%w: a QSMD initiator needs its own key (Identity)", ErrConfig)
 		}
-		return handshake.NewQSMDClient(hc, identity(c.Identity), publicIdentity(c.PeerKey))
+		return handshake.NewQSMDClient(hc, c.Identity.HandshakeIdentity(), c.PeerKey.HandshakeIdentity())
 	}
-	return handshake.NewQSMSClient(hc, publicIdentity(c.PeerKey))
+	return handshake.NewQSMSClient(hc, c.PeerKey.HandshakeIdentity())
 }
 
 // serverMachine builds the responder's state machine.
@@ -170,11 +143,11 @@ func (c *Config) serverMachine() (handshake.Machine, error) {
 			return nil, fmt.Errorf("%w: a QSMD listener needs the initiator's public key (PeerKey)", ErrConfig)
 		}
 		peer := c.PeerKey.VerifyKey
-		return handshake.NewQSMDServer(hc, identity(c.Identity), func([handshake.KeyIDSize]byte) ([]byte, error) {
+		return handshake.NewQSMDServer(hc, c.Identity.HandshakeIdentity(), func([handshake.KeyIDSize]byte) ([]byte, error) {
 			return peer, nil
 		})
 	}
-	return handshake.NewQSMSServer(hc, identity(c.Identity))
+	return handshake.NewQSMSServer(hc, c.Identity.HandshakeIdentity())
 }
 
 // readRecord reads one framed record: the header, then msglen bytes, with

@@ -276,18 +276,9 @@ func (n *config) resolve(server bool) error {
 	case !server && n.Duplex && n.Identity == nil:
 		return fmt.Errorf("%w: a QSMD initiator needs its own key (Identity)", ErrConfig)
 	}
-	var s *suite.Suite
-	for _, k := range []*keyfile.PublicKey{ownPublic(n.Identity), n.PeerKey} {
-		if k == nil {
-			continue
-		}
-		if k.Suite == nil {
-			return fmt.Errorf("%w: key without a configuration", ErrConfig)
-		}
-		if s != nil && s != k.Suite {
-			return fmt.Errorf("%w: own key is %s, peer key is %s", ErrConfig, s.Name, k.Suite.Name)
-		}
-		s = k.Suite
+	s, err := keyfile.AgreedSuite(n.Identity, n.PeerKey)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if !s.Implemented() {
 		return fmt.Errorf("%w: configuration %s is not implemented", ErrConfig, s.Name)
@@ -300,27 +291,12 @@ func (n *config) resolve(server bool) error {
 	return nil
 }
 
-func ownPublic(k *keyfile.PrivateKey) *keyfile.PublicKey {
-	if k == nil {
-		return nil
-	}
-	return &k.PublicKey
-}
-
-func identity(k *keyfile.PrivateKey) handshake.Identity {
-	return handshake.Identity{KeyID: k.KeyID, Expiration: k.Expiration, VerifyKey: k.VerifyKey, SigningKey: k.SigningKey}
-}
-
-func publicIdentity(k *keyfile.PublicKey) handshake.Identity {
-	return handshake.Identity{KeyID: k.KeyID, Expiration: k.Expiration, VerifyKey: k.VerifyKey}
-}
-
 // clientMachine builds the initiator's state machine.
 func (n *config) clientMachine() (handshake.Machine, error) {
 	if n.Duplex {
-		return handshake.NewQSMDClient(n.hc, identity(n.Identity), publicIdentity(n.PeerKey))
+		return handshake.NewQSMDClient(n.hc, n.Identity.HandshakeIdentity(), n.PeerKey.HandshakeIdentity())
 	}
-	return handshake.NewQSMSClient(n.hc, publicIdentity(n.PeerKey))
+	return handshake.NewQSMSClient(n.hc, n.PeerKey.HandshakeIdentity())
 }
 
 // serverMachine builds the responder's state machine for a client's
@@ -330,7 +306,7 @@ func (n *config) serverMachine(p preamble) (handshake.Machine, error) {
 		return nil, fmt.Errorf("%w: %w: client speaks %s, listener %s", ErrProtocol, errVariant, variantName(p.duplex), variantName(n.Duplex))
 	}
 	if !n.Duplex {
-		return handshake.NewQSMSServer(n.hc, identity(n.Identity))
+		return handshake.NewQSMSServer(n.hc, n.Identity.HandshakeIdentity())
 	}
 	peer, err := n.PeerKeys(p.keyID)
 	if err != nil {
@@ -340,7 +316,7 @@ func (n *config) serverMachine(p preamble) (handshake.Machine, error) {
 		return nil, fmt.Errorf("%w: initiator key %x is not a %s key", handshake.ErrKeyUnknown, p.keyID, n.suite.Name)
 	}
 	vk := peer.VerifyKey
-	return handshake.NewQSMDServer(n.hc, identity(n.Identity), func([handshake.KeyIDSize]byte) ([]byte, error) {
+	return handshake.NewQSMDServer(n.hc, n.Identity.HandshakeIdentity(), func([handshake.KeyIDSize]byte) ([]byte, error) {
 		return vk, nil
 	})
 }

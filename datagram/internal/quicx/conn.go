@@ -14,6 +14,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/qsmp-go/qsmp/crypto/rcs"
+	"github.com/qsmp-go/qsmp/datagram/internal/deadline"
 	"github.com/qsmp-go/qsmp/handshake"
 	"github.com/qsmp-go/qsmp/record"
 	"github.com/qsmp-go/qsmp/window"
@@ -185,7 +186,7 @@ type Conn struct {
 	closedCh chan struct{} // closed when Close has finished
 	lostOnce sync.Once
 	finOnce  sync.Once
-	rdl, wdl deadline
+	rdl, wdl deadline.Deadline
 	sq       sendQueue       // data records waiting to be sealed and sent
 	limit    atomic.Int64    // last known MaxWrite
 	refs     []*transportRef // guarded by mu once the Conn is returned
@@ -314,14 +315,14 @@ func (c *Conn) Stats() Stats {
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.rdl.arm(t)
-	c.wdl.arm(t)
+	c.rdl.Set(t)
+	c.wdl.Set(t)
 	return nil
 }
 
 // SetReadDeadline sets the deadline for Read.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	c.rdl.arm(t)
+	c.rdl.Set(t)
 	return nil
 }
 
@@ -329,7 +330,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // quic-go's datagram send queue is full (congestion control); one that
 // times out may still leave.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	c.wdl.arm(t)
+	c.wdl.Set(t)
 	return nil
 }
 
@@ -378,7 +379,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if err := c.writable(); err != nil {
 		return 0, c.opErr("write", err)
 	}
-	_, passed := c.wdl.state()
+	_, passed := c.wdl.State()
 	if passed {
 		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	}
@@ -544,12 +545,12 @@ func (c *Conn) Read(b []byte) (int, error) {
 		if lostErr != nil && !peerClosed {
 			return 0, c.opErr("read", lostErr)
 		}
-		if _, passed := c.rdl.state(); passed {
+		if _, passed := c.rdl.State(); passed {
 			return 0, c.opErr("read", os.ErrDeadlineExceeded)
 		}
 		select {
 		case <-c.readable:
-		case <-c.rdl.wait():
+		case <-c.rdl.Wait():
 		case <-c.done:
 		case <-c.lost:
 		case <-c.peerLinger:
@@ -980,8 +981,8 @@ func (c *Conn) teardown(code quic.ApplicationErrorCode, reason string) {
 		}
 		clear(c.sess.DatagramSecret)
 	}
-	c.rdl.stop()
-	c.wdl.stop()
+	c.rdl.Stop()
+	c.wdl.Stop()
 	c.mu.Lock()
 	refs := c.refs
 	c.refs = nil

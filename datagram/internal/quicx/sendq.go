@@ -100,7 +100,7 @@ func (c *Conn) enqueue(it sendItem) error {
 		q.mu.Unlock()
 		select {
 		case <-ch:
-		case <-c.wdl.wait():
+		case <-c.wdl.Wait():
 			return os.ErrDeadlineExceeded
 		case <-c.done:
 			return net.ErrClosed
