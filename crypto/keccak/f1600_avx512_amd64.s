@@ -3,13 +3,13 @@
 //go:build amd64 && !purego
 
 // Keccak-f[1600] (FIPS 202) for amd64 with AVX-512F, one state in five zmm
-// registers. The layout and the round schedule are described in
-// genavx512/main.go.
+// registers. The layout, the round schedule and the constant table are
+// described in genavx512/main.go.
 
 #include "textflag.h"
 
-// Constants: VPERMQ/VPERMI2Q indices and VPROLVQ counts, stored twice (see
-// genavx512/main.go).
+// VPERMQ/VPERMI2Q indices and VPROLVQ counts, stored twice: the second copy
+// starts 3424 bytes in, so one of the two is 64-byte aligned.
 DATA avx512consts<>+0(SB)/8, $4
 DATA avx512consts<>+8(SB)/8, $0
 DATA avx512consts<>+16(SB)/8, $1
@@ -66,75 +66,75 @@ DATA avx512consts<>+416(SB)/8, $14
 DATA avx512consts<>+424(SB)/8, $0
 DATA avx512consts<>+432(SB)/8, $0
 DATA avx512consts<>+440(SB)/8, $0
-DATA avx512consts<>+448(SB)/8, $0
-DATA avx512consts<>+456(SB)/8, $10
-DATA avx512consts<>+464(SB)/8, $9
-DATA avx512consts<>+472(SB)/8, $4
-DATA avx512consts<>+480(SB)/8, $8
-DATA avx512consts<>+488(SB)/8, $3
-DATA avx512consts<>+496(SB)/8, $12
-DATA avx512consts<>+504(SB)/8, $2
-DATA avx512consts<>+512(SB)/8, $4
-DATA avx512consts<>+520(SB)/8, $9
-DATA avx512consts<>+528(SB)/8, $8
-DATA avx512consts<>+536(SB)/8, $3
+DATA avx512consts<>+448(SB)/8, $2
+DATA avx512consts<>+456(SB)/8, $3
+DATA avx512consts<>+464(SB)/8, $4
+DATA avx512consts<>+472(SB)/8, $0
+DATA avx512consts<>+480(SB)/8, $1
+DATA avx512consts<>+488(SB)/8, $0
+DATA avx512consts<>+496(SB)/8, $0
+DATA avx512consts<>+504(SB)/8, $0
+DATA avx512consts<>+512(SB)/8, $3
+DATA avx512consts<>+520(SB)/8, $4
+DATA avx512consts<>+528(SB)/8, $0
+DATA avx512consts<>+536(SB)/8, $1
 DATA avx512consts<>+544(SB)/8, $2
-DATA avx512consts<>+552(SB)/8, $12
-DATA avx512consts<>+560(SB)/8, $11
-DATA avx512consts<>+568(SB)/8, $1
+DATA avx512consts<>+552(SB)/8, $0
+DATA avx512consts<>+560(SB)/8, $0
+DATA avx512consts<>+568(SB)/8, $0
 DATA avx512consts<>+576(SB)/8, $0
-DATA avx512consts<>+584(SB)/8, $8
-DATA avx512consts<>+592(SB)/8, $1
-DATA avx512consts<>+600(SB)/8, $9
-DATA avx512consts<>+608(SB)/8, $2
-DATA avx512consts<>+616(SB)/8, $10
-DATA avx512consts<>+624(SB)/8, $3
+DATA avx512consts<>+584(SB)/8, $12
+DATA avx512consts<>+592(SB)/8, $3
+DATA avx512consts<>+600(SB)/8, $10
+DATA avx512consts<>+608(SB)/8, $1
+DATA avx512consts<>+616(SB)/8, $8
+DATA avx512consts<>+624(SB)/8, $4
 DATA avx512consts<>+632(SB)/8, $11
-DATA avx512consts<>+640(SB)/8, $12
-DATA avx512consts<>+648(SB)/8, $4
-DATA avx512consts<>+656(SB)/8, $13
-DATA avx512consts<>+664(SB)/8, $5
-DATA avx512consts<>+672(SB)/8, $6
-DATA avx512consts<>+680(SB)/8, $14
-DATA avx512consts<>+688(SB)/8, $7
-DATA avx512consts<>+696(SB)/8, $15
-DATA avx512consts<>+704(SB)/8, $11
-DATA avx512consts<>+712(SB)/8, $1
-DATA avx512consts<>+720(SB)/8, $0
-DATA avx512consts<>+728(SB)/8, $0
-DATA avx512consts<>+736(SB)/8, $0
-DATA avx512consts<>+744(SB)/8, $0
-DATA avx512consts<>+752(SB)/8, $0
-DATA avx512consts<>+760(SB)/8, $0
-DATA avx512consts<>+768(SB)/8, $0
-DATA avx512consts<>+776(SB)/8, $10
-DATA avx512consts<>+784(SB)/8, $0
-DATA avx512consts<>+792(SB)/8, $0
-DATA avx512consts<>+800(SB)/8, $0
-DATA avx512consts<>+808(SB)/8, $0
-DATA avx512consts<>+816(SB)/8, $0
-DATA avx512consts<>+824(SB)/8, $0
-DATA avx512consts<>+832(SB)/8, $8
-DATA avx512consts<>+840(SB)/8, $0
-DATA avx512consts<>+848(SB)/8, $9
-DATA avx512consts<>+856(SB)/8, $1
+DATA avx512consts<>+640(SB)/8, $10
+DATA avx512consts<>+648(SB)/8, $3
+DATA avx512consts<>+656(SB)/8, $8
+DATA avx512consts<>+664(SB)/8, $1
+DATA avx512consts<>+672(SB)/8, $11
+DATA avx512consts<>+680(SB)/8, $4
+DATA avx512consts<>+688(SB)/8, $9
+DATA avx512consts<>+696(SB)/8, $2
+DATA avx512consts<>+704(SB)/8, $0
+DATA avx512consts<>+712(SB)/8, $8
+DATA avx512consts<>+720(SB)/8, $9
+DATA avx512consts<>+728(SB)/8, $1
+DATA avx512consts<>+736(SB)/8, $2
+DATA avx512consts<>+744(SB)/8, $10
+DATA avx512consts<>+752(SB)/8, $11
+DATA avx512consts<>+760(SB)/8, $3
+DATA avx512consts<>+768(SB)/8, $4
+DATA avx512consts<>+776(SB)/8, $12
+DATA avx512consts<>+784(SB)/8, $13
+DATA avx512consts<>+792(SB)/8, $5
+DATA avx512consts<>+800(SB)/8, $6
+DATA avx512consts<>+808(SB)/8, $14
+DATA avx512consts<>+816(SB)/8, $15
+DATA avx512consts<>+824(SB)/8, $7
+DATA avx512consts<>+832(SB)/8, $2
+DATA avx512consts<>+840(SB)/8, $9
+DATA avx512consts<>+848(SB)/8, $0
+DATA avx512consts<>+856(SB)/8, $0
 DATA avx512consts<>+864(SB)/8, $0
 DATA avx512consts<>+872(SB)/8, $0
 DATA avx512consts<>+880(SB)/8, $0
 DATA avx512consts<>+888(SB)/8, $0
-DATA avx512consts<>+896(SB)/8, $0
-DATA avx512consts<>+904(SB)/8, $1
-DATA avx512consts<>+912(SB)/8, $11
-DATA avx512consts<>+920(SB)/8, $2
-DATA avx512consts<>+928(SB)/8, $3
+DATA avx512consts<>+896(SB)/8, $12
+DATA avx512consts<>+904(SB)/8, $0
+DATA avx512consts<>+912(SB)/8, $0
+DATA avx512consts<>+920(SB)/8, $0
+DATA avx512consts<>+928(SB)/8, $0
 DATA avx512consts<>+936(SB)/8, $0
 DATA avx512consts<>+944(SB)/8, $0
 DATA avx512consts<>+952(SB)/8, $0
-DATA avx512consts<>+960(SB)/8, $4
-DATA avx512consts<>+968(SB)/8, $5
-DATA avx512consts<>+976(SB)/8, $6
-DATA avx512consts<>+984(SB)/8, $7
-DATA avx512consts<>+992(SB)/8, $10
+DATA avx512consts<>+960(SB)/8, $0
+DATA avx512consts<>+968(SB)/8, $8
+DATA avx512consts<>+976(SB)/8, $9
+DATA avx512consts<>+984(SB)/8, $1
+DATA avx512consts<>+992(SB)/8, $0
 DATA avx512consts<>+1000(SB)/8, $0
 DATA avx512consts<>+1008(SB)/8, $0
 DATA avx512consts<>+1016(SB)/8, $0
@@ -146,1023 +146,719 @@ DATA avx512consts<>+1056(SB)/8, $3
 DATA avx512consts<>+1064(SB)/8, $0
 DATA avx512consts<>+1072(SB)/8, $0
 DATA avx512consts<>+1080(SB)/8, $0
-DATA avx512consts<>+1088(SB)/8, $3
-DATA avx512consts<>+1096(SB)/8, $0
-DATA avx512consts<>+1104(SB)/8, $9
-DATA avx512consts<>+1112(SB)/8, $1
-DATA avx512consts<>+1120(SB)/8, $2
+DATA avx512consts<>+1088(SB)/8, $4
+DATA avx512consts<>+1096(SB)/8, $12
+DATA avx512consts<>+1104(SB)/8, $5
+DATA avx512consts<>+1112(SB)/8, $6
+DATA avx512consts<>+1120(SB)/8, $7
 DATA avx512consts<>+1128(SB)/8, $0
 DATA avx512consts<>+1136(SB)/8, $0
 DATA avx512consts<>+1144(SB)/8, $0
-DATA avx512consts<>+1152(SB)/8, $4
-DATA avx512consts<>+1160(SB)/8, $5
-DATA avx512consts<>+1168(SB)/8, $6
-DATA avx512consts<>+1176(SB)/8, $7
-DATA avx512consts<>+1184(SB)/8, $8
+DATA avx512consts<>+1152(SB)/8, $0
+DATA avx512consts<>+1160(SB)/8, $10
+DATA avx512consts<>+1168(SB)/8, $1
+DATA avx512consts<>+1176(SB)/8, $2
+DATA avx512consts<>+1184(SB)/8, $3
 DATA avx512consts<>+1192(SB)/8, $0
 DATA avx512consts<>+1200(SB)/8, $0
 DATA avx512consts<>+1208(SB)/8, $0
-DATA avx512consts<>+1216(SB)/8, $0
-DATA avx512consts<>+1224(SB)/8, $12
-DATA avx512consts<>+1232(SB)/8, $1
-DATA avx512consts<>+1240(SB)/8, $2
-DATA avx512consts<>+1248(SB)/8, $3
+DATA avx512consts<>+1216(SB)/8, $4
+DATA avx512consts<>+1224(SB)/8, $8
+DATA avx512consts<>+1232(SB)/8, $5
+DATA avx512consts<>+1240(SB)/8, $6
+DATA avx512consts<>+1248(SB)/8, $7
 DATA avx512consts<>+1256(SB)/8, $0
 DATA avx512consts<>+1264(SB)/8, $0
 DATA avx512consts<>+1272(SB)/8, $0
-DATA avx512consts<>+1280(SB)/8, $3
-DATA avx512consts<>+1288(SB)/8, $0
-DATA avx512consts<>+1296(SB)/8, $12
-DATA avx512consts<>+1304(SB)/8, $1
-DATA avx512consts<>+1312(SB)/8, $2
+DATA avx512consts<>+1280(SB)/8, $0
+DATA avx512consts<>+1288(SB)/8, $11
+DATA avx512consts<>+1296(SB)/8, $1
+DATA avx512consts<>+1304(SB)/8, $2
+DATA avx512consts<>+1312(SB)/8, $3
 DATA avx512consts<>+1320(SB)/8, $0
 DATA avx512consts<>+1328(SB)/8, $0
 DATA avx512consts<>+1336(SB)/8, $0
-DATA avx512consts<>+1344(SB)/8, $2
-DATA avx512consts<>+1352(SB)/8, $3
-DATA avx512consts<>+1360(SB)/8, $0
-DATA avx512consts<>+1368(SB)/8, $1
-DATA avx512consts<>+1376(SB)/8, $11
+DATA avx512consts<>+1344(SB)/8, $0
+DATA avx512consts<>+1352(SB)/8, $39
+DATA avx512consts<>+1360(SB)/8, $56
+DATA avx512consts<>+1368(SB)/8, $6
+DATA avx512consts<>+1376(SB)/8, $45
 DATA avx512consts<>+1384(SB)/8, $0
 DATA avx512consts<>+1392(SB)/8, $0
 DATA avx512consts<>+1400(SB)/8, $0
-DATA avx512consts<>+1408(SB)/8, $7
-DATA avx512consts<>+1416(SB)/8, $10
-DATA avx512consts<>+1424(SB)/8, $4
-DATA avx512consts<>+1432(SB)/8, $5
-DATA avx512consts<>+1440(SB)/8, $6
+DATA avx512consts<>+1408(SB)/8, $36
+DATA avx512consts<>+1416(SB)/8, $8
+DATA avx512consts<>+1424(SB)/8, $28
+DATA avx512consts<>+1432(SB)/8, $43
+DATA avx512consts<>+1440(SB)/8, $2
 DATA avx512consts<>+1448(SB)/8, $0
 DATA avx512consts<>+1456(SB)/8, $0
 DATA avx512consts<>+1464(SB)/8, $0
-DATA avx512consts<>+1472(SB)/8, $6
-DATA avx512consts<>+1480(SB)/8, $7
-DATA avx512consts<>+1488(SB)/8, $10
-DATA avx512consts<>+1496(SB)/8, $4
-DATA avx512consts<>+1504(SB)/8, $5
+DATA avx512consts<>+1472(SB)/8, $3
+DATA avx512consts<>+1480(SB)/8, $14
+DATA avx512consts<>+1488(SB)/8, $55
+DATA avx512consts<>+1496(SB)/8, $15
+DATA avx512consts<>+1504(SB)/8, $1
 DATA avx512consts<>+1512(SB)/8, $0
 DATA avx512consts<>+1520(SB)/8, $0
 DATA avx512consts<>+1528(SB)/8, $0
-DATA avx512consts<>+1536(SB)/8, $1
-DATA avx512consts<>+1544(SB)/8, $2
-DATA avx512consts<>+1552(SB)/8, $3
-DATA avx512consts<>+1560(SB)/8, $0
-DATA avx512consts<>+1568(SB)/8, $9
+DATA avx512consts<>+1536(SB)/8, $41
+DATA avx512consts<>+1544(SB)/8, $27
+DATA avx512consts<>+1552(SB)/8, $25
+DATA avx512consts<>+1560(SB)/8, $61
+DATA avx512consts<>+1568(SB)/8, $44
 DATA avx512consts<>+1576(SB)/8, $0
 DATA avx512consts<>+1584(SB)/8, $0
 DATA avx512consts<>+1592(SB)/8, $0
-DATA avx512consts<>+1600(SB)/8, $7
-DATA avx512consts<>+1608(SB)/8, $8
-DATA avx512consts<>+1616(SB)/8, $4
-DATA avx512consts<>+1624(SB)/8, $5
-DATA avx512consts<>+1632(SB)/8, $6
+DATA avx512consts<>+1600(SB)/8, $18
+DATA avx512consts<>+1608(SB)/8, $20
+DATA avx512consts<>+1616(SB)/8, $21
+DATA avx512consts<>+1624(SB)/8, $62
+DATA avx512consts<>+1632(SB)/8, $10
 DATA avx512consts<>+1640(SB)/8, $0
 DATA avx512consts<>+1648(SB)/8, $0
 DATA avx512consts<>+1656(SB)/8, $0
-DATA avx512consts<>+1664(SB)/8, $6
-DATA avx512consts<>+1672(SB)/8, $7
+DATA avx512consts<>+1664(SB)/8, $0
+DATA avx512consts<>+1672(SB)/8, $61
 DATA avx512consts<>+1680(SB)/8, $8
-DATA avx512consts<>+1688(SB)/8, $4
-DATA avx512consts<>+1696(SB)/8, $5
+DATA avx512consts<>+1688(SB)/8, $10
+DATA avx512consts<>+1696(SB)/8, $55
 DATA avx512consts<>+1704(SB)/8, $0
 DATA avx512consts<>+1712(SB)/8, $0
 DATA avx512consts<>+1720(SB)/8, $0
-DATA avx512consts<>+1728(SB)/8, $1
-DATA avx512consts<>+1736(SB)/8, $2
-DATA avx512consts<>+1744(SB)/8, $3
-DATA avx512consts<>+1752(SB)/8, $0
-DATA avx512consts<>+1760(SB)/8, $12
+DATA avx512consts<>+1728(SB)/8, $36
+DATA avx512consts<>+1736(SB)/8, $62
+DATA avx512consts<>+1744(SB)/8, $14
+DATA avx512consts<>+1752(SB)/8, $45
+DATA avx512consts<>+1760(SB)/8, $25
 DATA avx512consts<>+1768(SB)/8, $0
 DATA avx512consts<>+1776(SB)/8, $0
 DATA avx512consts<>+1784(SB)/8, $0
-DATA avx512consts<>+1792(SB)/8, $1
-DATA avx512consts<>+1800(SB)/8, $11
-DATA avx512consts<>+1808(SB)/8, $2
-DATA avx512consts<>+1816(SB)/8, $3
-DATA avx512consts<>+1824(SB)/8, $0
+DATA avx512consts<>+1792(SB)/8, $3
+DATA avx512consts<>+1800(SB)/8, $6
+DATA avx512consts<>+1808(SB)/8, $27
+DATA avx512consts<>+1816(SB)/8, $2
+DATA avx512consts<>+1824(SB)/8, $21
 DATA avx512consts<>+1832(SB)/8, $0
 DATA avx512consts<>+1840(SB)/8, $0
 DATA avx512consts<>+1848(SB)/8, $0
-DATA avx512consts<>+1856(SB)/8, $2
-DATA avx512consts<>+1864(SB)/8, $3
-DATA avx512consts<>+1872(SB)/8, $4
-DATA avx512consts<>+1880(SB)/8, $0
-DATA avx512consts<>+1888(SB)/8, $1
+DATA avx512consts<>+1856(SB)/8, $41
+DATA avx512consts<>+1864(SB)/8, $43
+DATA avx512consts<>+1872(SB)/8, $20
+DATA avx512consts<>+1880(SB)/8, $1
+DATA avx512consts<>+1888(SB)/8, $56
 DATA avx512consts<>+1896(SB)/8, $0
 DATA avx512consts<>+1904(SB)/8, $0
 DATA avx512consts<>+1912(SB)/8, $0
-DATA avx512consts<>+1920(SB)/8, $3
-DATA avx512consts<>+1928(SB)/8, $4
-DATA avx512consts<>+1936(SB)/8, $0
-DATA avx512consts<>+1944(SB)/8, $1
-DATA avx512consts<>+1952(SB)/8, $2
+DATA avx512consts<>+1920(SB)/8, $18
+DATA avx512consts<>+1928(SB)/8, $15
+DATA avx512consts<>+1936(SB)/8, $39
+DATA avx512consts<>+1944(SB)/8, $44
+DATA avx512consts<>+1952(SB)/8, $28
 DATA avx512consts<>+1960(SB)/8, $0
 DATA avx512consts<>+1968(SB)/8, $0
 DATA avx512consts<>+1976(SB)/8, $0
 DATA avx512consts<>+1984(SB)/8, $0
-DATA avx512consts<>+1992(SB)/8, $61
-DATA avx512consts<>+2000(SB)/8, $8
-DATA avx512consts<>+2008(SB)/8, $10
-DATA avx512consts<>+2016(SB)/8, $55
+DATA avx512consts<>+1992(SB)/8, $20
+DATA avx512consts<>+2000(SB)/8, $25
+DATA avx512consts<>+2008(SB)/8, $15
+DATA avx512consts<>+2016(SB)/8, $2
 DATA avx512consts<>+2024(SB)/8, $0
 DATA avx512consts<>+2032(SB)/8, $0
 DATA avx512consts<>+2040(SB)/8, $0
 DATA avx512consts<>+2048(SB)/8, $36
-DATA avx512consts<>+2056(SB)/8, $62
-DATA avx512consts<>+2064(SB)/8, $14
-DATA avx512consts<>+2072(SB)/8, $45
-DATA avx512consts<>+2080(SB)/8, $25
+DATA avx512consts<>+2056(SB)/8, $39
+DATA avx512consts<>+2064(SB)/8, $21
+DATA avx512consts<>+2072(SB)/8, $61
+DATA avx512consts<>+2080(SB)/8, $1
 DATA avx512consts<>+2088(SB)/8, $0
 DATA avx512consts<>+2096(SB)/8, $0
 DATA avx512consts<>+2104(SB)/8, $0
 DATA avx512consts<>+2112(SB)/8, $3
-DATA avx512consts<>+2120(SB)/8, $6
-DATA avx512consts<>+2128(SB)/8, $27
-DATA avx512consts<>+2136(SB)/8, $2
-DATA avx512consts<>+2144(SB)/8, $21
+DATA avx512consts<>+2120(SB)/8, $8
+DATA avx512consts<>+2128(SB)/8, $56
+DATA avx512consts<>+2136(SB)/8, $62
+DATA avx512consts<>+2144(SB)/8, $44
 DATA avx512consts<>+2152(SB)/8, $0
 DATA avx512consts<>+2160(SB)/8, $0
 DATA avx512consts<>+2168(SB)/8, $0
 DATA avx512consts<>+2176(SB)/8, $41
-DATA avx512consts<>+2184(SB)/8, $43
-DATA avx512consts<>+2192(SB)/8, $20
-DATA avx512consts<>+2200(SB)/8, $1
-DATA avx512consts<>+2208(SB)/8, $56
+DATA avx512consts<>+2184(SB)/8, $14
+DATA avx512consts<>+2192(SB)/8, $28
+DATA avx512consts<>+2200(SB)/8, $6
+DATA avx512consts<>+2208(SB)/8, $10
 DATA avx512consts<>+2216(SB)/8, $0
 DATA avx512consts<>+2224(SB)/8, $0
 DATA avx512consts<>+2232(SB)/8, $0
 DATA avx512consts<>+2240(SB)/8, $18
-DATA avx512consts<>+2248(SB)/8, $15
-DATA avx512consts<>+2256(SB)/8, $39
-DATA avx512consts<>+2264(SB)/8, $44
-DATA avx512consts<>+2272(SB)/8, $28
+DATA avx512consts<>+2248(SB)/8, $27
+DATA avx512consts<>+2256(SB)/8, $55
+DATA avx512consts<>+2264(SB)/8, $43
+DATA avx512consts<>+2272(SB)/8, $45
 DATA avx512consts<>+2280(SB)/8, $0
 DATA avx512consts<>+2288(SB)/8, $0
 DATA avx512consts<>+2296(SB)/8, $0
 DATA avx512consts<>+2304(SB)/8, $0
-DATA avx512consts<>+2312(SB)/8, $20
-DATA avx512consts<>+2320(SB)/8, $25
-DATA avx512consts<>+2328(SB)/8, $15
-DATA avx512consts<>+2336(SB)/8, $2
+DATA avx512consts<>+2312(SB)/8, $44
+DATA avx512consts<>+2320(SB)/8, $43
+DATA avx512consts<>+2328(SB)/8, $21
+DATA avx512consts<>+2336(SB)/8, $14
 DATA avx512consts<>+2344(SB)/8, $0
 DATA avx512consts<>+2352(SB)/8, $0
 DATA avx512consts<>+2360(SB)/8, $0
 DATA avx512consts<>+2368(SB)/8, $36
-DATA avx512consts<>+2376(SB)/8, $39
-DATA avx512consts<>+2384(SB)/8, $21
-DATA avx512consts<>+2392(SB)/8, $61
-DATA avx512consts<>+2400(SB)/8, $1
+DATA avx512consts<>+2376(SB)/8, $10
+DATA avx512consts<>+2384(SB)/8, $15
+DATA avx512consts<>+2392(SB)/8, $56
+DATA avx512consts<>+2400(SB)/8, $27
 DATA avx512consts<>+2408(SB)/8, $0
 DATA avx512consts<>+2416(SB)/8, $0
 DATA avx512consts<>+2424(SB)/8, $0
 DATA avx512consts<>+2432(SB)/8, $3
-DATA avx512consts<>+2440(SB)/8, $8
-DATA avx512consts<>+2448(SB)/8, $56
-DATA avx512consts<>+2456(SB)/8, $62
-DATA avx512consts<>+2464(SB)/8, $44
+DATA avx512consts<>+2440(SB)/8, $45
+DATA avx512consts<>+2448(SB)/8, $61
+DATA avx512consts<>+2456(SB)/8, $28
+DATA avx512consts<>+2464(SB)/8, $20
 DATA avx512consts<>+2472(SB)/8, $0
 DATA avx512consts<>+2480(SB)/8, $0
 DATA avx512consts<>+2488(SB)/8, $0
 DATA avx512consts<>+2496(SB)/8, $41
-DATA avx512consts<>+2504(SB)/8, $14
-DATA avx512consts<>+2512(SB)/8, $28
-DATA avx512consts<>+2520(SB)/8, $6
-DATA avx512consts<>+2528(SB)/8, $10
+DATA avx512consts<>+2504(SB)/8, $2
+DATA avx512consts<>+2512(SB)/8, $62
+DATA avx512consts<>+2520(SB)/8, $55
+DATA avx512consts<>+2528(SB)/8, $39
 DATA avx512consts<>+2536(SB)/8, $0
 DATA avx512consts<>+2544(SB)/8, $0
 DATA avx512consts<>+2552(SB)/8, $0
 DATA avx512consts<>+2560(SB)/8, $18
-DATA avx512consts<>+2568(SB)/8, $27
-DATA avx512consts<>+2576(SB)/8, $55
-DATA avx512consts<>+2584(SB)/8, $43
-DATA avx512consts<>+2592(SB)/8, $45
+DATA avx512consts<>+2568(SB)/8, $1
+DATA avx512consts<>+2576(SB)/8, $6
+DATA avx512consts<>+2584(SB)/8, $25
+DATA avx512consts<>+2592(SB)/8, $8
 DATA avx512consts<>+2600(SB)/8, $0
 DATA avx512consts<>+2608(SB)/8, $0
 DATA avx512consts<>+2616(SB)/8, $0
 DATA avx512consts<>+2624(SB)/8, $0
-DATA avx512consts<>+2632(SB)/8, $44
-DATA avx512consts<>+2640(SB)/8, $43
-DATA avx512consts<>+2648(SB)/8, $21
-DATA avx512consts<>+2656(SB)/8, $14
-DATA avx512consts<>+2664(SB)/8, $0
-DATA avx512consts<>+2672(SB)/8, $0
-DATA avx512consts<>+2680(SB)/8, $0
-DATA avx512consts<>+2688(SB)/8, $36
-DATA avx512consts<>+2696(SB)/8, $10
-DATA avx512consts<>+2704(SB)/8, $15
-DATA avx512consts<>+2712(SB)/8, $56
-DATA avx512consts<>+2720(SB)/8, $27
-DATA avx512consts<>+2728(SB)/8, $0
-DATA avx512consts<>+2736(SB)/8, $0
-DATA avx512consts<>+2744(SB)/8, $0
-DATA avx512consts<>+2752(SB)/8, $3
-DATA avx512consts<>+2760(SB)/8, $45
-DATA avx512consts<>+2768(SB)/8, $61
-DATA avx512consts<>+2776(SB)/8, $28
-DATA avx512consts<>+2784(SB)/8, $20
-DATA avx512consts<>+2792(SB)/8, $0
-DATA avx512consts<>+2800(SB)/8, $0
-DATA avx512consts<>+2808(SB)/8, $0
-DATA avx512consts<>+2816(SB)/8, $41
-DATA avx512consts<>+2824(SB)/8, $2
-DATA avx512consts<>+2832(SB)/8, $62
-DATA avx512consts<>+2840(SB)/8, $55
-DATA avx512consts<>+2848(SB)/8, $39
-DATA avx512consts<>+2856(SB)/8, $0
-DATA avx512consts<>+2864(SB)/8, $0
-DATA avx512consts<>+2872(SB)/8, $0
-DATA avx512consts<>+2880(SB)/8, $18
-DATA avx512consts<>+2888(SB)/8, $1
-DATA avx512consts<>+2896(SB)/8, $6
-DATA avx512consts<>+2904(SB)/8, $25
-DATA avx512consts<>+2912(SB)/8, $8
+DATA avx512consts<>+2632(SB)/8, $9
+DATA avx512consts<>+2640(SB)/8, $3
+DATA avx512consts<>+2648(SB)/8, $12
+DATA avx512consts<>+2656(SB)/8, $1
+DATA avx512consts<>+2664(SB)/8, $10
+DATA avx512consts<>+2672(SB)/8, $4
+DATA avx512consts<>+2680(SB)/8, $8
+DATA avx512consts<>+2688(SB)/8, $2
+DATA avx512consts<>+2696(SB)/8, $11
+DATA avx512consts<>+2704(SB)/8, $0
+DATA avx512consts<>+2712(SB)/8, $9
+DATA avx512consts<>+2720(SB)/8, $3
+DATA avx512consts<>+2728(SB)/8, $12
+DATA avx512consts<>+2736(SB)/8, $1
+DATA avx512consts<>+2744(SB)/8, $10
+DATA avx512consts<>+2752(SB)/8, $0
+DATA avx512consts<>+2760(SB)/8, $8
+DATA avx512consts<>+2768(SB)/8, $1
+DATA avx512consts<>+2776(SB)/8, $9
+DATA avx512consts<>+2784(SB)/8, $2
+DATA avx512consts<>+2792(SB)/8, $10
+DATA avx512consts<>+2800(SB)/8, $3
+DATA avx512consts<>+2808(SB)/8, $11
+DATA avx512consts<>+2816(SB)/8, $4
+DATA avx512consts<>+2824(SB)/8, $12
+DATA avx512consts<>+2832(SB)/8, $5
+DATA avx512consts<>+2840(SB)/8, $13
+DATA avx512consts<>+2848(SB)/8, $6
+DATA avx512consts<>+2856(SB)/8, $14
+DATA avx512consts<>+2864(SB)/8, $7
+DATA avx512consts<>+2872(SB)/8, $15
+DATA avx512consts<>+2880(SB)/8, $2
+DATA avx512consts<>+2888(SB)/8, $11
+DATA avx512consts<>+2896(SB)/8, $0
+DATA avx512consts<>+2904(SB)/8, $0
+DATA avx512consts<>+2912(SB)/8, $0
 DATA avx512consts<>+2920(SB)/8, $0
 DATA avx512consts<>+2928(SB)/8, $0
 DATA avx512consts<>+2936(SB)/8, $0
-DATA avx512consts<>+2944(SB)/8, $0
+DATA avx512consts<>+2944(SB)/8, $4
 DATA avx512consts<>+2952(SB)/8, $8
-DATA avx512consts<>+2960(SB)/8, $9
-DATA avx512consts<>+2968(SB)/8, $1
-DATA avx512consts<>+2976(SB)/8, $10
-DATA avx512consts<>+2984(SB)/8, $2
-DATA avx512consts<>+2992(SB)/8, $3
-DATA avx512consts<>+3000(SB)/8, $11
-DATA avx512consts<>+3008(SB)/8, $8
-DATA avx512consts<>+3016(SB)/8, $0
-DATA avx512consts<>+3024(SB)/8, $9
-DATA avx512consts<>+3032(SB)/8, $1
-DATA avx512consts<>+3040(SB)/8, $2
-DATA avx512consts<>+3048(SB)/8, $10
-DATA avx512consts<>+3056(SB)/8, $11
-DATA avx512consts<>+3064(SB)/8, $3
+DATA avx512consts<>+2960(SB)/8, $0
+DATA avx512consts<>+2968(SB)/8, $0
+DATA avx512consts<>+2976(SB)/8, $0
+DATA avx512consts<>+2984(SB)/8, $0
+DATA avx512consts<>+2992(SB)/8, $0
+DATA avx512consts<>+3000(SB)/8, $0
+DATA avx512consts<>+3008(SB)/8, $0
+DATA avx512consts<>+3016(SB)/8, $8
+DATA avx512consts<>+3024(SB)/8, $1
+DATA avx512consts<>+3032(SB)/8, $9
+DATA avx512consts<>+3040(SB)/8, $0
+DATA avx512consts<>+3048(SB)/8, $0
+DATA avx512consts<>+3056(SB)/8, $0
+DATA avx512consts<>+3064(SB)/8, $0
 DATA avx512consts<>+3072(SB)/8, $0
-DATA avx512consts<>+3080(SB)/8, $8
-DATA avx512consts<>+3088(SB)/8, $9
-DATA avx512consts<>+3096(SB)/8, $1
-DATA avx512consts<>+3104(SB)/8, $2
-DATA avx512consts<>+3112(SB)/8, $3
-DATA avx512consts<>+3120(SB)/8, $10
-DATA avx512consts<>+3128(SB)/8, $11
-DATA avx512consts<>+3136(SB)/8, $12
-DATA avx512consts<>+3144(SB)/8, $4
-DATA avx512consts<>+3152(SB)/8, $5
-DATA avx512consts<>+3160(SB)/8, $13
-DATA avx512consts<>+3168(SB)/8, $6
-DATA avx512consts<>+3176(SB)/8, $14
-DATA avx512consts<>+3184(SB)/8, $15
-DATA avx512consts<>+3192(SB)/8, $7
-DATA avx512consts<>+3200(SB)/8, $12
-DATA avx512consts<>+3208(SB)/8, $4
-DATA avx512consts<>+3216(SB)/8, $0
-DATA avx512consts<>+3224(SB)/8, $0
-DATA avx512consts<>+3232(SB)/8, $0
+DATA avx512consts<>+3080(SB)/8, $1
+DATA avx512consts<>+3088(SB)/8, $12
+DATA avx512consts<>+3096(SB)/8, $2
+DATA avx512consts<>+3104(SB)/8, $3
+DATA avx512consts<>+3112(SB)/8, $0
+DATA avx512consts<>+3120(SB)/8, $0
+DATA avx512consts<>+3128(SB)/8, $0
+DATA avx512consts<>+3136(SB)/8, $4
+DATA avx512consts<>+3144(SB)/8, $5
+DATA avx512consts<>+3152(SB)/8, $10
+DATA avx512consts<>+3160(SB)/8, $6
+DATA avx512consts<>+3168(SB)/8, $7
+DATA avx512consts<>+3176(SB)/8, $0
+DATA avx512consts<>+3184(SB)/8, $0
+DATA avx512consts<>+3192(SB)/8, $0
+DATA avx512consts<>+3200(SB)/8, $0
+DATA avx512consts<>+3208(SB)/8, $1
+DATA avx512consts<>+3216(SB)/8, $8
+DATA avx512consts<>+3224(SB)/8, $2
+DATA avx512consts<>+3232(SB)/8, $3
 DATA avx512consts<>+3240(SB)/8, $0
 DATA avx512consts<>+3248(SB)/8, $0
 DATA avx512consts<>+3256(SB)/8, $0
-DATA avx512consts<>+3264(SB)/8, $0
-DATA avx512consts<>+3272(SB)/8, $1
-DATA avx512consts<>+3280(SB)/8, $8
-DATA avx512consts<>+3288(SB)/8, $9
-DATA avx512consts<>+3296(SB)/8, $0
+DATA avx512consts<>+3264(SB)/8, $4
+DATA avx512consts<>+3272(SB)/8, $5
+DATA avx512consts<>+3280(SB)/8, $11
+DATA avx512consts<>+3288(SB)/8, $6
+DATA avx512consts<>+3296(SB)/8, $7
 DATA avx512consts<>+3304(SB)/8, $0
 DATA avx512consts<>+3312(SB)/8, $0
 DATA avx512consts<>+3320(SB)/8, $0
 DATA avx512consts<>+3328(SB)/8, $0
-DATA avx512consts<>+3336(SB)/8, $8
-DATA avx512consts<>+3344(SB)/8, $1
+DATA avx512consts<>+3336(SB)/8, $1
+DATA avx512consts<>+3344(SB)/8, $9
 DATA avx512consts<>+3352(SB)/8, $2
 DATA avx512consts<>+3360(SB)/8, $3
 DATA avx512consts<>+3368(SB)/8, $0
 DATA avx512consts<>+3376(SB)/8, $0
 DATA avx512consts<>+3384(SB)/8, $0
-DATA avx512consts<>+3392(SB)/8, $4
-DATA avx512consts<>+3400(SB)/8, $5
-DATA avx512consts<>+3408(SB)/8, $9
-DATA avx512consts<>+3416(SB)/8, $6
-DATA avx512consts<>+3424(SB)/8, $7
+DATA avx512consts<>+3424(SB)/8, $4
 DATA avx512consts<>+3432(SB)/8, $0
-DATA avx512consts<>+3440(SB)/8, $0
-DATA avx512consts<>+3448(SB)/8, $0
-DATA avx512consts<>+3456(SB)/8, $0
-DATA avx512consts<>+3464(SB)/8, $1
-DATA avx512consts<>+3472(SB)/8, $2
-DATA avx512consts<>+3480(SB)/8, $10
-DATA avx512consts<>+3488(SB)/8, $3
-DATA avx512consts<>+3496(SB)/8, $0
-DATA avx512consts<>+3504(SB)/8, $0
-DATA avx512consts<>+3512(SB)/8, $0
-DATA avx512consts<>+3520(SB)/8, $4
-DATA avx512consts<>+3528(SB)/8, $11
-DATA avx512consts<>+3536(SB)/8, $5
-DATA avx512consts<>+3544(SB)/8, $6
-DATA avx512consts<>+3552(SB)/8, $7
-DATA avx512consts<>+3560(SB)/8, $0
-DATA avx512consts<>+3568(SB)/8, $0
-DATA avx512consts<>+3576(SB)/8, $0
-DATA avx512consts<>+3584(SB)/8, $0
-DATA avx512consts<>+3592(SB)/8, $1
-DATA avx512consts<>+3600(SB)/8, $12
-DATA avx512consts<>+3608(SB)/8, $2
-DATA avx512consts<>+3616(SB)/8, $3
-DATA avx512consts<>+3624(SB)/8, $0
-DATA avx512consts<>+3632(SB)/8, $0
-DATA avx512consts<>+3640(SB)/8, $0
-DATA avx512consts<>+3648(SB)/8, $2
-DATA avx512consts<>+3656(SB)/8, $3
+DATA avx512consts<>+3440(SB)/8, $1
+DATA avx512consts<>+3448(SB)/8, $2
+DATA avx512consts<>+3456(SB)/8, $3
+DATA avx512consts<>+3464(SB)/8, $0
+DATA avx512consts<>+3472(SB)/8, $0
+DATA avx512consts<>+3480(SB)/8, $0
+DATA avx512consts<>+3488(SB)/8, $1
+DATA avx512consts<>+3496(SB)/8, $2
+DATA avx512consts<>+3504(SB)/8, $3
+DATA avx512consts<>+3512(SB)/8, $4
+DATA avx512consts<>+3520(SB)/8, $0
+DATA avx512consts<>+3528(SB)/8, $0
+DATA avx512consts<>+3536(SB)/8, $0
+DATA avx512consts<>+3544(SB)/8, $0
+DATA avx512consts<>+3552(SB)/8, $0
+DATA avx512consts<>+3560(SB)/8, $1
+DATA avx512consts<>+3568(SB)/8, $62
+DATA avx512consts<>+3576(SB)/8, $28
+DATA avx512consts<>+3584(SB)/8, $27
+DATA avx512consts<>+3592(SB)/8, $0
+DATA avx512consts<>+3600(SB)/8, $0
+DATA avx512consts<>+3608(SB)/8, $0
+DATA avx512consts<>+3616(SB)/8, $36
+DATA avx512consts<>+3624(SB)/8, $44
+DATA avx512consts<>+3632(SB)/8, $6
+DATA avx512consts<>+3640(SB)/8, $55
+DATA avx512consts<>+3648(SB)/8, $20
+DATA avx512consts<>+3656(SB)/8, $0
 DATA avx512consts<>+3664(SB)/8, $0
-DATA avx512consts<>+3672(SB)/8, $8
-DATA avx512consts<>+3680(SB)/8, $1
-DATA avx512consts<>+3688(SB)/8, $0
-DATA avx512consts<>+3696(SB)/8, $0
-DATA avx512consts<>+3704(SB)/8, $0
-DATA avx512consts<>+3712(SB)/8, $5
-DATA avx512consts<>+3720(SB)/8, $9
-DATA avx512consts<>+3728(SB)/8, $6
-DATA avx512consts<>+3736(SB)/8, $7
-DATA avx512consts<>+3744(SB)/8, $4
-DATA avx512consts<>+3752(SB)/8, $0
-DATA avx512consts<>+3760(SB)/8, $0
-DATA avx512consts<>+3768(SB)/8, $0
-DATA avx512consts<>+3776(SB)/8, $1
-DATA avx512consts<>+3784(SB)/8, $2
-DATA avx512consts<>+3792(SB)/8, $10
-DATA avx512consts<>+3800(SB)/8, $3
-DATA avx512consts<>+3808(SB)/8, $0
-DATA avx512consts<>+3816(SB)/8, $0
-DATA avx512consts<>+3824(SB)/8, $0
-DATA avx512consts<>+3832(SB)/8, $0
-DATA avx512consts<>+3840(SB)/8, $6
-DATA avx512consts<>+3848(SB)/8, $7
-DATA avx512consts<>+3856(SB)/8, $4
-DATA avx512consts<>+3864(SB)/8, $11
-DATA avx512consts<>+3872(SB)/8, $5
-DATA avx512consts<>+3880(SB)/8, $0
-DATA avx512consts<>+3888(SB)/8, $0
+DATA avx512consts<>+3672(SB)/8, $0
+DATA avx512consts<>+3680(SB)/8, $3
+DATA avx512consts<>+3688(SB)/8, $10
+DATA avx512consts<>+3696(SB)/8, $43
+DATA avx512consts<>+3704(SB)/8, $25
+DATA avx512consts<>+3712(SB)/8, $39
+DATA avx512consts<>+3720(SB)/8, $0
+DATA avx512consts<>+3728(SB)/8, $0
+DATA avx512consts<>+3736(SB)/8, $0
+DATA avx512consts<>+3744(SB)/8, $41
+DATA avx512consts<>+3752(SB)/8, $45
+DATA avx512consts<>+3760(SB)/8, $15
+DATA avx512consts<>+3768(SB)/8, $21
+DATA avx512consts<>+3776(SB)/8, $8
+DATA avx512consts<>+3784(SB)/8, $0
+DATA avx512consts<>+3792(SB)/8, $0
+DATA avx512consts<>+3800(SB)/8, $0
+DATA avx512consts<>+3808(SB)/8, $18
+DATA avx512consts<>+3816(SB)/8, $2
+DATA avx512consts<>+3824(SB)/8, $61
+DATA avx512consts<>+3832(SB)/8, $56
+DATA avx512consts<>+3840(SB)/8, $14
+DATA avx512consts<>+3848(SB)/8, $0
+DATA avx512consts<>+3856(SB)/8, $0
+DATA avx512consts<>+3864(SB)/8, $0
+DATA avx512consts<>+3872(SB)/8, $2
+DATA avx512consts<>+3880(SB)/8, $3
+DATA avx512consts<>+3888(SB)/8, $4
 DATA avx512consts<>+3896(SB)/8, $0
 DATA avx512consts<>+3904(SB)/8, $1
-DATA avx512consts<>+3912(SB)/8, $12
-DATA avx512consts<>+3920(SB)/8, $2
-DATA avx512consts<>+3928(SB)/8, $3
-DATA avx512consts<>+3936(SB)/8, $0
-DATA avx512consts<>+3944(SB)/8, $0
+DATA avx512consts<>+3912(SB)/8, $0
+DATA avx512consts<>+3920(SB)/8, $0
+DATA avx512consts<>+3928(SB)/8, $0
+DATA avx512consts<>+3936(SB)/8, $3
+DATA avx512consts<>+3944(SB)/8, $4
 DATA avx512consts<>+3952(SB)/8, $0
-DATA avx512consts<>+3960(SB)/8, $0
-DATA avx512consts<>+3968(SB)/8, $3
+DATA avx512consts<>+3960(SB)/8, $1
+DATA avx512consts<>+3968(SB)/8, $2
 DATA avx512consts<>+3976(SB)/8, $0
-DATA avx512consts<>+3984(SB)/8, $8
-DATA avx512consts<>+3992(SB)/8, $1
-DATA avx512consts<>+4000(SB)/8, $2
-DATA avx512consts<>+4008(SB)/8, $0
-DATA avx512consts<>+4016(SB)/8, $0
-DATA avx512consts<>+4024(SB)/8, $0
-DATA avx512consts<>+4032(SB)/8, $7
-DATA avx512consts<>+4040(SB)/8, $4
-DATA avx512consts<>+4048(SB)/8, $5
-DATA avx512consts<>+4056(SB)/8, $9
-DATA avx512consts<>+4064(SB)/8, $6
-DATA avx512consts<>+4072(SB)/8, $0
-DATA avx512consts<>+4080(SB)/8, $0
-DATA avx512consts<>+4088(SB)/8, $0
-DATA avx512consts<>+4096(SB)/8, $2
-DATA avx512consts<>+4104(SB)/8, $10
-DATA avx512consts<>+4112(SB)/8, $3
-DATA avx512consts<>+4120(SB)/8, $0
-DATA avx512consts<>+4128(SB)/8, $1
-DATA avx512consts<>+4136(SB)/8, $0
-DATA avx512consts<>+4144(SB)/8, $0
-DATA avx512consts<>+4152(SB)/8, $0
-DATA avx512consts<>+4160(SB)/8, $7
-DATA avx512consts<>+4168(SB)/8, $4
+DATA avx512consts<>+3984(SB)/8, $0
+DATA avx512consts<>+3992(SB)/8, $0
+DATA avx512consts<>+4000(SB)/8, $0
+DATA avx512consts<>+4008(SB)/8, $12
+DATA avx512consts<>+4016(SB)/8, $3
+DATA avx512consts<>+4024(SB)/8, $10
+DATA avx512consts<>+4032(SB)/8, $1
+DATA avx512consts<>+4040(SB)/8, $8
+DATA avx512consts<>+4048(SB)/8, $4
+DATA avx512consts<>+4056(SB)/8, $11
+DATA avx512consts<>+4064(SB)/8, $10
+DATA avx512consts<>+4072(SB)/8, $3
+DATA avx512consts<>+4080(SB)/8, $8
+DATA avx512consts<>+4088(SB)/8, $1
+DATA avx512consts<>+4096(SB)/8, $11
+DATA avx512consts<>+4104(SB)/8, $4
+DATA avx512consts<>+4112(SB)/8, $9
+DATA avx512consts<>+4120(SB)/8, $2
+DATA avx512consts<>+4128(SB)/8, $0
+DATA avx512consts<>+4136(SB)/8, $8
+DATA avx512consts<>+4144(SB)/8, $9
+DATA avx512consts<>+4152(SB)/8, $1
+DATA avx512consts<>+4160(SB)/8, $2
+DATA avx512consts<>+4168(SB)/8, $10
 DATA avx512consts<>+4176(SB)/8, $11
-DATA avx512consts<>+4184(SB)/8, $5
-DATA avx512consts<>+4192(SB)/8, $6
-DATA avx512consts<>+4200(SB)/8, $0
-DATA avx512consts<>+4208(SB)/8, $0
-DATA avx512consts<>+4216(SB)/8, $0
-DATA avx512consts<>+4224(SB)/8, $3
-DATA avx512consts<>+4232(SB)/8, $0
-DATA avx512consts<>+4240(SB)/8, $1
-DATA avx512consts<>+4248(SB)/8, $12
+DATA avx512consts<>+4184(SB)/8, $3
+DATA avx512consts<>+4192(SB)/8, $4
+DATA avx512consts<>+4200(SB)/8, $12
+DATA avx512consts<>+4208(SB)/8, $13
+DATA avx512consts<>+4216(SB)/8, $5
+DATA avx512consts<>+4224(SB)/8, $6
+DATA avx512consts<>+4232(SB)/8, $14
+DATA avx512consts<>+4240(SB)/8, $15
+DATA avx512consts<>+4248(SB)/8, $7
 DATA avx512consts<>+4256(SB)/8, $2
-DATA avx512consts<>+4264(SB)/8, $0
+DATA avx512consts<>+4264(SB)/8, $9
 DATA avx512consts<>+4272(SB)/8, $0
 DATA avx512consts<>+4280(SB)/8, $0
 DATA avx512consts<>+4288(SB)/8, $0
-DATA avx512consts<>+4296(SB)/8, $39
-DATA avx512consts<>+4304(SB)/8, $56
-DATA avx512consts<>+4312(SB)/8, $6
-DATA avx512consts<>+4320(SB)/8, $45
+DATA avx512consts<>+4296(SB)/8, $0
+DATA avx512consts<>+4304(SB)/8, $0
+DATA avx512consts<>+4312(SB)/8, $0
+DATA avx512consts<>+4320(SB)/8, $12
 DATA avx512consts<>+4328(SB)/8, $0
 DATA avx512consts<>+4336(SB)/8, $0
 DATA avx512consts<>+4344(SB)/8, $0
-DATA avx512consts<>+4352(SB)/8, $36
-DATA avx512consts<>+4360(SB)/8, $8
-DATA avx512consts<>+4368(SB)/8, $28
-DATA avx512consts<>+4376(SB)/8, $43
-DATA avx512consts<>+4384(SB)/8, $2
-DATA avx512consts<>+4392(SB)/8, $0
-DATA avx512consts<>+4400(SB)/8, $0
-DATA avx512consts<>+4408(SB)/8, $0
-DATA avx512consts<>+4416(SB)/8, $3
-DATA avx512consts<>+4424(SB)/8, $14
-DATA avx512consts<>+4432(SB)/8, $55
-DATA avx512consts<>+4440(SB)/8, $15
-DATA avx512consts<>+4448(SB)/8, $1
-DATA avx512consts<>+4456(SB)/8, $0
-DATA avx512consts<>+4464(SB)/8, $0
-DATA avx512consts<>+4472(SB)/8, $0
-DATA avx512consts<>+4480(SB)/8, $41
-DATA avx512consts<>+4488(SB)/8, $27
-DATA avx512consts<>+4496(SB)/8, $25
-DATA avx512consts<>+4504(SB)/8, $61
-DATA avx512consts<>+4512(SB)/8, $44
-DATA avx512consts<>+4520(SB)/8, $0
-DATA avx512consts<>+4528(SB)/8, $0
-DATA avx512consts<>+4536(SB)/8, $0
-DATA avx512consts<>+4544(SB)/8, $18
-DATA avx512consts<>+4552(SB)/8, $20
-DATA avx512consts<>+4560(SB)/8, $21
-DATA avx512consts<>+4568(SB)/8, $62
-DATA avx512consts<>+4576(SB)/8, $10
-DATA avx512consts<>+4584(SB)/8, $0
-DATA avx512consts<>+4592(SB)/8, $0
-DATA avx512consts<>+4600(SB)/8, $0
+DATA avx512consts<>+4352(SB)/8, $0
+DATA avx512consts<>+4360(SB)/8, $0
+DATA avx512consts<>+4368(SB)/8, $0
+DATA avx512consts<>+4376(SB)/8, $0
+DATA avx512consts<>+4384(SB)/8, $0
+DATA avx512consts<>+4392(SB)/8, $8
+DATA avx512consts<>+4400(SB)/8, $9
+DATA avx512consts<>+4408(SB)/8, $1
+DATA avx512consts<>+4416(SB)/8, $0
+DATA avx512consts<>+4424(SB)/8, $0
+DATA avx512consts<>+4432(SB)/8, $0
+DATA avx512consts<>+4440(SB)/8, $0
+DATA avx512consts<>+4448(SB)/8, $0
+DATA avx512consts<>+4456(SB)/8, $9
+DATA avx512consts<>+4464(SB)/8, $1
+DATA avx512consts<>+4472(SB)/8, $2
+DATA avx512consts<>+4480(SB)/8, $3
+DATA avx512consts<>+4488(SB)/8, $0
+DATA avx512consts<>+4496(SB)/8, $0
+DATA avx512consts<>+4504(SB)/8, $0
+DATA avx512consts<>+4512(SB)/8, $4
+DATA avx512consts<>+4520(SB)/8, $12
+DATA avx512consts<>+4528(SB)/8, $5
+DATA avx512consts<>+4536(SB)/8, $6
+DATA avx512consts<>+4544(SB)/8, $7
+DATA avx512consts<>+4552(SB)/8, $0
+DATA avx512consts<>+4560(SB)/8, $0
+DATA avx512consts<>+4568(SB)/8, $0
+DATA avx512consts<>+4576(SB)/8, $0
+DATA avx512consts<>+4584(SB)/8, $10
+DATA avx512consts<>+4592(SB)/8, $1
+DATA avx512consts<>+4600(SB)/8, $2
+DATA avx512consts<>+4608(SB)/8, $3
+DATA avx512consts<>+4616(SB)/8, $0
+DATA avx512consts<>+4624(SB)/8, $0
+DATA avx512consts<>+4632(SB)/8, $0
 DATA avx512consts<>+4640(SB)/8, $4
-DATA avx512consts<>+4648(SB)/8, $0
-DATA avx512consts<>+4656(SB)/8, $1
-DATA avx512consts<>+4664(SB)/8, $2
-DATA avx512consts<>+4672(SB)/8, $3
+DATA avx512consts<>+4648(SB)/8, $8
+DATA avx512consts<>+4656(SB)/8, $5
+DATA avx512consts<>+4664(SB)/8, $6
+DATA avx512consts<>+4672(SB)/8, $7
 DATA avx512consts<>+4680(SB)/8, $0
 DATA avx512consts<>+4688(SB)/8, $0
 DATA avx512consts<>+4696(SB)/8, $0
-DATA avx512consts<>+4704(SB)/8, $1
-DATA avx512consts<>+4712(SB)/8, $2
-DATA avx512consts<>+4720(SB)/8, $3
-DATA avx512consts<>+4728(SB)/8, $4
-DATA avx512consts<>+4736(SB)/8, $0
+DATA avx512consts<>+4704(SB)/8, $0
+DATA avx512consts<>+4712(SB)/8, $11
+DATA avx512consts<>+4720(SB)/8, $1
+DATA avx512consts<>+4728(SB)/8, $2
+DATA avx512consts<>+4736(SB)/8, $3
 DATA avx512consts<>+4744(SB)/8, $0
 DATA avx512consts<>+4752(SB)/8, $0
 DATA avx512consts<>+4760(SB)/8, $0
 DATA avx512consts<>+4768(SB)/8, $0
-DATA avx512consts<>+4776(SB)/8, $1
-DATA avx512consts<>+4784(SB)/8, $62
-DATA avx512consts<>+4792(SB)/8, $28
-DATA avx512consts<>+4800(SB)/8, $27
+DATA avx512consts<>+4776(SB)/8, $39
+DATA avx512consts<>+4784(SB)/8, $56
+DATA avx512consts<>+4792(SB)/8, $6
+DATA avx512consts<>+4800(SB)/8, $45
 DATA avx512consts<>+4808(SB)/8, $0
 DATA avx512consts<>+4816(SB)/8, $0
 DATA avx512consts<>+4824(SB)/8, $0
 DATA avx512consts<>+4832(SB)/8, $36
-DATA avx512consts<>+4840(SB)/8, $44
-DATA avx512consts<>+4848(SB)/8, $6
-DATA avx512consts<>+4856(SB)/8, $55
-DATA avx512consts<>+4864(SB)/8, $20
+DATA avx512consts<>+4840(SB)/8, $8
+DATA avx512consts<>+4848(SB)/8, $28
+DATA avx512consts<>+4856(SB)/8, $43
+DATA avx512consts<>+4864(SB)/8, $2
 DATA avx512consts<>+4872(SB)/8, $0
 DATA avx512consts<>+4880(SB)/8, $0
 DATA avx512consts<>+4888(SB)/8, $0
 DATA avx512consts<>+4896(SB)/8, $3
-DATA avx512consts<>+4904(SB)/8, $10
-DATA avx512consts<>+4912(SB)/8, $43
-DATA avx512consts<>+4920(SB)/8, $25
-DATA avx512consts<>+4928(SB)/8, $39
+DATA avx512consts<>+4904(SB)/8, $14
+DATA avx512consts<>+4912(SB)/8, $55
+DATA avx512consts<>+4920(SB)/8, $15
+DATA avx512consts<>+4928(SB)/8, $1
 DATA avx512consts<>+4936(SB)/8, $0
 DATA avx512consts<>+4944(SB)/8, $0
 DATA avx512consts<>+4952(SB)/8, $0
 DATA avx512consts<>+4960(SB)/8, $41
-DATA avx512consts<>+4968(SB)/8, $45
-DATA avx512consts<>+4976(SB)/8, $15
-DATA avx512consts<>+4984(SB)/8, $21
-DATA avx512consts<>+4992(SB)/8, $8
+DATA avx512consts<>+4968(SB)/8, $27
+DATA avx512consts<>+4976(SB)/8, $25
+DATA avx512consts<>+4984(SB)/8, $61
+DATA avx512consts<>+4992(SB)/8, $44
 DATA avx512consts<>+5000(SB)/8, $0
 DATA avx512consts<>+5008(SB)/8, $0
 DATA avx512consts<>+5016(SB)/8, $0
 DATA avx512consts<>+5024(SB)/8, $18
-DATA avx512consts<>+5032(SB)/8, $2
-DATA avx512consts<>+5040(SB)/8, $61
-DATA avx512consts<>+5048(SB)/8, $56
-DATA avx512consts<>+5056(SB)/8, $14
+DATA avx512consts<>+5032(SB)/8, $20
+DATA avx512consts<>+5040(SB)/8, $21
+DATA avx512consts<>+5048(SB)/8, $62
+DATA avx512consts<>+5056(SB)/8, $10
 DATA avx512consts<>+5064(SB)/8, $0
 DATA avx512consts<>+5072(SB)/8, $0
 DATA avx512consts<>+5080(SB)/8, $0
 DATA avx512consts<>+5088(SB)/8, $0
-DATA avx512consts<>+5096(SB)/8, $10
-DATA avx512consts<>+5104(SB)/8, $9
-DATA avx512consts<>+5112(SB)/8, $4
-DATA avx512consts<>+5120(SB)/8, $8
-DATA avx512consts<>+5128(SB)/8, $3
-DATA avx512consts<>+5136(SB)/8, $12
-DATA avx512consts<>+5144(SB)/8, $2
-DATA avx512consts<>+5152(SB)/8, $4
-DATA avx512consts<>+5160(SB)/8, $9
-DATA avx512consts<>+5168(SB)/8, $8
-DATA avx512consts<>+5176(SB)/8, $3
-DATA avx512consts<>+5184(SB)/8, $2
-DATA avx512consts<>+5192(SB)/8, $12
-DATA avx512consts<>+5200(SB)/8, $11
-DATA avx512consts<>+5208(SB)/8, $1
-DATA avx512consts<>+5216(SB)/8, $0
-DATA avx512consts<>+5224(SB)/8, $8
-DATA avx512consts<>+5232(SB)/8, $1
-DATA avx512consts<>+5240(SB)/8, $9
-DATA avx512consts<>+5248(SB)/8, $2
-DATA avx512consts<>+5256(SB)/8, $10
-DATA avx512consts<>+5264(SB)/8, $3
-DATA avx512consts<>+5272(SB)/8, $11
-DATA avx512consts<>+5280(SB)/8, $12
-DATA avx512consts<>+5288(SB)/8, $4
-DATA avx512consts<>+5296(SB)/8, $13
-DATA avx512consts<>+5304(SB)/8, $5
-DATA avx512consts<>+5312(SB)/8, $6
-DATA avx512consts<>+5320(SB)/8, $14
-DATA avx512consts<>+5328(SB)/8, $7
-DATA avx512consts<>+5336(SB)/8, $15
-DATA avx512consts<>+5344(SB)/8, $11
-DATA avx512consts<>+5352(SB)/8, $1
-DATA avx512consts<>+5360(SB)/8, $0
-DATA avx512consts<>+5368(SB)/8, $0
-DATA avx512consts<>+5376(SB)/8, $0
+DATA avx512consts<>+5096(SB)/8, $61
+DATA avx512consts<>+5104(SB)/8, $8
+DATA avx512consts<>+5112(SB)/8, $10
+DATA avx512consts<>+5120(SB)/8, $55
+DATA avx512consts<>+5128(SB)/8, $0
+DATA avx512consts<>+5136(SB)/8, $0
+DATA avx512consts<>+5144(SB)/8, $0
+DATA avx512consts<>+5152(SB)/8, $36
+DATA avx512consts<>+5160(SB)/8, $62
+DATA avx512consts<>+5168(SB)/8, $14
+DATA avx512consts<>+5176(SB)/8, $45
+DATA avx512consts<>+5184(SB)/8, $25
+DATA avx512consts<>+5192(SB)/8, $0
+DATA avx512consts<>+5200(SB)/8, $0
+DATA avx512consts<>+5208(SB)/8, $0
+DATA avx512consts<>+5216(SB)/8, $3
+DATA avx512consts<>+5224(SB)/8, $6
+DATA avx512consts<>+5232(SB)/8, $27
+DATA avx512consts<>+5240(SB)/8, $2
+DATA avx512consts<>+5248(SB)/8, $21
+DATA avx512consts<>+5256(SB)/8, $0
+DATA avx512consts<>+5264(SB)/8, $0
+DATA avx512consts<>+5272(SB)/8, $0
+DATA avx512consts<>+5280(SB)/8, $41
+DATA avx512consts<>+5288(SB)/8, $43
+DATA avx512consts<>+5296(SB)/8, $20
+DATA avx512consts<>+5304(SB)/8, $1
+DATA avx512consts<>+5312(SB)/8, $56
+DATA avx512consts<>+5320(SB)/8, $0
+DATA avx512consts<>+5328(SB)/8, $0
+DATA avx512consts<>+5336(SB)/8, $0
+DATA avx512consts<>+5344(SB)/8, $18
+DATA avx512consts<>+5352(SB)/8, $15
+DATA avx512consts<>+5360(SB)/8, $39
+DATA avx512consts<>+5368(SB)/8, $44
+DATA avx512consts<>+5376(SB)/8, $28
 DATA avx512consts<>+5384(SB)/8, $0
 DATA avx512consts<>+5392(SB)/8, $0
 DATA avx512consts<>+5400(SB)/8, $0
 DATA avx512consts<>+5408(SB)/8, $0
-DATA avx512consts<>+5416(SB)/8, $10
-DATA avx512consts<>+5424(SB)/8, $0
-DATA avx512consts<>+5432(SB)/8, $0
-DATA avx512consts<>+5440(SB)/8, $0
+DATA avx512consts<>+5416(SB)/8, $20
+DATA avx512consts<>+5424(SB)/8, $25
+DATA avx512consts<>+5432(SB)/8, $15
+DATA avx512consts<>+5440(SB)/8, $2
 DATA avx512consts<>+5448(SB)/8, $0
 DATA avx512consts<>+5456(SB)/8, $0
 DATA avx512consts<>+5464(SB)/8, $0
-DATA avx512consts<>+5472(SB)/8, $8
-DATA avx512consts<>+5480(SB)/8, $0
-DATA avx512consts<>+5488(SB)/8, $9
-DATA avx512consts<>+5496(SB)/8, $1
-DATA avx512consts<>+5504(SB)/8, $0
+DATA avx512consts<>+5472(SB)/8, $36
+DATA avx512consts<>+5480(SB)/8, $39
+DATA avx512consts<>+5488(SB)/8, $21
+DATA avx512consts<>+5496(SB)/8, $61
+DATA avx512consts<>+5504(SB)/8, $1
 DATA avx512consts<>+5512(SB)/8, $0
 DATA avx512consts<>+5520(SB)/8, $0
 DATA avx512consts<>+5528(SB)/8, $0
-DATA avx512consts<>+5536(SB)/8, $0
-DATA avx512consts<>+5544(SB)/8, $1
-DATA avx512consts<>+5552(SB)/8, $11
-DATA avx512consts<>+5560(SB)/8, $2
-DATA avx512consts<>+5568(SB)/8, $3
+DATA avx512consts<>+5536(SB)/8, $3
+DATA avx512consts<>+5544(SB)/8, $8
+DATA avx512consts<>+5552(SB)/8, $56
+DATA avx512consts<>+5560(SB)/8, $62
+DATA avx512consts<>+5568(SB)/8, $44
 DATA avx512consts<>+5576(SB)/8, $0
 DATA avx512consts<>+5584(SB)/8, $0
 DATA avx512consts<>+5592(SB)/8, $0
-DATA avx512consts<>+5600(SB)/8, $4
-DATA avx512consts<>+5608(SB)/8, $5
-DATA avx512consts<>+5616(SB)/8, $6
-DATA avx512consts<>+5624(SB)/8, $7
+DATA avx512consts<>+5600(SB)/8, $41
+DATA avx512consts<>+5608(SB)/8, $14
+DATA avx512consts<>+5616(SB)/8, $28
+DATA avx512consts<>+5624(SB)/8, $6
 DATA avx512consts<>+5632(SB)/8, $10
 DATA avx512consts<>+5640(SB)/8, $0
 DATA avx512consts<>+5648(SB)/8, $0
 DATA avx512consts<>+5656(SB)/8, $0
-DATA avx512consts<>+5664(SB)/8, $0
-DATA avx512consts<>+5672(SB)/8, $9
-DATA avx512consts<>+5680(SB)/8, $1
-DATA avx512consts<>+5688(SB)/8, $2
-DATA avx512consts<>+5696(SB)/8, $3
+DATA avx512consts<>+5664(SB)/8, $18
+DATA avx512consts<>+5672(SB)/8, $27
+DATA avx512consts<>+5680(SB)/8, $55
+DATA avx512consts<>+5688(SB)/8, $43
+DATA avx512consts<>+5696(SB)/8, $45
 DATA avx512consts<>+5704(SB)/8, $0
 DATA avx512consts<>+5712(SB)/8, $0
 DATA avx512consts<>+5720(SB)/8, $0
-DATA avx512consts<>+5728(SB)/8, $3
-DATA avx512consts<>+5736(SB)/8, $0
-DATA avx512consts<>+5744(SB)/8, $9
-DATA avx512consts<>+5752(SB)/8, $1
-DATA avx512consts<>+5760(SB)/8, $2
+DATA avx512consts<>+5728(SB)/8, $0
+DATA avx512consts<>+5736(SB)/8, $44
+DATA avx512consts<>+5744(SB)/8, $43
+DATA avx512consts<>+5752(SB)/8, $21
+DATA avx512consts<>+5760(SB)/8, $14
 DATA avx512consts<>+5768(SB)/8, $0
 DATA avx512consts<>+5776(SB)/8, $0
 DATA avx512consts<>+5784(SB)/8, $0
-DATA avx512consts<>+5792(SB)/8, $4
-DATA avx512consts<>+5800(SB)/8, $5
-DATA avx512consts<>+5808(SB)/8, $6
-DATA avx512consts<>+5816(SB)/8, $7
-DATA avx512consts<>+5824(SB)/8, $8
+DATA avx512consts<>+5792(SB)/8, $36
+DATA avx512consts<>+5800(SB)/8, $10
+DATA avx512consts<>+5808(SB)/8, $15
+DATA avx512consts<>+5816(SB)/8, $56
+DATA avx512consts<>+5824(SB)/8, $27
 DATA avx512consts<>+5832(SB)/8, $0
 DATA avx512consts<>+5840(SB)/8, $0
 DATA avx512consts<>+5848(SB)/8, $0
-DATA avx512consts<>+5856(SB)/8, $0
-DATA avx512consts<>+5864(SB)/8, $12
-DATA avx512consts<>+5872(SB)/8, $1
-DATA avx512consts<>+5880(SB)/8, $2
-DATA avx512consts<>+5888(SB)/8, $3
+DATA avx512consts<>+5856(SB)/8, $3
+DATA avx512consts<>+5864(SB)/8, $45
+DATA avx512consts<>+5872(SB)/8, $61
+DATA avx512consts<>+5880(SB)/8, $28
+DATA avx512consts<>+5888(SB)/8, $20
 DATA avx512consts<>+5896(SB)/8, $0
 DATA avx512consts<>+5904(SB)/8, $0
 DATA avx512consts<>+5912(SB)/8, $0
-DATA avx512consts<>+5920(SB)/8, $3
-DATA avx512consts<>+5928(SB)/8, $0
-DATA avx512consts<>+5936(SB)/8, $12
-DATA avx512consts<>+5944(SB)/8, $1
-DATA avx512consts<>+5952(SB)/8, $2
+DATA avx512consts<>+5920(SB)/8, $41
+DATA avx512consts<>+5928(SB)/8, $2
+DATA avx512consts<>+5936(SB)/8, $62
+DATA avx512consts<>+5944(SB)/8, $55
+DATA avx512consts<>+5952(SB)/8, $39
 DATA avx512consts<>+5960(SB)/8, $0
 DATA avx512consts<>+5968(SB)/8, $0
 DATA avx512consts<>+5976(SB)/8, $0
-DATA avx512consts<>+5984(SB)/8, $2
-DATA avx512consts<>+5992(SB)/8, $3
-DATA avx512consts<>+6000(SB)/8, $0
-DATA avx512consts<>+6008(SB)/8, $1
-DATA avx512consts<>+6016(SB)/8, $11
+DATA avx512consts<>+5984(SB)/8, $18
+DATA avx512consts<>+5992(SB)/8, $1
+DATA avx512consts<>+6000(SB)/8, $6
+DATA avx512consts<>+6008(SB)/8, $25
+DATA avx512consts<>+6016(SB)/8, $8
 DATA avx512consts<>+6024(SB)/8, $0
 DATA avx512consts<>+6032(SB)/8, $0
 DATA avx512consts<>+6040(SB)/8, $0
-DATA avx512consts<>+6048(SB)/8, $7
-DATA avx512consts<>+6056(SB)/8, $10
-DATA avx512consts<>+6064(SB)/8, $4
-DATA avx512consts<>+6072(SB)/8, $5
-DATA avx512consts<>+6080(SB)/8, $6
-DATA avx512consts<>+6088(SB)/8, $0
-DATA avx512consts<>+6096(SB)/8, $0
-DATA avx512consts<>+6104(SB)/8, $0
-DATA avx512consts<>+6112(SB)/8, $6
-DATA avx512consts<>+6120(SB)/8, $7
-DATA avx512consts<>+6128(SB)/8, $10
-DATA avx512consts<>+6136(SB)/8, $4
-DATA avx512consts<>+6144(SB)/8, $5
-DATA avx512consts<>+6152(SB)/8, $0
-DATA avx512consts<>+6160(SB)/8, $0
-DATA avx512consts<>+6168(SB)/8, $0
-DATA avx512consts<>+6176(SB)/8, $1
-DATA avx512consts<>+6184(SB)/8, $2
-DATA avx512consts<>+6192(SB)/8, $3
-DATA avx512consts<>+6200(SB)/8, $0
-DATA avx512consts<>+6208(SB)/8, $9
-DATA avx512consts<>+6216(SB)/8, $0
-DATA avx512consts<>+6224(SB)/8, $0
-DATA avx512consts<>+6232(SB)/8, $0
-DATA avx512consts<>+6240(SB)/8, $7
-DATA avx512consts<>+6248(SB)/8, $8
-DATA avx512consts<>+6256(SB)/8, $4
-DATA avx512consts<>+6264(SB)/8, $5
+DATA avx512consts<>+6048(SB)/8, $0
+DATA avx512consts<>+6056(SB)/8, $9
+DATA avx512consts<>+6064(SB)/8, $3
+DATA avx512consts<>+6072(SB)/8, $12
+DATA avx512consts<>+6080(SB)/8, $1
+DATA avx512consts<>+6088(SB)/8, $10
+DATA avx512consts<>+6096(SB)/8, $4
+DATA avx512consts<>+6104(SB)/8, $8
+DATA avx512consts<>+6112(SB)/8, $2
+DATA avx512consts<>+6120(SB)/8, $11
+DATA avx512consts<>+6128(SB)/8, $0
+DATA avx512consts<>+6136(SB)/8, $9
+DATA avx512consts<>+6144(SB)/8, $3
+DATA avx512consts<>+6152(SB)/8, $12
+DATA avx512consts<>+6160(SB)/8, $1
+DATA avx512consts<>+6168(SB)/8, $10
+DATA avx512consts<>+6176(SB)/8, $0
+DATA avx512consts<>+6184(SB)/8, $8
+DATA avx512consts<>+6192(SB)/8, $1
+DATA avx512consts<>+6200(SB)/8, $9
+DATA avx512consts<>+6208(SB)/8, $2
+DATA avx512consts<>+6216(SB)/8, $10
+DATA avx512consts<>+6224(SB)/8, $3
+DATA avx512consts<>+6232(SB)/8, $11
+DATA avx512consts<>+6240(SB)/8, $4
+DATA avx512consts<>+6248(SB)/8, $12
+DATA avx512consts<>+6256(SB)/8, $5
+DATA avx512consts<>+6264(SB)/8, $13
 DATA avx512consts<>+6272(SB)/8, $6
-DATA avx512consts<>+6280(SB)/8, $0
-DATA avx512consts<>+6288(SB)/8, $0
-DATA avx512consts<>+6296(SB)/8, $0
-DATA avx512consts<>+6304(SB)/8, $6
-DATA avx512consts<>+6312(SB)/8, $7
-DATA avx512consts<>+6320(SB)/8, $8
-DATA avx512consts<>+6328(SB)/8, $4
-DATA avx512consts<>+6336(SB)/8, $5
+DATA avx512consts<>+6280(SB)/8, $14
+DATA avx512consts<>+6288(SB)/8, $7
+DATA avx512consts<>+6296(SB)/8, $15
+DATA avx512consts<>+6304(SB)/8, $2
+DATA avx512consts<>+6312(SB)/8, $11
+DATA avx512consts<>+6320(SB)/8, $0
+DATA avx512consts<>+6328(SB)/8, $0
+DATA avx512consts<>+6336(SB)/8, $0
 DATA avx512consts<>+6344(SB)/8, $0
 DATA avx512consts<>+6352(SB)/8, $0
 DATA avx512consts<>+6360(SB)/8, $0
-DATA avx512consts<>+6368(SB)/8, $1
-DATA avx512consts<>+6376(SB)/8, $2
-DATA avx512consts<>+6384(SB)/8, $3
+DATA avx512consts<>+6368(SB)/8, $4
+DATA avx512consts<>+6376(SB)/8, $8
+DATA avx512consts<>+6384(SB)/8, $0
 DATA avx512consts<>+6392(SB)/8, $0
-DATA avx512consts<>+6400(SB)/8, $12
+DATA avx512consts<>+6400(SB)/8, $0
 DATA avx512consts<>+6408(SB)/8, $0
 DATA avx512consts<>+6416(SB)/8, $0
 DATA avx512consts<>+6424(SB)/8, $0
-DATA avx512consts<>+6432(SB)/8, $1
-DATA avx512consts<>+6440(SB)/8, $11
-DATA avx512consts<>+6448(SB)/8, $2
-DATA avx512consts<>+6456(SB)/8, $3
+DATA avx512consts<>+6432(SB)/8, $0
+DATA avx512consts<>+6440(SB)/8, $8
+DATA avx512consts<>+6448(SB)/8, $1
+DATA avx512consts<>+6456(SB)/8, $9
 DATA avx512consts<>+6464(SB)/8, $0
 DATA avx512consts<>+6472(SB)/8, $0
 DATA avx512consts<>+6480(SB)/8, $0
 DATA avx512consts<>+6488(SB)/8, $0
-DATA avx512consts<>+6496(SB)/8, $2
-DATA avx512consts<>+6504(SB)/8, $3
-DATA avx512consts<>+6512(SB)/8, $4
-DATA avx512consts<>+6520(SB)/8, $0
-DATA avx512consts<>+6528(SB)/8, $1
+DATA avx512consts<>+6496(SB)/8, $0
+DATA avx512consts<>+6504(SB)/8, $1
+DATA avx512consts<>+6512(SB)/8, $12
+DATA avx512consts<>+6520(SB)/8, $2
+DATA avx512consts<>+6528(SB)/8, $3
 DATA avx512consts<>+6536(SB)/8, $0
 DATA avx512consts<>+6544(SB)/8, $0
 DATA avx512consts<>+6552(SB)/8, $0
-DATA avx512consts<>+6560(SB)/8, $3
-DATA avx512consts<>+6568(SB)/8, $4
-DATA avx512consts<>+6576(SB)/8, $0
-DATA avx512consts<>+6584(SB)/8, $1
-DATA avx512consts<>+6592(SB)/8, $2
+DATA avx512consts<>+6560(SB)/8, $4
+DATA avx512consts<>+6568(SB)/8, $5
+DATA avx512consts<>+6576(SB)/8, $10
+DATA avx512consts<>+6584(SB)/8, $6
+DATA avx512consts<>+6592(SB)/8, $7
 DATA avx512consts<>+6600(SB)/8, $0
 DATA avx512consts<>+6608(SB)/8, $0
 DATA avx512consts<>+6616(SB)/8, $0
 DATA avx512consts<>+6624(SB)/8, $0
-DATA avx512consts<>+6632(SB)/8, $61
+DATA avx512consts<>+6632(SB)/8, $1
 DATA avx512consts<>+6640(SB)/8, $8
-DATA avx512consts<>+6648(SB)/8, $10
-DATA avx512consts<>+6656(SB)/8, $55
+DATA avx512consts<>+6648(SB)/8, $2
+DATA avx512consts<>+6656(SB)/8, $3
 DATA avx512consts<>+6664(SB)/8, $0
 DATA avx512consts<>+6672(SB)/8, $0
 DATA avx512consts<>+6680(SB)/8, $0
-DATA avx512consts<>+6688(SB)/8, $36
-DATA avx512consts<>+6696(SB)/8, $62
-DATA avx512consts<>+6704(SB)/8, $14
-DATA avx512consts<>+6712(SB)/8, $45
-DATA avx512consts<>+6720(SB)/8, $25
+DATA avx512consts<>+6688(SB)/8, $4
+DATA avx512consts<>+6696(SB)/8, $5
+DATA avx512consts<>+6704(SB)/8, $11
+DATA avx512consts<>+6712(SB)/8, $6
+DATA avx512consts<>+6720(SB)/8, $7
 DATA avx512consts<>+6728(SB)/8, $0
 DATA avx512consts<>+6736(SB)/8, $0
 DATA avx512consts<>+6744(SB)/8, $0
-DATA avx512consts<>+6752(SB)/8, $3
-DATA avx512consts<>+6760(SB)/8, $6
-DATA avx512consts<>+6768(SB)/8, $27
+DATA avx512consts<>+6752(SB)/8, $0
+DATA avx512consts<>+6760(SB)/8, $1
+DATA avx512consts<>+6768(SB)/8, $9
 DATA avx512consts<>+6776(SB)/8, $2
-DATA avx512consts<>+6784(SB)/8, $21
+DATA avx512consts<>+6784(SB)/8, $3
 DATA avx512consts<>+6792(SB)/8, $0
 DATA avx512consts<>+6800(SB)/8, $0
 DATA avx512consts<>+6808(SB)/8, $0
-DATA avx512consts<>+6816(SB)/8, $41
-DATA avx512consts<>+6824(SB)/8, $43
-DATA avx512consts<>+6832(SB)/8, $20
-DATA avx512consts<>+6840(SB)/8, $1
-DATA avx512consts<>+6848(SB)/8, $56
-DATA avx512consts<>+6856(SB)/8, $0
-DATA avx512consts<>+6864(SB)/8, $0
-DATA avx512consts<>+6872(SB)/8, $0
-DATA avx512consts<>+6880(SB)/8, $18
-DATA avx512consts<>+6888(SB)/8, $15
-DATA avx512consts<>+6896(SB)/8, $39
-DATA avx512consts<>+6904(SB)/8, $44
-DATA avx512consts<>+6912(SB)/8, $28
-DATA avx512consts<>+6920(SB)/8, $0
-DATA avx512consts<>+6928(SB)/8, $0
-DATA avx512consts<>+6936(SB)/8, $0
-DATA avx512consts<>+6944(SB)/8, $0
-DATA avx512consts<>+6952(SB)/8, $20
-DATA avx512consts<>+6960(SB)/8, $25
-DATA avx512consts<>+6968(SB)/8, $15
-DATA avx512consts<>+6976(SB)/8, $2
-DATA avx512consts<>+6984(SB)/8, $0
-DATA avx512consts<>+6992(SB)/8, $0
-DATA avx512consts<>+7000(SB)/8, $0
-DATA avx512consts<>+7008(SB)/8, $36
-DATA avx512consts<>+7016(SB)/8, $39
-DATA avx512consts<>+7024(SB)/8, $21
-DATA avx512consts<>+7032(SB)/8, $61
-DATA avx512consts<>+7040(SB)/8, $1
-DATA avx512consts<>+7048(SB)/8, $0
-DATA avx512consts<>+7056(SB)/8, $0
-DATA avx512consts<>+7064(SB)/8, $0
-DATA avx512consts<>+7072(SB)/8, $3
-DATA avx512consts<>+7080(SB)/8, $8
-DATA avx512consts<>+7088(SB)/8, $56
-DATA avx512consts<>+7096(SB)/8, $62
-DATA avx512consts<>+7104(SB)/8, $44
-DATA avx512consts<>+7112(SB)/8, $0
-DATA avx512consts<>+7120(SB)/8, $0
-DATA avx512consts<>+7128(SB)/8, $0
-DATA avx512consts<>+7136(SB)/8, $41
-DATA avx512consts<>+7144(SB)/8, $14
-DATA avx512consts<>+7152(SB)/8, $28
-DATA avx512consts<>+7160(SB)/8, $6
-DATA avx512consts<>+7168(SB)/8, $10
-DATA avx512consts<>+7176(SB)/8, $0
-DATA avx512consts<>+7184(SB)/8, $0
-DATA avx512consts<>+7192(SB)/8, $0
-DATA avx512consts<>+7200(SB)/8, $18
-DATA avx512consts<>+7208(SB)/8, $27
-DATA avx512consts<>+7216(SB)/8, $55
-DATA avx512consts<>+7224(SB)/8, $43
-DATA avx512consts<>+7232(SB)/8, $45
-DATA avx512consts<>+7240(SB)/8, $0
-DATA avx512consts<>+7248(SB)/8, $0
-DATA avx512consts<>+7256(SB)/8, $0
-DATA avx512consts<>+7264(SB)/8, $0
-DATA avx512consts<>+7272(SB)/8, $44
-DATA avx512consts<>+7280(SB)/8, $43
-DATA avx512consts<>+7288(SB)/8, $21
-DATA avx512consts<>+7296(SB)/8, $14
-DATA avx512consts<>+7304(SB)/8, $0
-DATA avx512consts<>+7312(SB)/8, $0
-DATA avx512consts<>+7320(SB)/8, $0
-DATA avx512consts<>+7328(SB)/8, $36
-DATA avx512consts<>+7336(SB)/8, $10
-DATA avx512consts<>+7344(SB)/8, $15
-DATA avx512consts<>+7352(SB)/8, $56
-DATA avx512consts<>+7360(SB)/8, $27
-DATA avx512consts<>+7368(SB)/8, $0
-DATA avx512consts<>+7376(SB)/8, $0
-DATA avx512consts<>+7384(SB)/8, $0
-DATA avx512consts<>+7392(SB)/8, $3
-DATA avx512consts<>+7400(SB)/8, $45
-DATA avx512consts<>+7408(SB)/8, $61
-DATA avx512consts<>+7416(SB)/8, $28
-DATA avx512consts<>+7424(SB)/8, $20
-DATA avx512consts<>+7432(SB)/8, $0
-DATA avx512consts<>+7440(SB)/8, $0
-DATA avx512consts<>+7448(SB)/8, $0
-DATA avx512consts<>+7456(SB)/8, $41
-DATA avx512consts<>+7464(SB)/8, $2
-DATA avx512consts<>+7472(SB)/8, $62
-DATA avx512consts<>+7480(SB)/8, $55
-DATA avx512consts<>+7488(SB)/8, $39
-DATA avx512consts<>+7496(SB)/8, $0
-DATA avx512consts<>+7504(SB)/8, $0
-DATA avx512consts<>+7512(SB)/8, $0
-DATA avx512consts<>+7520(SB)/8, $18
-DATA avx512consts<>+7528(SB)/8, $1
-DATA avx512consts<>+7536(SB)/8, $6
-DATA avx512consts<>+7544(SB)/8, $25
-DATA avx512consts<>+7552(SB)/8, $8
-DATA avx512consts<>+7560(SB)/8, $0
-DATA avx512consts<>+7568(SB)/8, $0
-DATA avx512consts<>+7576(SB)/8, $0
-DATA avx512consts<>+7584(SB)/8, $0
-DATA avx512consts<>+7592(SB)/8, $8
-DATA avx512consts<>+7600(SB)/8, $9
-DATA avx512consts<>+7608(SB)/8, $1
-DATA avx512consts<>+7616(SB)/8, $10
-DATA avx512consts<>+7624(SB)/8, $2
-DATA avx512consts<>+7632(SB)/8, $3
-DATA avx512consts<>+7640(SB)/8, $11
-DATA avx512consts<>+7648(SB)/8, $8
-DATA avx512consts<>+7656(SB)/8, $0
-DATA avx512consts<>+7664(SB)/8, $9
-DATA avx512consts<>+7672(SB)/8, $1
-DATA avx512consts<>+7680(SB)/8, $2
-DATA avx512consts<>+7688(SB)/8, $10
-DATA avx512consts<>+7696(SB)/8, $11
-DATA avx512consts<>+7704(SB)/8, $3
-DATA avx512consts<>+7712(SB)/8, $0
-DATA avx512consts<>+7720(SB)/8, $8
-DATA avx512consts<>+7728(SB)/8, $9
-DATA avx512consts<>+7736(SB)/8, $1
-DATA avx512consts<>+7744(SB)/8, $2
-DATA avx512consts<>+7752(SB)/8, $3
-DATA avx512consts<>+7760(SB)/8, $10
-DATA avx512consts<>+7768(SB)/8, $11
-DATA avx512consts<>+7776(SB)/8, $12
-DATA avx512consts<>+7784(SB)/8, $4
-DATA avx512consts<>+7792(SB)/8, $5
-DATA avx512consts<>+7800(SB)/8, $13
-DATA avx512consts<>+7808(SB)/8, $6
-DATA avx512consts<>+7816(SB)/8, $14
-DATA avx512consts<>+7824(SB)/8, $15
-DATA avx512consts<>+7832(SB)/8, $7
-DATA avx512consts<>+7840(SB)/8, $12
-DATA avx512consts<>+7848(SB)/8, $4
-DATA avx512consts<>+7856(SB)/8, $0
-DATA avx512consts<>+7864(SB)/8, $0
-DATA avx512consts<>+7872(SB)/8, $0
-DATA avx512consts<>+7880(SB)/8, $0
-DATA avx512consts<>+7888(SB)/8, $0
-DATA avx512consts<>+7896(SB)/8, $0
-DATA avx512consts<>+7904(SB)/8, $0
-DATA avx512consts<>+7912(SB)/8, $1
-DATA avx512consts<>+7920(SB)/8, $8
-DATA avx512consts<>+7928(SB)/8, $9
-DATA avx512consts<>+7936(SB)/8, $0
-DATA avx512consts<>+7944(SB)/8, $0
-DATA avx512consts<>+7952(SB)/8, $0
-DATA avx512consts<>+7960(SB)/8, $0
-DATA avx512consts<>+7968(SB)/8, $0
-DATA avx512consts<>+7976(SB)/8, $8
-DATA avx512consts<>+7984(SB)/8, $1
-DATA avx512consts<>+7992(SB)/8, $2
-DATA avx512consts<>+8000(SB)/8, $3
-DATA avx512consts<>+8008(SB)/8, $0
-DATA avx512consts<>+8016(SB)/8, $0
-DATA avx512consts<>+8024(SB)/8, $0
-DATA avx512consts<>+8032(SB)/8, $4
-DATA avx512consts<>+8040(SB)/8, $5
-DATA avx512consts<>+8048(SB)/8, $9
-DATA avx512consts<>+8056(SB)/8, $6
-DATA avx512consts<>+8064(SB)/8, $7
-DATA avx512consts<>+8072(SB)/8, $0
-DATA avx512consts<>+8080(SB)/8, $0
-DATA avx512consts<>+8088(SB)/8, $0
-DATA avx512consts<>+8096(SB)/8, $0
-DATA avx512consts<>+8104(SB)/8, $1
-DATA avx512consts<>+8112(SB)/8, $2
-DATA avx512consts<>+8120(SB)/8, $10
-DATA avx512consts<>+8128(SB)/8, $3
-DATA avx512consts<>+8136(SB)/8, $0
-DATA avx512consts<>+8144(SB)/8, $0
-DATA avx512consts<>+8152(SB)/8, $0
-DATA avx512consts<>+8160(SB)/8, $4
-DATA avx512consts<>+8168(SB)/8, $11
-DATA avx512consts<>+8176(SB)/8, $5
-DATA avx512consts<>+8184(SB)/8, $6
-DATA avx512consts<>+8192(SB)/8, $7
-DATA avx512consts<>+8200(SB)/8, $0
-DATA avx512consts<>+8208(SB)/8, $0
-DATA avx512consts<>+8216(SB)/8, $0
-DATA avx512consts<>+8224(SB)/8, $0
-DATA avx512consts<>+8232(SB)/8, $1
-DATA avx512consts<>+8240(SB)/8, $12
-DATA avx512consts<>+8248(SB)/8, $2
-DATA avx512consts<>+8256(SB)/8, $3
-DATA avx512consts<>+8264(SB)/8, $0
-DATA avx512consts<>+8272(SB)/8, $0
-DATA avx512consts<>+8280(SB)/8, $0
-DATA avx512consts<>+8288(SB)/8, $2
-DATA avx512consts<>+8296(SB)/8, $3
-DATA avx512consts<>+8304(SB)/8, $0
-DATA avx512consts<>+8312(SB)/8, $8
-DATA avx512consts<>+8320(SB)/8, $1
-DATA avx512consts<>+8328(SB)/8, $0
-DATA avx512consts<>+8336(SB)/8, $0
-DATA avx512consts<>+8344(SB)/8, $0
-DATA avx512consts<>+8352(SB)/8, $5
-DATA avx512consts<>+8360(SB)/8, $9
-DATA avx512consts<>+8368(SB)/8, $6
-DATA avx512consts<>+8376(SB)/8, $7
-DATA avx512consts<>+8384(SB)/8, $4
-DATA avx512consts<>+8392(SB)/8, $0
-DATA avx512consts<>+8400(SB)/8, $0
-DATA avx512consts<>+8408(SB)/8, $0
-DATA avx512consts<>+8416(SB)/8, $1
-DATA avx512consts<>+8424(SB)/8, $2
-DATA avx512consts<>+8432(SB)/8, $10
-DATA avx512consts<>+8440(SB)/8, $3
-DATA avx512consts<>+8448(SB)/8, $0
-DATA avx512consts<>+8456(SB)/8, $0
-DATA avx512consts<>+8464(SB)/8, $0
-DATA avx512consts<>+8472(SB)/8, $0
-DATA avx512consts<>+8480(SB)/8, $6
-DATA avx512consts<>+8488(SB)/8, $7
-DATA avx512consts<>+8496(SB)/8, $4
-DATA avx512consts<>+8504(SB)/8, $11
-DATA avx512consts<>+8512(SB)/8, $5
-DATA avx512consts<>+8520(SB)/8, $0
-DATA avx512consts<>+8528(SB)/8, $0
-DATA avx512consts<>+8536(SB)/8, $0
-DATA avx512consts<>+8544(SB)/8, $1
-DATA avx512consts<>+8552(SB)/8, $12
-DATA avx512consts<>+8560(SB)/8, $2
-DATA avx512consts<>+8568(SB)/8, $3
-DATA avx512consts<>+8576(SB)/8, $0
-DATA avx512consts<>+8584(SB)/8, $0
-DATA avx512consts<>+8592(SB)/8, $0
-DATA avx512consts<>+8600(SB)/8, $0
-DATA avx512consts<>+8608(SB)/8, $3
-DATA avx512consts<>+8616(SB)/8, $0
-DATA avx512consts<>+8624(SB)/8, $8
-DATA avx512consts<>+8632(SB)/8, $1
-DATA avx512consts<>+8640(SB)/8, $2
-DATA avx512consts<>+8648(SB)/8, $0
-DATA avx512consts<>+8656(SB)/8, $0
-DATA avx512consts<>+8664(SB)/8, $0
-DATA avx512consts<>+8672(SB)/8, $7
-DATA avx512consts<>+8680(SB)/8, $4
-DATA avx512consts<>+8688(SB)/8, $5
-DATA avx512consts<>+8696(SB)/8, $9
-DATA avx512consts<>+8704(SB)/8, $6
-DATA avx512consts<>+8712(SB)/8, $0
-DATA avx512consts<>+8720(SB)/8, $0
-DATA avx512consts<>+8728(SB)/8, $0
-DATA avx512consts<>+8736(SB)/8, $2
-DATA avx512consts<>+8744(SB)/8, $10
-DATA avx512consts<>+8752(SB)/8, $3
-DATA avx512consts<>+8760(SB)/8, $0
-DATA avx512consts<>+8768(SB)/8, $1
-DATA avx512consts<>+8776(SB)/8, $0
-DATA avx512consts<>+8784(SB)/8, $0
-DATA avx512consts<>+8792(SB)/8, $0
-DATA avx512consts<>+8800(SB)/8, $7
-DATA avx512consts<>+8808(SB)/8, $4
-DATA avx512consts<>+8816(SB)/8, $11
-DATA avx512consts<>+8824(SB)/8, $5
-DATA avx512consts<>+8832(SB)/8, $6
-DATA avx512consts<>+8840(SB)/8, $0
-DATA avx512consts<>+8848(SB)/8, $0
-DATA avx512consts<>+8856(SB)/8, $0
-DATA avx512consts<>+8864(SB)/8, $3
-DATA avx512consts<>+8872(SB)/8, $0
-DATA avx512consts<>+8880(SB)/8, $1
-DATA avx512consts<>+8888(SB)/8, $12
-DATA avx512consts<>+8896(SB)/8, $2
-DATA avx512consts<>+8904(SB)/8, $0
-DATA avx512consts<>+8912(SB)/8, $0
-DATA avx512consts<>+8920(SB)/8, $0
-DATA avx512consts<>+8928(SB)/8, $0
-DATA avx512consts<>+8936(SB)/8, $39
-DATA avx512consts<>+8944(SB)/8, $56
-DATA avx512consts<>+8952(SB)/8, $6
-DATA avx512consts<>+8960(SB)/8, $45
-DATA avx512consts<>+8968(SB)/8, $0
-DATA avx512consts<>+8976(SB)/8, $0
-DATA avx512consts<>+8984(SB)/8, $0
-DATA avx512consts<>+8992(SB)/8, $36
-DATA avx512consts<>+9000(SB)/8, $8
-DATA avx512consts<>+9008(SB)/8, $28
-DATA avx512consts<>+9016(SB)/8, $43
-DATA avx512consts<>+9024(SB)/8, $2
-DATA avx512consts<>+9032(SB)/8, $0
-DATA avx512consts<>+9040(SB)/8, $0
-DATA avx512consts<>+9048(SB)/8, $0
-DATA avx512consts<>+9056(SB)/8, $3
-DATA avx512consts<>+9064(SB)/8, $14
-DATA avx512consts<>+9072(SB)/8, $55
-DATA avx512consts<>+9080(SB)/8, $15
-DATA avx512consts<>+9088(SB)/8, $1
-DATA avx512consts<>+9096(SB)/8, $0
-DATA avx512consts<>+9104(SB)/8, $0
-DATA avx512consts<>+9112(SB)/8, $0
-DATA avx512consts<>+9120(SB)/8, $41
-DATA avx512consts<>+9128(SB)/8, $27
-DATA avx512consts<>+9136(SB)/8, $25
-DATA avx512consts<>+9144(SB)/8, $61
-DATA avx512consts<>+9152(SB)/8, $44
-DATA avx512consts<>+9160(SB)/8, $0
-DATA avx512consts<>+9168(SB)/8, $0
-DATA avx512consts<>+9176(SB)/8, $0
-DATA avx512consts<>+9184(SB)/8, $18
-DATA avx512consts<>+9192(SB)/8, $20
-DATA avx512consts<>+9200(SB)/8, $21
-DATA avx512consts<>+9208(SB)/8, $62
-DATA avx512consts<>+9216(SB)/8, $10
-DATA avx512consts<>+9224(SB)/8, $0
-DATA avx512consts<>+9232(SB)/8, $0
-DATA avx512consts<>+9240(SB)/8, $0
-GLOBL avx512consts<>(SB), RODATA|NOPTR, $9248
+GLOBL avx512consts<>(SB), RODATA|NOPTR, $6816
 
 // func permuteAVX512(a *[25]uint64)
 TEXT ·permuteAVX512(SB), NOSPLIT, $0-8
@@ -1170,7 +866,8 @@ TEXT ·permuteAVX512(SB), NOSPLIT, $0-8
 	LEAQ avx512consts<>(SB), R8
 	TESTQ $32, R8
 	JZ aligned
-	ADDQ $4640, R8
+	ADDQ $3424, R8
+
 aligned:
 	MOVQ $0x1f, AX
 	KMOVW AX, K1
@@ -1182,18 +879,18 @@ aligned:
 	VMOVDQU64.Z 120(DI), K1, Z3
 	VMOVDQU64.Z 160(DI), K1, Z4
 
-	// round 0: slope 0 -> 2
+	// round 0: rows -> columns
 	VMOVDQU64 0(R8), Z5
 	VMOVDQU64 64(R8), Z6
-	// θ: column parities
+	// θ
 	VMOVDQA64 Z0, Z7
 	VPTERNLOGQ $0x96, Z2, Z1, Z7
 	VPTERNLOGQ $0x96, Z4, Z3, Z7
 	VPROLQ $1, Z7, Z9
 	VPERMQ Z7, Z5, Z8
 	VPERMQ Z9, Z6, Z9
+	// θ, ρ
 	VPTERNLOGQ $0x96, Z9, Z8, Z0
-	// ρ
 	VPROLVQ 128(R8), Z0, Z0
 	VPTERNLOGQ $0x96, Z9, Z8, Z1
 	VPROLVQ 192(R8), Z1, Z1
@@ -1203,1204 +900,1164 @@ aligned:
 	VPROLVQ 320(R8), Z3, Z3
 	VPTERNLOGQ $0x96, Z9, Z8, Z4
 	VPROLVQ 384(R8), Z4, Z4
-	// gather rows 0..3 of the operand lines
-	VMOVDQU64 448(R8), Z10
-	VPERMI2Q Z1, Z0, Z10
-	VMOVDQU64 512(R8), Z11
-	VPERMI2Q Z3, Z2, Z11
-	VMOVDQU64 576(R8), Z12
-	VPERMI2Q Z11, Z10, Z12
-	VMOVDQU64 640(R8), Z13
-	VPERMI2Q Z11, Z10, Z13
-	VMOVDQU64 704(R8), Z14
-	VPERMI2Q Z1, Z0, Z14
-	VMOVDQU64 768(R8), Z15
-	VPERMI2Q Z3, Z2, Z15
-	VMOVDQU64 832(R8), Z16
-	VPERMI2Q Z15, Z14, Z16
-	// π, χ operands for slope 2
-	VMOVDQU64 896(R8), Z17
-	VPERMI2Q Z4, Z12, Z17
-	VMOVDQU64 960(R8), Z18
-	VPERMI2Q Z4, Z12, Z18
-	VMOVDQU64 1024(R8), Z19
-	VPERMI2Q Z4, Z13, Z19
+	VMOVDQA64 Z0, Z10
+	VPERMQ Z1, Z6, Z11
+	VMOVDQU64 448(R8), Z12
+	VPERMQ Z2, Z12, Z13
+	VMOVDQU64 512(R8), Z14
+	VPERMQ Z3, Z14, Z15
+	VPERMQ Z4, Z5, Z16
 	// χ
-	VPTERNLOGQ $0xd2, Z19, Z18, Z17
+	VMOVDQA64 Z10, Z17
+	VPTERNLOGQ $0xd2, Z13, Z11, Z17
+	VMOVDQA64 Z11, Z18
+	VPTERNLOGQ $0xd2, Z15, Z13, Z18
+	VMOVDQA64 Z13, Z19
+	VPTERNLOGQ $0xd2, Z16, Z15, Z19
+	VMOVDQA64 Z15, Z20
+	VPTERNLOGQ $0xd2, Z10, Z16, Z20
+	VMOVDQA64 Z16, Z21
+	VPTERNLOGQ $0xd2, Z11, Z10, Z21
 	// ι
 	VPXORQ.BCST ·roundConstants+0(SB), Z17, K2, Z17
-	VMOVDQU64 1088(R8), Z20
-	VPERMI2Q Z4, Z13, Z20
-	VMOVDQU64 1152(R8), Z21
-	VPERMI2Q Z4, Z13, Z21
-	VMOVDQU64 1216(R8), Z22
-	VPERMI2Q Z4, Z16, Z22
-	VPTERNLOGQ $0xd2, Z22, Z21, Z20
-	VMOVDQU64 1280(R8), Z23
-	VPERMI2Q Z4, Z16, Z23
-	VMOVDQU64 1344(R8), Z24
-	VPERMI2Q Z4, Z12, Z24
-	VMOVDQU64 1408(R8), Z25
-	VPERMI2Q Z4, Z12, Z25
-	VPTERNLOGQ $0xd2, Z25, Z24, Z23
-	VMOVDQU64 1472(R8), Z26
-	VPERMI2Q Z4, Z12, Z26
-	VMOVDQU64 1536(R8), Z27
-	VPERMI2Q Z4, Z13, Z27
-	VMOVDQU64 1600(R8), Z28
-	VPERMI2Q Z4, Z13, Z28
-	VPTERNLOGQ $0xd2, Z28, Z27, Z26
-	VMOVDQU64 1664(R8), Z29
-	VPERMI2Q Z4, Z13, Z29
-	VMOVDQU64 1728(R8), Z30
-	VPERMI2Q Z4, Z16, Z30
-	VMOVDQU64 1792(R8), Z31
-	VPERMI2Q Z4, Z12, Z31
-	VPTERNLOGQ $0xd2, Z31, Z30, Z29
 
-	// round 1: slope 2 -> 4
-	VMOVDQU64 1856(R8), Z7
-	VMOVDQU64 1920(R8), Z8
-	// θ: column parities
-	VMOVDQA64 Z17, Z9
-	VPTERNLOGQ $0x96, Z23, Z20, Z9
-	VPTERNLOGQ $0x96, Z29, Z26, Z9
-	VPROLQ $1, Z9, Z19
-	VPERMQ Z9, Z7, Z18
-	VPERMQ Z19, Z8, Z19
-	VPTERNLOGQ $0x96, Z19, Z18, Z17
-	// ρ
-	VPROLVQ 1984(R8), Z17, Z17
-	VPTERNLOGQ $0x96, Z19, Z18, Z20
-	VPROLVQ 2048(R8), Z20, Z20
-	VPTERNLOGQ $0x96, Z19, Z18, Z23
-	VPROLVQ 2112(R8), Z23, Z23
-	VPTERNLOGQ $0x96, Z19, Z18, Z26
-	VPROLVQ 2176(R8), Z26, Z26
-	VPTERNLOGQ $0x96, Z19, Z18, Z29
-	VPROLVQ 2240(R8), Z29, Z29
-	VPERMQ Z29, Z8, Z21
-	VMOVDQU64 64(R8), Z22
-	VPERMQ Z26, Z22, Z24
-	// χ
-	VPTERNLOGQ $0xa6, Z17, Z24, Z21
-	// ι
-	VPXORQ.BCST ·roundConstants+8(SB), Z21, K2, Z21
-	VMOVDQU64 0(R8), Z25
-	VPERMQ Z29, Z25, Z27
-	VPERMQ Z26, Z7, Z28
-	VPTERNLOGQ $0xd2, Z23, Z28, Z27
-	VPERMQ Z26, Z8, Z30
-	VPERMQ Z23, Z22, Z31
-	VPERMQ Z20, Z25, Z5
-	VPTERNLOGQ $0xd2, Z5, Z31, Z30
-	VPERMQ Z23, Z7, Z6
-	VPERMQ Z17, Z8, Z10
-	VPTERNLOGQ $0xd2, Z10, Z20, Z6
-	VPERMQ Z20, Z22, Z11
-	VPERMQ Z17, Z25, Z12
-	VPERMQ Z29, Z7, Z13
-	VPTERNLOGQ $0xd2, Z13, Z12, Z11
+	// columns -> lines of slope 3
+	VMOVDQU64 576(R8), Z22
+	VPERMI2Q Z18, Z17, Z22
+	VMOVDQU64 640(R8), Z23
+	VPERMI2Q Z20, Z19, Z23
+	VMOVDQU64 704(R8), Z24
+	VPERMI2Q Z23, Z22, Z24
+	VMOVDQU64 768(R8), Z25
+	VPERMI2Q Z23, Z22, Z25
+	VMOVDQU64 832(R8), Z26
+	VPERMI2Q Z18, Z17, Z26
+	VMOVDQU64 896(R8), Z27
+	VPERMI2Q Z20, Z19, Z27
+	VMOVDQU64 960(R8), Z28
+	VPERMI2Q Z27, Z26, Z28
+	VMOVDQU64 1024(R8), Z29
+	VPERMI2Q Z21, Z24, Z29
+	VMOVDQU64 1088(R8), Z30
+	VPERMI2Q Z21, Z24, Z30
+	VMOVDQU64 1152(R8), Z31
+	VPERMI2Q Z21, Z25, Z31
+	VMOVDQU64 1216(R8), Z7
+	VPERMI2Q Z21, Z25, Z7
+	VMOVDQU64 1280(R8), Z8
+	VPERMI2Q Z21, Z28, Z8
 
-	// round 2: slope 4 -> 1
-	VMOVDQU64 64(R8), Z14
-	VMOVDQU64 0(R8), Z15
-	// θ: column parities
-	VMOVDQA64 Z21, Z16
-	VPTERNLOGQ $0x96, Z30, Z27, Z16
-	VPTERNLOGQ $0x96, Z11, Z6, Z16
-	VPROLQ $1, Z16, Z1
-	VPERMQ Z16, Z14, Z0
-	VPERMQ Z1, Z15, Z1
-	VPTERNLOGQ $0x96, Z1, Z0, Z21
-	// ρ
-	VPROLVQ 2304(R8), Z21, Z21
-	VPTERNLOGQ $0x96, Z1, Z0, Z27
-	VPROLVQ 2368(R8), Z27, Z27
-	VPTERNLOGQ $0x96, Z1, Z0, Z30
-	VPROLVQ 2432(R8), Z30, Z30
-	VPTERNLOGQ $0x96, Z1, Z0, Z6
-	VPROLVQ 2496(R8), Z6, Z6
-	VPTERNLOGQ $0x96, Z1, Z0, Z11
-	VPROLVQ 2560(R8), Z11, Z11
-	VPERMQ Z30, Z15, Z2
-	VMOVDQU64 1920(R8), Z3
-	VPERMQ Z11, Z3, Z4
-	// χ
-	VPTERNLOGQ $0xa6, Z21, Z4, Z2
-	// ι
-	VPXORQ.BCST ·roundConstants+16(SB), Z2, K2, Z2
-	VMOVDQU64 1856(R8), Z9
-	VPERMQ Z6, Z9, Z18
-	VPERMQ Z21, Z14, Z19
-	VPTERNLOGQ $0xd2, Z30, Z19, Z18
-	VPERMQ Z27, Z15, Z24
-	VPERMQ Z6, Z3, Z28
-	VPERMQ Z21, Z9, Z31
-	VPTERNLOGQ $0xd2, Z31, Z28, Z24
-	VPERMQ Z11, Z14, Z5
-	VPERMQ Z6, Z15, Z10
-	VPTERNLOGQ $0xd2, Z10, Z27, Z5
-	VPERMQ Z30, Z3, Z12
-	VPERMQ Z11, Z9, Z13
-	VPERMQ Z27, Z14, Z7
-	VPTERNLOGQ $0xd2, Z7, Z13, Z12
-
-	// round 3: slope 1 -> 0
-	VMOVDQU64 0(R8), Z8
-	VMOVDQU64 64(R8), Z22
-	// θ: column parities
-	VMOVDQA64 Z2, Z25
-	VPTERNLOGQ $0x96, Z24, Z18, Z25
-	VPTERNLOGQ $0x96, Z12, Z5, Z25
-	VPROLQ $1, Z25, Z20
-	VPERMQ Z25, Z8, Z17
-	VPERMQ Z20, Z22, Z20
-	VPTERNLOGQ $0x96, Z20, Z17, Z2
-	// ρ
-	VPROLVQ 2624(R8), Z2, Z2
-	VPTERNLOGQ $0x96, Z20, Z17, Z18
-	VPROLVQ 2688(R8), Z18, Z18
-	VPTERNLOGQ $0x96, Z20, Z17, Z24
-	VPROLVQ 2752(R8), Z24, Z24
-	VPTERNLOGQ $0x96, Z20, Z17, Z5
-	VPROLVQ 2816(R8), Z5, Z5
-	VPTERNLOGQ $0x96, Z20, Z17, Z12
-	VPROLVQ 2880(R8), Z12, Z12
-	VPERMQ Z2, Z22, Z23
-	VMOVDQU64 1856(R8), Z26
-	VPERMQ Z2, Z26, Z29
-	// χ
-	VPTERNLOGQ $0xa6, Z2, Z29, Z23
-	// ι
-	VPXORQ.BCST ·roundConstants+24(SB), Z23, K2, Z23
-	VMOVDQU64 1920(R8), Z16
-	VPERMQ Z24, Z16, Z0
-	VPERMQ Z24, Z8, Z1
-	VPTERNLOGQ $0xd2, Z24, Z1, Z0
-	VPERMQ Z12, Z22, Z4
-	VPERMQ Z12, Z26, Z19
-	VPERMQ Z12, Z16, Z28
-	VPTERNLOGQ $0xd2, Z28, Z19, Z4
-	VPERMQ Z18, Z8, Z31
-	VPERMQ Z18, Z22, Z10
-	VPTERNLOGQ $0xd2, Z10, Z18, Z31
-	VPERMQ Z5, Z26, Z13
-	VPERMQ Z5, Z16, Z7
-	VPERMQ Z5, Z8, Z14
-	VPTERNLOGQ $0xd2, Z14, Z7, Z13
-
-	// round 4: slope 0 -> 3
-	VMOVDQU64 0(R8), Z15
-	VMOVDQU64 64(R8), Z3
-	// θ: column parities
-	VMOVDQA64 Z23, Z9
-	VPTERNLOGQ $0x96, Z4, Z0, Z9
-	VPTERNLOGQ $0x96, Z13, Z31, Z9
-	VPROLQ $1, Z9, Z27
-	VPERMQ Z9, Z15, Z21
-	VPERMQ Z27, Z3, Z27
-	VPTERNLOGQ $0x96, Z27, Z21, Z23
-	// ρ
-	VPROLVQ 128(R8), Z23, Z23
-	VPTERNLOGQ $0x96, Z27, Z21, Z0
-	VPROLVQ 192(R8), Z0, Z0
-	VPTERNLOGQ $0x96, Z27, Z21, Z4
-	VPROLVQ 256(R8), Z4, Z4
-	VPTERNLOGQ $0x96, Z27, Z21, Z31
-	VPROLVQ 320(R8), Z31, Z31
-	VPTERNLOGQ $0x96, Z27, Z21, Z13
-	VPROLVQ 384(R8), Z13, Z13
-	// gather rows 0..3 of the operand lines
-	VMOVDQU64 2944(R8), Z30
-	VPERMI2Q Z0, Z23, Z30
-	VMOVDQU64 3008(R8), Z6
-	VPERMI2Q Z31, Z4, Z6
-	VMOVDQU64 3072(R8), Z11
-	VPERMI2Q Z6, Z30, Z11
-	VMOVDQU64 3136(R8), Z25
-	VPERMI2Q Z6, Z30, Z25
-	VMOVDQU64 3200(R8), Z17
-	VPERMI2Q Z0, Z23, Z17
-	VMOVDQU64 3200(R8), Z20
-	VPERMI2Q Z31, Z4, Z20
-	VMOVDQU64 3264(R8), Z29
-	VPERMI2Q Z20, Z17, Z29
-	// π, χ operands for slope 3
-	VMOVDQU64 3328(R8), Z1
-	VPERMI2Q Z13, Z11, Z1
-	VMOVDQU64 3392(R8), Z19
-	VPERMI2Q Z13, Z11, Z19
-	VMOVDQU64 3456(R8), Z28
-	VPERMI2Q Z13, Z25, Z28
-	// χ
-	VPTERNLOGQ $0xd2, Z28, Z19, Z1
-	// ι
-	VPXORQ.BCST ·roundConstants+32(SB), Z1, K2, Z1
-	VMOVDQU64 3520(R8), Z10
-	VPERMI2Q Z13, Z25, Z10
-	VMOVDQU64 3584(R8), Z7
-	VPERMI2Q Z13, Z29, Z7
-	VMOVDQU64 3648(R8), Z14
-	VPERMI2Q Z13, Z11, Z14
-	VPTERNLOGQ $0xd2, Z14, Z7, Z10
-	VMOVDQU64 3712(R8), Z8
-	VPERMI2Q Z13, Z11, Z8
-	VMOVDQU64 3776(R8), Z22
-	VPERMI2Q Z13, Z25, Z22
-	VMOVDQU64 3840(R8), Z26
-	VPERMI2Q Z13, Z25, Z26
-	VPTERNLOGQ $0xd2, Z26, Z22, Z8
-	VMOVDQU64 3904(R8), Z16
-	VPERMI2Q Z13, Z29, Z16
-	VMOVDQU64 3968(R8), Z2
-	VPERMI2Q Z13, Z11, Z2
-	VMOVDQU64 4032(R8), Z18
-	VPERMI2Q Z13, Z11, Z18
-	VPTERNLOGQ $0xd2, Z18, Z2, Z16
-	VMOVDQU64 4096(R8), Z24
-	VPERMI2Q Z13, Z25, Z24
-	VMOVDQU64 4160(R8), Z5
-	VPERMI2Q Z13, Z25, Z5
-	VMOVDQU64 4224(R8), Z12
-	VPERMI2Q Z13, Z29, Z12
-	VPTERNLOGQ $0xd2, Z12, Z5, Z24
-
-	// round 5: slope 3 -> 2
+	// round 1: slope 3 -> 2
 	VMOVDQU64 64(R8), Z9
-	VMOVDQU64 0(R8), Z21
-	// θ: column parities
-	VMOVDQA64 Z1, Z27
-	VPTERNLOGQ $0x96, Z8, Z10, Z27
-	VPTERNLOGQ $0x96, Z24, Z16, Z27
-	VPROLQ $1, Z27, Z28
-	VPERMQ Z27, Z9, Z19
-	VPERMQ Z28, Z21, Z28
-	VPTERNLOGQ $0x96, Z28, Z19, Z1
-	// ρ
-	VPROLVQ 4288(R8), Z1, Z1
-	VPTERNLOGQ $0x96, Z28, Z19, Z10
-	VPROLVQ 4352(R8), Z10, Z10
-	VPTERNLOGQ $0x96, Z28, Z19, Z8
-	VPROLVQ 4416(R8), Z8, Z8
-	VPTERNLOGQ $0x96, Z28, Z19, Z16
-	VPROLVQ 4480(R8), Z16, Z16
-	VPTERNLOGQ $0x96, Z28, Z19, Z24
-	VPROLVQ 4544(R8), Z24, Z24
-	VPERMQ Z16, Z21, Z7
-	VMOVDQU64 1920(R8), Z14
-	VPERMQ Z10, Z14, Z22
+	VMOVDQU64 0(R8), Z5
+	// θ
+	VMOVDQA64 Z29, Z6
+	VPTERNLOGQ $0x96, Z31, Z30, Z6
+	VPTERNLOGQ $0x96, Z8, Z7, Z6
+	VPROLQ $1, Z6, Z14
+	VPERMQ Z6, Z9, Z12
+	VPERMQ Z14, Z5, Z14
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z14, Z12, Z29
+	VPROLVQ 1344(R8), Z29, Z29
+	VPTERNLOGQ $0x96, Z14, Z12, Z30
+	VPROLVQ 1408(R8), Z30, Z30
+	VPTERNLOGQ $0x96, Z14, Z12, Z31
+	VPROLVQ 1472(R8), Z31, Z31
+	VPTERNLOGQ $0x96, Z14, Z12, Z7
+	VPROLVQ 1536(R8), Z7, Z7
+	VPTERNLOGQ $0x96, Z14, Z12, Z8
+	VPROLVQ 1600(R8), Z8, Z8
+	VPERMQ Z7, Z5, Z10
+	VMOVDQU64 512(R8), Z0
+	VPERMQ Z30, Z0, Z11
 	// χ
-	VPTERNLOGQ $0xa6, Z1, Z22, Z7
+	VPTERNLOGQ $0xa6, Z29, Z11, Z10
 	// ι
-	VPXORQ.BCST ·roundConstants+40(SB), Z7, K2, Z7
-	VMOVDQU64 1856(R8), Z26
-	VPERMQ Z10, Z26, Z2
-	VPERMQ Z24, Z9, Z18
-	VPTERNLOGQ $0xd2, Z8, Z18, Z2
-	VPERMQ Z8, Z21, Z5
-	VPERMQ Z1, Z14, Z12
-	VPERMQ Z16, Z26, Z15
-	VPTERNLOGQ $0xd2, Z15, Z12, Z5
-	VPERMQ Z16, Z9, Z3
-	VPERMQ Z24, Z21, Z30
-	VPTERNLOGQ $0xd2, Z30, Z10, Z3
-	VPERMQ Z24, Z14, Z6
-	VPERMQ Z8, Z26, Z11
-	VPERMQ Z1, Z9, Z25
-	VPTERNLOGQ $0xd2, Z25, Z11, Z6
+	VPXORQ.BCST ·roundConstants+8(SB), Z10, K2, Z10
+	VMOVDQU64 448(R8), Z1
+	VPERMQ Z30, Z1, Z13
+	VPERMQ Z8, Z9, Z2
+	VPTERNLOGQ $0xd2, Z31, Z2, Z13
+	VPERMQ Z31, Z5, Z15
+	VPERMQ Z29, Z0, Z3
+	VPERMQ Z7, Z1, Z16
+	VPTERNLOGQ $0xd2, Z16, Z3, Z15
+	VPERMQ Z7, Z9, Z4
+	VPERMQ Z8, Z5, Z22
+	VPTERNLOGQ $0xd2, Z22, Z30, Z4
+	VPERMQ Z8, Z0, Z23
+	VPERMQ Z31, Z1, Z26
+	VPERMQ Z29, Z9, Z27
+	VPTERNLOGQ $0xd2, Z27, Z26, Z23
 
-	// round 6: slope 2 -> 4
-	VMOVDQU64 1856(R8), Z17
-	VMOVDQU64 1920(R8), Z20
-	// θ: column parities
-	VMOVDQA64 Z7, Z29
-	VPTERNLOGQ $0x96, Z5, Z2, Z29
-	VPTERNLOGQ $0x96, Z6, Z3, Z29
-	VPROLQ $1, Z29, Z0
-	VPERMQ Z29, Z17, Z23
-	VPERMQ Z0, Z20, Z0
-	VPTERNLOGQ $0x96, Z0, Z23, Z7
-	// ρ
-	VPROLVQ 1984(R8), Z7, Z7
-	VPTERNLOGQ $0x96, Z0, Z23, Z2
-	VPROLVQ 2048(R8), Z2, Z2
-	VPTERNLOGQ $0x96, Z0, Z23, Z5
-	VPROLVQ 2112(R8), Z5, Z5
-	VPTERNLOGQ $0x96, Z0, Z23, Z3
-	VPROLVQ 2176(R8), Z3, Z3
-	VPTERNLOGQ $0x96, Z0, Z23, Z6
-	VPROLVQ 2240(R8), Z6, Z6
-	VPERMQ Z6, Z20, Z4
-	VMOVDQU64 64(R8), Z31
-	VPERMQ Z3, Z31, Z13
+	// round 2: slope 2 -> 4
+	VMOVDQU64 448(R8), Z24
+	VMOVDQU64 512(R8), Z25
+	// θ
+	VMOVDQA64 Z10, Z28
+	VPTERNLOGQ $0x96, Z15, Z13, Z28
+	VPTERNLOGQ $0x96, Z23, Z4, Z28
+	VPROLQ $1, Z28, Z18
+	VPERMQ Z28, Z24, Z17
+	VPERMQ Z18, Z25, Z18
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z18, Z17, Z10
+	VPROLVQ 1664(R8), Z10, Z10
+	VPTERNLOGQ $0x96, Z18, Z17, Z13
+	VPROLVQ 1728(R8), Z13, Z13
+	VPTERNLOGQ $0x96, Z18, Z17, Z15
+	VPROLVQ 1792(R8), Z15, Z15
+	VPTERNLOGQ $0x96, Z18, Z17, Z4
+	VPROLVQ 1856(R8), Z4, Z4
+	VPTERNLOGQ $0x96, Z18, Z17, Z23
+	VPROLVQ 1920(R8), Z23, Z23
+	VPERMQ Z23, Z25, Z19
+	VMOVDQU64 64(R8), Z20
+	VPERMQ Z4, Z20, Z21
 	// χ
-	VPTERNLOGQ $0xa6, Z7, Z13, Z4
+	VPTERNLOGQ $0xa6, Z10, Z21, Z19
 	// ι
-	VPXORQ.BCST ·roundConstants+48(SB), Z4, K2, Z4
-	VMOVDQU64 0(R8), Z27
-	VPERMQ Z6, Z27, Z19
-	VPERMQ Z3, Z17, Z28
-	VPTERNLOGQ $0xd2, Z5, Z28, Z19
-	VPERMQ Z3, Z20, Z22
-	VPERMQ Z5, Z31, Z18
-	VPERMQ Z2, Z27, Z12
-	VPTERNLOGQ $0xd2, Z12, Z18, Z22
-	VPERMQ Z5, Z17, Z15
-	VPERMQ Z7, Z20, Z30
-	VPTERNLOGQ $0xd2, Z30, Z2, Z15
-	VPERMQ Z2, Z31, Z11
-	VPERMQ Z7, Z27, Z25
-	VPERMQ Z6, Z17, Z9
-	VPTERNLOGQ $0xd2, Z9, Z25, Z11
+	VPXORQ.BCST ·roundConstants+16(SB), Z19, K2, Z19
+	VMOVDQU64 0(R8), Z6
+	VPERMQ Z23, Z6, Z12
+	VPERMQ Z4, Z24, Z14
+	VPTERNLOGQ $0xd2, Z15, Z14, Z12
+	VPERMQ Z4, Z25, Z11
+	VPERMQ Z15, Z20, Z2
+	VPERMQ Z13, Z6, Z3
+	VPTERNLOGQ $0xd2, Z3, Z2, Z11
+	VPERMQ Z15, Z24, Z16
+	VPERMQ Z10, Z25, Z22
+	VPTERNLOGQ $0xd2, Z22, Z13, Z16
+	VPERMQ Z13, Z20, Z26
+	VPERMQ Z10, Z6, Z27
+	VPERMQ Z23, Z24, Z9
+	VPTERNLOGQ $0xd2, Z9, Z27, Z26
 
-	// round 7: slope 4 -> 1
-	VMOVDQU64 64(R8), Z21
-	VMOVDQU64 0(R8), Z14
-	// θ: column parities
-	VMOVDQA64 Z4, Z26
-	VPTERNLOGQ $0x96, Z22, Z19, Z26
-	VPTERNLOGQ $0x96, Z11, Z15, Z26
-	VPROLQ $1, Z26, Z10
-	VPERMQ Z26, Z21, Z1
-	VPERMQ Z10, Z14, Z10
-	VPTERNLOGQ $0x96, Z10, Z1, Z4
-	// ρ
-	VPROLVQ 2304(R8), Z4, Z4
-	VPTERNLOGQ $0x96, Z10, Z1, Z19
-	VPROLVQ 2368(R8), Z19, Z19
-	VPTERNLOGQ $0x96, Z10, Z1, Z22
-	VPROLVQ 2432(R8), Z22, Z22
-	VPTERNLOGQ $0x96, Z10, Z1, Z15
-	VPROLVQ 2496(R8), Z15, Z15
-	VPTERNLOGQ $0x96, Z10, Z1, Z11
-	VPROLVQ 2560(R8), Z11, Z11
-	VPERMQ Z22, Z14, Z8
-	VMOVDQU64 1920(R8), Z16
-	VPERMQ Z11, Z16, Z24
-	// χ
-	VPTERNLOGQ $0xa6, Z4, Z24, Z8
-	// ι
-	VPXORQ.BCST ·roundConstants+56(SB), Z8, K2, Z8
-	VMOVDQU64 1856(R8), Z29
-	VPERMQ Z15, Z29, Z23
-	VPERMQ Z4, Z21, Z0
-	VPTERNLOGQ $0xd2, Z22, Z0, Z23
-	VPERMQ Z19, Z14, Z13
-	VPERMQ Z15, Z16, Z28
-	VPERMQ Z4, Z29, Z18
-	VPTERNLOGQ $0xd2, Z18, Z28, Z13
-	VPERMQ Z11, Z21, Z12
-	VPERMQ Z15, Z14, Z30
-	VPTERNLOGQ $0xd2, Z30, Z19, Z12
-	VPERMQ Z22, Z16, Z25
-	VPERMQ Z11, Z29, Z9
-	VPERMQ Z19, Z21, Z17
-	VPTERNLOGQ $0xd2, Z17, Z9, Z25
-
-	// round 8: slope 1 -> 0
-	VMOVDQU64 0(R8), Z20
-	VMOVDQU64 64(R8), Z31
-	// θ: column parities
-	VMOVDQA64 Z8, Z27
-	VPTERNLOGQ $0x96, Z13, Z23, Z27
-	VPTERNLOGQ $0x96, Z25, Z12, Z27
-	VPROLQ $1, Z27, Z2
-	VPERMQ Z27, Z20, Z7
-	VPERMQ Z2, Z31, Z2
-	VPTERNLOGQ $0x96, Z2, Z7, Z8
-	// ρ
-	VPROLVQ 2624(R8), Z8, Z8
-	VPTERNLOGQ $0x96, Z2, Z7, Z23
-	VPROLVQ 2688(R8), Z23, Z23
-	VPTERNLOGQ $0x96, Z2, Z7, Z13
-	VPROLVQ 2752(R8), Z13, Z13
-	VPTERNLOGQ $0x96, Z2, Z7, Z12
-	VPROLVQ 2816(R8), Z12, Z12
-	VPTERNLOGQ $0x96, Z2, Z7, Z25
-	VPROLVQ 2880(R8), Z25, Z25
-	VPERMQ Z8, Z31, Z5
-	VMOVDQU64 1856(R8), Z3
-	VPERMQ Z8, Z3, Z6
-	// χ
-	VPTERNLOGQ $0xa6, Z8, Z6, Z5
-	// ι
-	VPXORQ.BCST ·roundConstants+64(SB), Z5, K2, Z5
-	VMOVDQU64 1920(R8), Z26
-	VPERMQ Z13, Z26, Z1
-	VPERMQ Z13, Z20, Z10
-	VPTERNLOGQ $0xd2, Z13, Z10, Z1
-	VPERMQ Z25, Z31, Z24
-	VPERMQ Z25, Z3, Z0
-	VPERMQ Z25, Z26, Z28
-	VPTERNLOGQ $0xd2, Z28, Z0, Z24
-	VPERMQ Z23, Z20, Z18
-	VPERMQ Z23, Z31, Z30
-	VPTERNLOGQ $0xd2, Z30, Z23, Z18
-	VPERMQ Z12, Z3, Z9
-	VPERMQ Z12, Z26, Z17
-	VPERMQ Z12, Z20, Z21
-	VPTERNLOGQ $0xd2, Z21, Z17, Z9
-
-	// round 9: slope 0 -> 3
-	VMOVDQU64 0(R8), Z14
-	VMOVDQU64 64(R8), Z16
-	// θ: column parities
-	VMOVDQA64 Z5, Z29
-	VPTERNLOGQ $0x96, Z24, Z1, Z29
-	VPTERNLOGQ $0x96, Z9, Z18, Z29
-	VPROLQ $1, Z29, Z19
-	VPERMQ Z29, Z14, Z4
-	VPERMQ Z19, Z16, Z19
-	VPTERNLOGQ $0x96, Z19, Z4, Z5
-	// ρ
-	VPROLVQ 128(R8), Z5, Z5
-	VPTERNLOGQ $0x96, Z19, Z4, Z1
-	VPROLVQ 192(R8), Z1, Z1
-	VPTERNLOGQ $0x96, Z19, Z4, Z24
-	VPROLVQ 256(R8), Z24, Z24
-	VPTERNLOGQ $0x96, Z19, Z4, Z18
-	VPROLVQ 320(R8), Z18, Z18
-	VPTERNLOGQ $0x96, Z19, Z4, Z9
-	VPROLVQ 384(R8), Z9, Z9
-	// gather rows 0..3 of the operand lines
-	VMOVDQU64 2944(R8), Z22
-	VPERMI2Q Z1, Z5, Z22
-	VMOVDQU64 3008(R8), Z15
-	VPERMI2Q Z18, Z24, Z15
-	VMOVDQU64 3072(R8), Z11
-	VPERMI2Q Z15, Z22, Z11
-	VMOVDQU64 3136(R8), Z27
-	VPERMI2Q Z15, Z22, Z27
-	VMOVDQU64 3200(R8), Z7
-	VPERMI2Q Z1, Z5, Z7
-	VMOVDQU64 3200(R8), Z2
-	VPERMI2Q Z18, Z24, Z2
-	VMOVDQU64 3264(R8), Z6
-	VPERMI2Q Z2, Z7, Z6
-	// π, χ operands for slope 3
-	VMOVDQU64 3328(R8), Z10
-	VPERMI2Q Z9, Z11, Z10
-	VMOVDQU64 3392(R8), Z0
-	VPERMI2Q Z9, Z11, Z0
-	VMOVDQU64 3456(R8), Z28
-	VPERMI2Q Z9, Z27, Z28
-	// χ
-	VPTERNLOGQ $0xd2, Z28, Z0, Z10
-	// ι
-	VPXORQ.BCST ·roundConstants+72(SB), Z10, K2, Z10
-	VMOVDQU64 3520(R8), Z30
-	VPERMI2Q Z9, Z27, Z30
-	VMOVDQU64 3584(R8), Z17
-	VPERMI2Q Z9, Z6, Z17
-	VMOVDQU64 3648(R8), Z21
-	VPERMI2Q Z9, Z11, Z21
-	VPTERNLOGQ $0xd2, Z21, Z17, Z30
-	VMOVDQU64 3712(R8), Z20
-	VPERMI2Q Z9, Z11, Z20
-	VMOVDQU64 3776(R8), Z31
-	VPERMI2Q Z9, Z27, Z31
-	VMOVDQU64 3840(R8), Z3
-	VPERMI2Q Z9, Z27, Z3
-	VPTERNLOGQ $0xd2, Z3, Z31, Z20
-	VMOVDQU64 3904(R8), Z26
-	VPERMI2Q Z9, Z6, Z26
-	VMOVDQU64 3968(R8), Z8
-	VPERMI2Q Z9, Z11, Z8
-	VMOVDQU64 4032(R8), Z23
-	VPERMI2Q Z9, Z11, Z23
-	VPTERNLOGQ $0xd2, Z23, Z8, Z26
-	VMOVDQU64 4096(R8), Z13
-	VPERMI2Q Z9, Z27, Z13
-	VMOVDQU64 4160(R8), Z12
-	VPERMI2Q Z9, Z27, Z12
-	VMOVDQU64 4224(R8), Z25
-	VPERMI2Q Z9, Z6, Z25
-	VPTERNLOGQ $0xd2, Z25, Z12, Z13
-
-	// round 10: slope 3 -> 2
-	VMOVDQU64 64(R8), Z29
-	VMOVDQU64 0(R8), Z4
-	// θ: column parities
-	VMOVDQA64 Z10, Z19
-	VPTERNLOGQ $0x96, Z20, Z30, Z19
-	VPTERNLOGQ $0x96, Z13, Z26, Z19
-	VPROLQ $1, Z19, Z28
-	VPERMQ Z19, Z29, Z0
-	VPERMQ Z28, Z4, Z28
-	VPTERNLOGQ $0x96, Z28, Z0, Z10
-	// ρ
-	VPROLVQ 4288(R8), Z10, Z10
-	VPTERNLOGQ $0x96, Z28, Z0, Z30
-	VPROLVQ 4352(R8), Z30, Z30
-	VPTERNLOGQ $0x96, Z28, Z0, Z20
-	VPROLVQ 4416(R8), Z20, Z20
-	VPTERNLOGQ $0x96, Z28, Z0, Z26
-	VPROLVQ 4480(R8), Z26, Z26
-	VPTERNLOGQ $0x96, Z28, Z0, Z13
-	VPROLVQ 4544(R8), Z13, Z13
-	VPERMQ Z26, Z4, Z17
-	VMOVDQU64 1920(R8), Z21
-	VPERMQ Z30, Z21, Z31
-	// χ
-	VPTERNLOGQ $0xa6, Z10, Z31, Z17
-	// ι
-	VPXORQ.BCST ·roundConstants+80(SB), Z17, K2, Z17
-	VMOVDQU64 1856(R8), Z3
-	VPERMQ Z30, Z3, Z8
-	VPERMQ Z13, Z29, Z23
-	VPTERNLOGQ $0xd2, Z20, Z23, Z8
-	VPERMQ Z20, Z4, Z12
-	VPERMQ Z10, Z21, Z25
-	VPERMQ Z26, Z3, Z14
-	VPTERNLOGQ $0xd2, Z14, Z25, Z12
-	VPERMQ Z26, Z29, Z16
-	VPERMQ Z13, Z4, Z22
-	VPTERNLOGQ $0xd2, Z22, Z30, Z16
-	VPERMQ Z13, Z21, Z15
-	VPERMQ Z20, Z3, Z11
-	VPERMQ Z10, Z29, Z27
-	VPTERNLOGQ $0xd2, Z27, Z11, Z15
-
-	// round 11: slope 2 -> 4
-	VMOVDQU64 1856(R8), Z7
-	VMOVDQU64 1920(R8), Z2
-	// θ: column parities
-	VMOVDQA64 Z17, Z6
-	VPTERNLOGQ $0x96, Z12, Z8, Z6
-	VPTERNLOGQ $0x96, Z15, Z16, Z6
-	VPROLQ $1, Z6, Z1
-	VPERMQ Z6, Z7, Z5
-	VPERMQ Z1, Z2, Z1
-	VPTERNLOGQ $0x96, Z1, Z5, Z17
-	// ρ
-	VPROLVQ 1984(R8), Z17, Z17
-	VPTERNLOGQ $0x96, Z1, Z5, Z8
-	VPROLVQ 2048(R8), Z8, Z8
-	VPTERNLOGQ $0x96, Z1, Z5, Z12
-	VPROLVQ 2112(R8), Z12, Z12
-	VPTERNLOGQ $0x96, Z1, Z5, Z16
-	VPROLVQ 2176(R8), Z16, Z16
-	VPTERNLOGQ $0x96, Z1, Z5, Z15
-	VPROLVQ 2240(R8), Z15, Z15
-	VPERMQ Z15, Z2, Z24
-	VMOVDQU64 64(R8), Z18
-	VPERMQ Z16, Z18, Z9
-	// χ
-	VPTERNLOGQ $0xa6, Z17, Z9, Z24
-	// ι
-	VPXORQ.BCST ·roundConstants+88(SB), Z24, K2, Z24
-	VMOVDQU64 0(R8), Z19
-	VPERMQ Z15, Z19, Z0
-	VPERMQ Z16, Z7, Z28
-	VPTERNLOGQ $0xd2, Z12, Z28, Z0
-	VPERMQ Z16, Z2, Z31
-	VPERMQ Z12, Z18, Z23
-	VPERMQ Z8, Z19, Z25
-	VPTERNLOGQ $0xd2, Z25, Z23, Z31
-	VPERMQ Z12, Z7, Z14
-	VPERMQ Z17, Z2, Z22
-	VPTERNLOGQ $0xd2, Z22, Z8, Z14
-	VPERMQ Z8, Z18, Z11
-	VPERMQ Z17, Z19, Z27
-	VPERMQ Z15, Z7, Z29
-	VPTERNLOGQ $0xd2, Z29, Z27, Z11
-
-	// round 12: slope 4 -> 1
-	VMOVDQU64 64(R8), Z4
-	VMOVDQU64 0(R8), Z21
-	// θ: column parities
-	VMOVDQA64 Z24, Z3
-	VPTERNLOGQ $0x96, Z31, Z0, Z3
-	VPTERNLOGQ $0x96, Z11, Z14, Z3
-	VPROLQ $1, Z3, Z30
-	VPERMQ Z3, Z4, Z10
-	VPERMQ Z30, Z21, Z30
-	VPTERNLOGQ $0x96, Z30, Z10, Z24
-	// ρ
-	VPROLVQ 2304(R8), Z24, Z24
-	VPTERNLOGQ $0x96, Z30, Z10, Z0
-	VPROLVQ 2368(R8), Z0, Z0
-	VPTERNLOGQ $0x96, Z30, Z10, Z31
-	VPROLVQ 2432(R8), Z31, Z31
-	VPTERNLOGQ $0x96, Z30, Z10, Z14
-	VPROLVQ 2496(R8), Z14, Z14
-	VPTERNLOGQ $0x96, Z30, Z10, Z11
-	VPROLVQ 2560(R8), Z11, Z11
-	VPERMQ Z31, Z21, Z20
-	VMOVDQU64 1920(R8), Z26
-	VPERMQ Z11, Z26, Z13
-	// χ
-	VPTERNLOGQ $0xa6, Z24, Z13, Z20
-	// ι
-	VPXORQ.BCST ·roundConstants+96(SB), Z20, K2, Z20
-	VMOVDQU64 1856(R8), Z6
-	VPERMQ Z14, Z6, Z5
-	VPERMQ Z24, Z4, Z1
-	VPTERNLOGQ $0xd2, Z31, Z1, Z5
-	VPERMQ Z0, Z21, Z9
-	VPERMQ Z14, Z26, Z28
-	VPERMQ Z24, Z6, Z23
-	VPTERNLOGQ $0xd2, Z23, Z28, Z9
-	VPERMQ Z11, Z4, Z25
-	VPERMQ Z14, Z21, Z22
-	VPTERNLOGQ $0xd2, Z22, Z0, Z25
-	VPERMQ Z31, Z26, Z27
-	VPERMQ Z11, Z6, Z29
-	VPERMQ Z0, Z4, Z7
-	VPTERNLOGQ $0xd2, Z7, Z29, Z27
-
-	// round 13: slope 1 -> 0
-	VMOVDQU64 0(R8), Z2
-	VMOVDQU64 64(R8), Z18
-	// θ: column parities
-	VMOVDQA64 Z20, Z19
-	VPTERNLOGQ $0x96, Z9, Z5, Z19
-	VPTERNLOGQ $0x96, Z27, Z25, Z19
-	VPROLQ $1, Z19, Z8
-	VPERMQ Z19, Z2, Z17
-	VPERMQ Z8, Z18, Z8
-	VPTERNLOGQ $0x96, Z8, Z17, Z20
-	// ρ
-	VPROLVQ 2624(R8), Z20, Z20
-	VPTERNLOGQ $0x96, Z8, Z17, Z5
-	VPROLVQ 2688(R8), Z5, Z5
-	VPTERNLOGQ $0x96, Z8, Z17, Z9
-	VPROLVQ 2752(R8), Z9, Z9
-	VPTERNLOGQ $0x96, Z8, Z17, Z25
-	VPROLVQ 2816(R8), Z25, Z25
-	VPTERNLOGQ $0x96, Z8, Z17, Z27
-	VPROLVQ 2880(R8), Z27, Z27
-	VPERMQ Z20, Z18, Z12
-	VMOVDQU64 1856(R8), Z16
-	VPERMQ Z20, Z16, Z15
-	// χ
-	VPTERNLOGQ $0xa6, Z20, Z15, Z12
-	// ι
-	VPXORQ.BCST ·roundConstants+104(SB), Z12, K2, Z12
-	VMOVDQU64 1920(R8), Z3
-	VPERMQ Z9, Z3, Z10
-	VPERMQ Z9, Z2, Z30
-	VPTERNLOGQ $0xd2, Z9, Z30, Z10
-	VPERMQ Z27, Z18, Z13
-	VPERMQ Z27, Z16, Z1
-	VPERMQ Z27, Z3, Z28
-	VPTERNLOGQ $0xd2, Z28, Z1, Z13
-	VPERMQ Z5, Z2, Z23
-	VPERMQ Z5, Z18, Z22
-	VPTERNLOGQ $0xd2, Z22, Z5, Z23
-	VPERMQ Z25, Z16, Z29
-	VPERMQ Z25, Z3, Z7
-	VPERMQ Z25, Z2, Z4
-	VPTERNLOGQ $0xd2, Z4, Z7, Z29
-
-	// round 14: slope 0 -> 3
-	VMOVDQU64 0(R8), Z21
-	VMOVDQU64 64(R8), Z26
-	// θ: column parities
-	VMOVDQA64 Z12, Z6
-	VPTERNLOGQ $0x96, Z13, Z10, Z6
-	VPTERNLOGQ $0x96, Z29, Z23, Z6
-	VPROLQ $1, Z6, Z0
-	VPERMQ Z6, Z21, Z24
-	VPERMQ Z0, Z26, Z0
-	VPTERNLOGQ $0x96, Z0, Z24, Z12
-	// ρ
-	VPROLVQ 128(R8), Z12, Z12
-	VPTERNLOGQ $0x96, Z0, Z24, Z10
-	VPROLVQ 192(R8), Z10, Z10
-	VPTERNLOGQ $0x96, Z0, Z24, Z13
-	VPROLVQ 256(R8), Z13, Z13
-	VPTERNLOGQ $0x96, Z0, Z24, Z23
-	VPROLVQ 320(R8), Z23, Z23
-	VPTERNLOGQ $0x96, Z0, Z24, Z29
-	VPROLVQ 384(R8), Z29, Z29
-	// gather rows 0..3 of the operand lines
-	VMOVDQU64 2944(R8), Z31
-	VPERMI2Q Z10, Z12, Z31
-	VMOVDQU64 3008(R8), Z14
-	VPERMI2Q Z23, Z13, Z14
-	VMOVDQU64 3072(R8), Z11
-	VPERMI2Q Z14, Z31, Z11
-	VMOVDQU64 3136(R8), Z19
-	VPERMI2Q Z14, Z31, Z19
-	VMOVDQU64 3200(R8), Z17
-	VPERMI2Q Z10, Z12, Z17
-	VMOVDQU64 3200(R8), Z8
-	VPERMI2Q Z23, Z13, Z8
-	VMOVDQU64 3264(R8), Z15
-	VPERMI2Q Z8, Z17, Z15
-	// π, χ operands for slope 3
-	VMOVDQU64 3328(R8), Z30
-	VPERMI2Q Z29, Z11, Z30
-	VMOVDQU64 3392(R8), Z1
-	VPERMI2Q Z29, Z11, Z1
-	VMOVDQU64 3456(R8), Z28
-	VPERMI2Q Z29, Z19, Z28
-	// χ
-	VPTERNLOGQ $0xd2, Z28, Z1, Z30
-	// ι
-	VPXORQ.BCST ·roundConstants+112(SB), Z30, K2, Z30
-	VMOVDQU64 3520(R8), Z22
-	VPERMI2Q Z29, Z19, Z22
-	VMOVDQU64 3584(R8), Z7
-	VPERMI2Q Z29, Z15, Z7
-	VMOVDQU64 3648(R8), Z4
-	VPERMI2Q Z29, Z11, Z4
-	VPTERNLOGQ $0xd2, Z4, Z7, Z22
-	VMOVDQU64 3712(R8), Z2
-	VPERMI2Q Z29, Z11, Z2
-	VMOVDQU64 3776(R8), Z18
-	VPERMI2Q Z29, Z19, Z18
-	VMOVDQU64 3840(R8), Z16
-	VPERMI2Q Z29, Z19, Z16
-	VPTERNLOGQ $0xd2, Z16, Z18, Z2
-	VMOVDQU64 3904(R8), Z3
-	VPERMI2Q Z29, Z15, Z3
-	VMOVDQU64 3968(R8), Z20
-	VPERMI2Q Z29, Z11, Z20
-	VMOVDQU64 4032(R8), Z5
-	VPERMI2Q Z29, Z11, Z5
-	VPTERNLOGQ $0xd2, Z5, Z20, Z3
-	VMOVDQU64 4096(R8), Z9
-	VPERMI2Q Z29, Z19, Z9
-	VMOVDQU64 4160(R8), Z25
-	VPERMI2Q Z29, Z19, Z25
-	VMOVDQU64 4224(R8), Z27
-	VPERMI2Q Z29, Z15, Z27
-	VPTERNLOGQ $0xd2, Z27, Z25, Z9
-
-	// round 15: slope 3 -> 2
-	VMOVDQU64 64(R8), Z6
-	VMOVDQU64 0(R8), Z24
-	// θ: column parities
-	VMOVDQA64 Z30, Z0
-	VPTERNLOGQ $0x96, Z2, Z22, Z0
-	VPTERNLOGQ $0x96, Z9, Z3, Z0
-	VPROLQ $1, Z0, Z28
-	VPERMQ Z0, Z6, Z1
-	VPERMQ Z28, Z24, Z28
-	VPTERNLOGQ $0x96, Z28, Z1, Z30
-	// ρ
-	VPROLVQ 4288(R8), Z30, Z30
-	VPTERNLOGQ $0x96, Z28, Z1, Z22
-	VPROLVQ 4352(R8), Z22, Z22
-	VPTERNLOGQ $0x96, Z28, Z1, Z2
-	VPROLVQ 4416(R8), Z2, Z2
-	VPTERNLOGQ $0x96, Z28, Z1, Z3
-	VPROLVQ 4480(R8), Z3, Z3
-	VPTERNLOGQ $0x96, Z28, Z1, Z9
-	VPROLVQ 4544(R8), Z9, Z9
-	VPERMQ Z3, Z24, Z7
-	VMOVDQU64 1920(R8), Z4
-	VPERMQ Z22, Z4, Z18
-	// χ
-	VPTERNLOGQ $0xa6, Z30, Z18, Z7
-	// ι
-	VPXORQ.BCST ·roundConstants+120(SB), Z7, K2, Z7
-	VMOVDQU64 1856(R8), Z16
-	VPERMQ Z22, Z16, Z20
-	VPERMQ Z9, Z6, Z5
-	VPTERNLOGQ $0xd2, Z2, Z5, Z20
-	VPERMQ Z2, Z24, Z25
-	VPERMQ Z30, Z4, Z27
-	VPERMQ Z3, Z16, Z21
-	VPTERNLOGQ $0xd2, Z21, Z27, Z25
-	VPERMQ Z3, Z6, Z26
-	VPERMQ Z9, Z24, Z31
-	VPTERNLOGQ $0xd2, Z31, Z22, Z26
-	VPERMQ Z9, Z4, Z14
-	VPERMQ Z2, Z16, Z11
-	VPERMQ Z30, Z6, Z19
-	VPTERNLOGQ $0xd2, Z19, Z11, Z14
-
-	// round 16: slope 2 -> 4
-	VMOVDQU64 1856(R8), Z17
-	VMOVDQU64 1920(R8), Z8
-	// θ: column parities
-	VMOVDQA64 Z7, Z15
-	VPTERNLOGQ $0x96, Z25, Z20, Z15
-	VPTERNLOGQ $0x96, Z14, Z26, Z15
-	VPROLQ $1, Z15, Z10
-	VPERMQ Z15, Z17, Z12
-	VPERMQ Z10, Z8, Z10
-	VPTERNLOGQ $0x96, Z10, Z12, Z7
-	// ρ
-	VPROLVQ 1984(R8), Z7, Z7
-	VPTERNLOGQ $0x96, Z10, Z12, Z20
-	VPROLVQ 2048(R8), Z20, Z20
-	VPTERNLOGQ $0x96, Z10, Z12, Z25
-	VPROLVQ 2112(R8), Z25, Z25
-	VPTERNLOGQ $0x96, Z10, Z12, Z26
-	VPROLVQ 2176(R8), Z26, Z26
-	VPTERNLOGQ $0x96, Z10, Z12, Z14
-	VPROLVQ 2240(R8), Z14, Z14
-	VPERMQ Z14, Z8, Z13
-	VMOVDQU64 64(R8), Z23
-	VPERMQ Z26, Z23, Z29
-	// χ
-	VPTERNLOGQ $0xa6, Z7, Z29, Z13
-	// ι
-	VPXORQ.BCST ·roundConstants+128(SB), Z13, K2, Z13
+	// round 3: slope 4 -> 1
+	VMOVDQU64 64(R8), Z5
 	VMOVDQU64 0(R8), Z0
-	VPERMQ Z14, Z0, Z1
-	VPERMQ Z26, Z17, Z28
-	VPTERNLOGQ $0xd2, Z25, Z28, Z1
-	VPERMQ Z26, Z8, Z18
-	VPERMQ Z25, Z23, Z5
-	VPERMQ Z20, Z0, Z27
-	VPTERNLOGQ $0xd2, Z27, Z5, Z18
-	VPERMQ Z25, Z17, Z21
-	VPERMQ Z7, Z8, Z31
-	VPTERNLOGQ $0xd2, Z31, Z20, Z21
-	VPERMQ Z20, Z23, Z11
-	VPERMQ Z7, Z0, Z19
-	VPERMQ Z14, Z17, Z6
-	VPTERNLOGQ $0xd2, Z6, Z19, Z11
+	// θ
+	VMOVDQA64 Z19, Z1
+	VPTERNLOGQ $0x96, Z11, Z12, Z1
+	VPTERNLOGQ $0x96, Z26, Z16, Z1
+	VPROLQ $1, Z1, Z30
+	VPERMQ Z1, Z5, Z29
+	VPERMQ Z30, Z0, Z30
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z30, Z29, Z19
+	VPROLVQ 1984(R8), Z19, Z19
+	VPTERNLOGQ $0x96, Z30, Z29, Z12
+	VPROLVQ 2048(R8), Z12, Z12
+	VPTERNLOGQ $0x96, Z30, Z29, Z11
+	VPROLVQ 2112(R8), Z11, Z11
+	VPTERNLOGQ $0x96, Z30, Z29, Z16
+	VPROLVQ 2176(R8), Z16, Z16
+	VPTERNLOGQ $0x96, Z30, Z29, Z26
+	VPROLVQ 2240(R8), Z26, Z26
+	VPERMQ Z11, Z0, Z31
+	VMOVDQU64 512(R8), Z7
+	VPERMQ Z26, Z7, Z8
+	// χ
+	VPTERNLOGQ $0xa6, Z19, Z8, Z31
+	// ι
+	VPXORQ.BCST ·roundConstants+24(SB), Z31, K2, Z31
+	VMOVDQU64 448(R8), Z28
+	VPERMQ Z16, Z28, Z17
+	VPERMQ Z19, Z5, Z18
+	VPTERNLOGQ $0xd2, Z11, Z18, Z17
+	VPERMQ Z12, Z0, Z21
+	VPERMQ Z16, Z7, Z14
+	VPERMQ Z19, Z28, Z2
+	VPTERNLOGQ $0xd2, Z2, Z14, Z21
+	VPERMQ Z26, Z5, Z3
+	VPERMQ Z16, Z0, Z22
+	VPTERNLOGQ $0xd2, Z22, Z12, Z3
+	VPERMQ Z11, Z7, Z27
+	VPERMQ Z26, Z28, Z9
+	VPERMQ Z12, Z5, Z24
+	VPTERNLOGQ $0xd2, Z24, Z9, Z27
 
-	// round 17: slope 4 -> 1
-	VMOVDQU64 64(R8), Z24
+	// round 4: slope 1 -> 0
+	VMOVDQU64 0(R8), Z25
+	VMOVDQU64 64(R8), Z20
+	// θ
+	VMOVDQA64 Z31, Z6
+	VPTERNLOGQ $0x96, Z21, Z17, Z6
+	VPTERNLOGQ $0x96, Z27, Z3, Z6
+	VPROLQ $1, Z6, Z13
+	VPERMQ Z6, Z25, Z10
+	VPERMQ Z13, Z20, Z13
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z13, Z10, Z31
+	VPROLVQ 2304(R8), Z31, Z31
+	VPTERNLOGQ $0x96, Z13, Z10, Z17
+	VPROLVQ 2368(R8), Z17, Z17
+	VPTERNLOGQ $0x96, Z13, Z10, Z21
+	VPROLVQ 2432(R8), Z21, Z21
+	VPTERNLOGQ $0x96, Z13, Z10, Z3
+	VPROLVQ 2496(R8), Z3, Z3
+	VPTERNLOGQ $0x96, Z13, Z10, Z27
+	VPROLVQ 2560(R8), Z27, Z27
+	VPERMQ Z31, Z20, Z15
+	VMOVDQU64 448(R8), Z4
+	VPERMQ Z31, Z4, Z23
+	// χ
+	VPTERNLOGQ $0xa6, Z31, Z23, Z15
+	// ι
+	VPXORQ.BCST ·roundConstants+32(SB), Z15, K2, Z15
+	VMOVDQU64 512(R8), Z1
+	VPERMQ Z21, Z1, Z29
+	VPERMQ Z21, Z25, Z30
+	VPTERNLOGQ $0xd2, Z21, Z30, Z29
+	VPERMQ Z27, Z20, Z8
+	VPERMQ Z27, Z4, Z18
+	VPERMQ Z27, Z1, Z14
+	VPTERNLOGQ $0xd2, Z14, Z18, Z8
+	VPERMQ Z17, Z25, Z2
+	VPERMQ Z17, Z20, Z22
+	VPTERNLOGQ $0xd2, Z22, Z17, Z2
+	VPERMQ Z3, Z4, Z9
+	VPERMQ Z3, Z1, Z24
+	VPERMQ Z3, Z25, Z5
+	VPTERNLOGQ $0xd2, Z5, Z24, Z9
+
+	// round 5: rows -> columns
+	VMOVDQU64 0(R8), Z0
+	VMOVDQU64 64(R8), Z7
+	// θ
+	VMOVDQA64 Z15, Z28
+	VPTERNLOGQ $0x96, Z8, Z29, Z28
+	VPTERNLOGQ $0x96, Z9, Z2, Z28
+	VPROLQ $1, Z28, Z12
+	VPERMQ Z28, Z0, Z19
+	VPERMQ Z12, Z7, Z12
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z12, Z19, Z15
+	VPROLVQ 128(R8), Z15, Z15
+	VPTERNLOGQ $0x96, Z12, Z19, Z29
+	VPROLVQ 192(R8), Z29, Z29
+	VPTERNLOGQ $0x96, Z12, Z19, Z8
+	VPROLVQ 256(R8), Z8, Z8
+	VPTERNLOGQ $0x96, Z12, Z19, Z2
+	VPROLVQ 320(R8), Z2, Z2
+	VPTERNLOGQ $0x96, Z12, Z19, Z9
+	VPROLVQ 384(R8), Z9, Z9
+	VMOVDQA64 Z15, Z11
+	VPERMQ Z29, Z7, Z16
+	VMOVDQU64 448(R8), Z26
+	VPERMQ Z8, Z26, Z6
+	VMOVDQU64 512(R8), Z10
+	VPERMQ Z2, Z10, Z13
+	VPERMQ Z9, Z0, Z23
+	// χ
+	VMOVDQA64 Z11, Z30
+	VPTERNLOGQ $0xd2, Z6, Z16, Z30
+	VMOVDQA64 Z16, Z18
+	VPTERNLOGQ $0xd2, Z13, Z6, Z18
+	VMOVDQA64 Z6, Z14
+	VPTERNLOGQ $0xd2, Z23, Z13, Z14
+	VMOVDQA64 Z13, Z22
+	VPTERNLOGQ $0xd2, Z11, Z23, Z22
+	VMOVDQA64 Z23, Z24
+	VPTERNLOGQ $0xd2, Z16, Z11, Z24
+	// ι
+	VPXORQ.BCST ·roundConstants+40(SB), Z30, K2, Z30
+
+	// columns -> lines of slope 3
+	VMOVDQU64 576(R8), Z5
+	VPERMI2Q Z18, Z30, Z5
+	VMOVDQU64 640(R8), Z25
+	VPERMI2Q Z22, Z14, Z25
+	VMOVDQU64 704(R8), Z20
+	VPERMI2Q Z25, Z5, Z20
+	VMOVDQU64 768(R8), Z4
+	VPERMI2Q Z25, Z5, Z4
+	VMOVDQU64 832(R8), Z1
+	VPERMI2Q Z18, Z30, Z1
+	VMOVDQU64 896(R8), Z31
+	VPERMI2Q Z22, Z14, Z31
+	VMOVDQU64 960(R8), Z17
+	VPERMI2Q Z31, Z1, Z17
+	VMOVDQU64 1024(R8), Z21
+	VPERMI2Q Z24, Z20, Z21
+	VMOVDQU64 1088(R8), Z3
+	VPERMI2Q Z24, Z20, Z3
+	VMOVDQU64 1152(R8), Z27
+	VPERMI2Q Z24, Z4, Z27
+	VMOVDQU64 1216(R8), Z28
+	VPERMI2Q Z24, Z4, Z28
+	VMOVDQU64 1280(R8), Z19
+	VPERMI2Q Z24, Z17, Z19
+
+	// round 6: slope 3 -> 2
+	VMOVDQU64 64(R8), Z12
+	VMOVDQU64 0(R8), Z0
+	// θ
+	VMOVDQA64 Z21, Z7
+	VPTERNLOGQ $0x96, Z27, Z3, Z7
+	VPTERNLOGQ $0x96, Z19, Z28, Z7
+	VPROLQ $1, Z7, Z10
+	VPERMQ Z7, Z12, Z26
+	VPERMQ Z10, Z0, Z10
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z10, Z26, Z21
+	VPROLVQ 1344(R8), Z21, Z21
+	VPTERNLOGQ $0x96, Z10, Z26, Z3
+	VPROLVQ 1408(R8), Z3, Z3
+	VPTERNLOGQ $0x96, Z10, Z26, Z27
+	VPROLVQ 1472(R8), Z27, Z27
+	VPTERNLOGQ $0x96, Z10, Z26, Z28
+	VPROLVQ 1536(R8), Z28, Z28
+	VPTERNLOGQ $0x96, Z10, Z26, Z19
+	VPROLVQ 1600(R8), Z19, Z19
+	VPERMQ Z28, Z0, Z11
+	VMOVDQU64 512(R8), Z15
+	VPERMQ Z3, Z15, Z16
+	// χ
+	VPTERNLOGQ $0xa6, Z21, Z16, Z11
+	// ι
+	VPXORQ.BCST ·roundConstants+48(SB), Z11, K2, Z11
+	VMOVDQU64 448(R8), Z29
+	VPERMQ Z3, Z29, Z6
+	VPERMQ Z19, Z12, Z8
+	VPTERNLOGQ $0xd2, Z27, Z8, Z6
+	VPERMQ Z27, Z0, Z13
+	VPERMQ Z21, Z15, Z2
+	VPERMQ Z28, Z29, Z23
+	VPTERNLOGQ $0xd2, Z23, Z2, Z13
+	VPERMQ Z28, Z12, Z9
+	VPERMQ Z19, Z0, Z5
+	VPTERNLOGQ $0xd2, Z5, Z3, Z9
+	VPERMQ Z19, Z15, Z25
+	VPERMQ Z27, Z29, Z1
+	VPERMQ Z21, Z12, Z31
+	VPTERNLOGQ $0xd2, Z31, Z1, Z25
+
+	// round 7: slope 2 -> 4
+	VMOVDQU64 448(R8), Z20
+	VMOVDQU64 512(R8), Z4
+	// θ
+	VMOVDQA64 Z11, Z17
+	VPTERNLOGQ $0x96, Z13, Z6, Z17
+	VPTERNLOGQ $0x96, Z25, Z9, Z17
+	VPROLQ $1, Z17, Z18
+	VPERMQ Z17, Z20, Z30
+	VPERMQ Z18, Z4, Z18
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z18, Z30, Z11
+	VPROLVQ 1664(R8), Z11, Z11
+	VPTERNLOGQ $0x96, Z18, Z30, Z6
+	VPROLVQ 1728(R8), Z6, Z6
+	VPTERNLOGQ $0x96, Z18, Z30, Z13
+	VPROLVQ 1792(R8), Z13, Z13
+	VPTERNLOGQ $0x96, Z18, Z30, Z9
+	VPROLVQ 1856(R8), Z9, Z9
+	VPTERNLOGQ $0x96, Z18, Z30, Z25
+	VPROLVQ 1920(R8), Z25, Z25
+	VPERMQ Z25, Z4, Z14
+	VMOVDQU64 64(R8), Z22
+	VPERMQ Z9, Z22, Z24
+	// χ
+	VPTERNLOGQ $0xa6, Z11, Z24, Z14
+	// ι
+	VPXORQ.BCST ·roundConstants+56(SB), Z14, K2, Z14
+	VMOVDQU64 0(R8), Z7
+	VPERMQ Z25, Z7, Z26
+	VPERMQ Z9, Z20, Z10
+	VPTERNLOGQ $0xd2, Z13, Z10, Z26
+	VPERMQ Z9, Z4, Z16
+	VPERMQ Z13, Z22, Z8
+	VPERMQ Z6, Z7, Z2
+	VPTERNLOGQ $0xd2, Z2, Z8, Z16
+	VPERMQ Z13, Z20, Z23
+	VPERMQ Z11, Z4, Z5
+	VPTERNLOGQ $0xd2, Z5, Z6, Z23
+	VPERMQ Z6, Z22, Z1
+	VPERMQ Z11, Z7, Z31
+	VPERMQ Z25, Z20, Z12
+	VPTERNLOGQ $0xd2, Z12, Z31, Z1
+
+	// round 8: slope 4 -> 1
+	VMOVDQU64 64(R8), Z0
+	VMOVDQU64 0(R8), Z15
+	// θ
+	VMOVDQA64 Z14, Z29
+	VPTERNLOGQ $0x96, Z16, Z26, Z29
+	VPTERNLOGQ $0x96, Z1, Z23, Z29
+	VPROLQ $1, Z29, Z3
+	VPERMQ Z29, Z0, Z21
+	VPERMQ Z3, Z15, Z3
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z3, Z21, Z14
+	VPROLVQ 1984(R8), Z14, Z14
+	VPTERNLOGQ $0x96, Z3, Z21, Z26
+	VPROLVQ 2048(R8), Z26, Z26
+	VPTERNLOGQ $0x96, Z3, Z21, Z16
+	VPROLVQ 2112(R8), Z16, Z16
+	VPTERNLOGQ $0x96, Z3, Z21, Z23
+	VPROLVQ 2176(R8), Z23, Z23
+	VPTERNLOGQ $0x96, Z3, Z21, Z1
+	VPROLVQ 2240(R8), Z1, Z1
+	VPERMQ Z16, Z15, Z27
+	VMOVDQU64 512(R8), Z28
+	VPERMQ Z1, Z28, Z19
+	// χ
+	VPTERNLOGQ $0xa6, Z14, Z19, Z27
+	// ι
+	VPXORQ.BCST ·roundConstants+64(SB), Z27, K2, Z27
+	VMOVDQU64 448(R8), Z17
+	VPERMQ Z23, Z17, Z30
+	VPERMQ Z14, Z0, Z18
+	VPTERNLOGQ $0xd2, Z16, Z18, Z30
+	VPERMQ Z26, Z15, Z24
+	VPERMQ Z23, Z28, Z10
+	VPERMQ Z14, Z17, Z8
+	VPTERNLOGQ $0xd2, Z8, Z10, Z24
+	VPERMQ Z1, Z0, Z2
+	VPERMQ Z23, Z15, Z5
+	VPTERNLOGQ $0xd2, Z5, Z26, Z2
+	VPERMQ Z16, Z28, Z31
+	VPERMQ Z1, Z17, Z12
+	VPERMQ Z26, Z0, Z20
+	VPTERNLOGQ $0xd2, Z20, Z12, Z31
+
+	// round 9: slope 1 -> 0
 	VMOVDQU64 0(R8), Z4
-	// θ: column parities
+	VMOVDQU64 64(R8), Z22
+	// θ
+	VMOVDQA64 Z27, Z7
+	VPTERNLOGQ $0x96, Z24, Z30, Z7
+	VPTERNLOGQ $0x96, Z31, Z2, Z7
+	VPROLQ $1, Z7, Z6
+	VPERMQ Z7, Z4, Z11
+	VPERMQ Z6, Z22, Z6
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z6, Z11, Z27
+	VPROLVQ 2304(R8), Z27, Z27
+	VPTERNLOGQ $0x96, Z6, Z11, Z30
+	VPROLVQ 2368(R8), Z30, Z30
+	VPTERNLOGQ $0x96, Z6, Z11, Z24
+	VPROLVQ 2432(R8), Z24, Z24
+	VPTERNLOGQ $0x96, Z6, Z11, Z2
+	VPROLVQ 2496(R8), Z2, Z2
+	VPTERNLOGQ $0x96, Z6, Z11, Z31
+	VPROLVQ 2560(R8), Z31, Z31
+	VPERMQ Z27, Z22, Z13
+	VMOVDQU64 448(R8), Z9
+	VPERMQ Z27, Z9, Z25
+	// χ
+	VPTERNLOGQ $0xa6, Z27, Z25, Z13
+	// ι
+	VPXORQ.BCST ·roundConstants+72(SB), Z13, K2, Z13
+	VMOVDQU64 512(R8), Z29
+	VPERMQ Z24, Z29, Z21
+	VPERMQ Z24, Z4, Z3
+	VPTERNLOGQ $0xd2, Z24, Z3, Z21
+	VPERMQ Z31, Z22, Z19
+	VPERMQ Z31, Z9, Z18
+	VPERMQ Z31, Z29, Z10
+	VPTERNLOGQ $0xd2, Z10, Z18, Z19
+	VPERMQ Z30, Z4, Z8
+	VPERMQ Z30, Z22, Z5
+	VPTERNLOGQ $0xd2, Z5, Z30, Z8
+	VPERMQ Z2, Z9, Z12
+	VPERMQ Z2, Z29, Z20
+	VPERMQ Z2, Z4, Z0
+	VPTERNLOGQ $0xd2, Z0, Z20, Z12
+
+	// round 10: rows -> columns
+	VMOVDQU64 0(R8), Z15
+	VMOVDQU64 64(R8), Z28
+	// θ
+	VMOVDQA64 Z13, Z17
+	VPTERNLOGQ $0x96, Z19, Z21, Z17
+	VPTERNLOGQ $0x96, Z12, Z8, Z17
+	VPROLQ $1, Z17, Z26
+	VPERMQ Z17, Z15, Z14
+	VPERMQ Z26, Z28, Z26
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z26, Z14, Z13
+	VPROLVQ 128(R8), Z13, Z13
+	VPTERNLOGQ $0x96, Z26, Z14, Z21
+	VPROLVQ 192(R8), Z21, Z21
+	VPTERNLOGQ $0x96, Z26, Z14, Z19
+	VPROLVQ 256(R8), Z19, Z19
+	VPTERNLOGQ $0x96, Z26, Z14, Z8
+	VPROLVQ 320(R8), Z8, Z8
+	VPTERNLOGQ $0x96, Z26, Z14, Z12
+	VPROLVQ 384(R8), Z12, Z12
 	VMOVDQA64 Z13, Z16
-	VPTERNLOGQ $0x96, Z18, Z1, Z16
-	VPTERNLOGQ $0x96, Z11, Z21, Z16
-	VPROLQ $1, Z16, Z22
-	VPERMQ Z16, Z24, Z30
-	VPERMQ Z22, Z4, Z22
-	VPTERNLOGQ $0x96, Z22, Z30, Z13
-	// ρ
-	VPROLVQ 2304(R8), Z13, Z13
-	VPTERNLOGQ $0x96, Z22, Z30, Z1
-	VPROLVQ 2368(R8), Z1, Z1
-	VPTERNLOGQ $0x96, Z22, Z30, Z18
-	VPROLVQ 2432(R8), Z18, Z18
-	VPTERNLOGQ $0x96, Z22, Z30, Z21
-	VPROLVQ 2496(R8), Z21, Z21
-	VPTERNLOGQ $0x96, Z22, Z30, Z11
-	VPROLVQ 2560(R8), Z11, Z11
-	VPERMQ Z18, Z4, Z2
-	VMOVDQU64 1920(R8), Z3
-	VPERMQ Z11, Z3, Z9
+	VPERMQ Z21, Z28, Z23
+	VMOVDQU64 448(R8), Z1
+	VPERMQ Z19, Z1, Z7
+	VMOVDQU64 512(R8), Z11
+	VPERMQ Z8, Z11, Z6
+	VPERMQ Z12, Z15, Z25
 	// χ
-	VPTERNLOGQ $0xa6, Z13, Z9, Z2
+	VMOVDQA64 Z16, Z3
+	VPTERNLOGQ $0xd2, Z7, Z23, Z3
+	VMOVDQA64 Z23, Z18
+	VPTERNLOGQ $0xd2, Z6, Z7, Z18
+	VMOVDQA64 Z7, Z10
+	VPTERNLOGQ $0xd2, Z25, Z6, Z10
+	VMOVDQA64 Z6, Z5
+	VPTERNLOGQ $0xd2, Z16, Z25, Z5
+	VMOVDQA64 Z25, Z20
+	VPTERNLOGQ $0xd2, Z23, Z16, Z20
 	// ι
-	VPXORQ.BCST ·roundConstants+136(SB), Z2, K2, Z2
-	VMOVDQU64 1856(R8), Z15
-	VPERMQ Z21, Z15, Z12
-	VPERMQ Z13, Z24, Z10
-	VPTERNLOGQ $0xd2, Z18, Z10, Z12
-	VPERMQ Z1, Z4, Z29
-	VPERMQ Z21, Z3, Z28
-	VPERMQ Z13, Z15, Z5
-	VPTERNLOGQ $0xd2, Z5, Z28, Z29
-	VPERMQ Z11, Z24, Z27
-	VPERMQ Z21, Z4, Z31
-	VPTERNLOGQ $0xd2, Z31, Z1, Z27
-	VPERMQ Z18, Z3, Z19
-	VPERMQ Z11, Z15, Z6
-	VPERMQ Z1, Z24, Z17
-	VPTERNLOGQ $0xd2, Z17, Z6, Z19
+	VPXORQ.BCST ·roundConstants+80(SB), Z3, K2, Z3
 
-	// round 18: slope 1 -> 0
-	VMOVDQU64 0(R8), Z8
-	VMOVDQU64 64(R8), Z23
-	// θ: column parities
-	VMOVDQA64 Z2, Z0
-	VPTERNLOGQ $0x96, Z29, Z12, Z0
-	VPTERNLOGQ $0x96, Z19, Z27, Z0
-	VPROLQ $1, Z0, Z20
-	VPERMQ Z0, Z8, Z7
-	VPERMQ Z20, Z23, Z20
-	VPTERNLOGQ $0x96, Z20, Z7, Z2
-	// ρ
-	VPROLVQ 2624(R8), Z2, Z2
-	VPTERNLOGQ $0x96, Z20, Z7, Z12
-	VPROLVQ 2688(R8), Z12, Z12
-	VPTERNLOGQ $0x96, Z20, Z7, Z29
-	VPROLVQ 2752(R8), Z29, Z29
-	VPTERNLOGQ $0x96, Z20, Z7, Z27
-	VPROLVQ 2816(R8), Z27, Z27
-	VPTERNLOGQ $0x96, Z20, Z7, Z19
-	VPROLVQ 2880(R8), Z19, Z19
-	VPERMQ Z2, Z23, Z25
-	VMOVDQU64 1856(R8), Z26
-	VPERMQ Z2, Z26, Z14
+	// columns -> lines of slope 3
+	VMOVDQU64 576(R8), Z0
+	VPERMI2Q Z18, Z3, Z0
+	VMOVDQU64 640(R8), Z4
+	VPERMI2Q Z5, Z10, Z4
+	VMOVDQU64 704(R8), Z22
+	VPERMI2Q Z4, Z0, Z22
+	VMOVDQU64 768(R8), Z9
+	VPERMI2Q Z4, Z0, Z9
+	VMOVDQU64 832(R8), Z29
+	VPERMI2Q Z18, Z3, Z29
+	VMOVDQU64 896(R8), Z27
+	VPERMI2Q Z5, Z10, Z27
+	VMOVDQU64 960(R8), Z30
+	VPERMI2Q Z27, Z29, Z30
+	VMOVDQU64 1024(R8), Z24
+	VPERMI2Q Z20, Z22, Z24
+	VMOVDQU64 1088(R8), Z2
+	VPERMI2Q Z20, Z22, Z2
+	VMOVDQU64 1152(R8), Z31
+	VPERMI2Q Z20, Z9, Z31
+	VMOVDQU64 1216(R8), Z17
+	VPERMI2Q Z20, Z9, Z17
+	VMOVDQU64 1280(R8), Z14
+	VPERMI2Q Z20, Z30, Z14
+
+	// round 11: slope 3 -> 2
+	VMOVDQU64 64(R8), Z26
+	VMOVDQU64 0(R8), Z15
+	// θ
+	VMOVDQA64 Z24, Z28
+	VPTERNLOGQ $0x96, Z31, Z2, Z28
+	VPTERNLOGQ $0x96, Z14, Z17, Z28
+	VPROLQ $1, Z28, Z11
+	VPERMQ Z28, Z26, Z1
+	VPERMQ Z11, Z15, Z11
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z11, Z1, Z24
+	VPROLVQ 1344(R8), Z24, Z24
+	VPTERNLOGQ $0x96, Z11, Z1, Z2
+	VPROLVQ 1408(R8), Z2, Z2
+	VPTERNLOGQ $0x96, Z11, Z1, Z31
+	VPROLVQ 1472(R8), Z31, Z31
+	VPTERNLOGQ $0x96, Z11, Z1, Z17
+	VPROLVQ 1536(R8), Z17, Z17
+	VPTERNLOGQ $0x96, Z11, Z1, Z14
+	VPROLVQ 1600(R8), Z14, Z14
+	VPERMQ Z17, Z15, Z16
+	VMOVDQU64 512(R8), Z13
+	VPERMQ Z2, Z13, Z23
 	// χ
-	VPTERNLOGQ $0xa6, Z2, Z14, Z25
+	VPTERNLOGQ $0xa6, Z24, Z23, Z16
 	// ι
-	VPXORQ.BCST ·roundConstants+144(SB), Z25, K2, Z25
-	VMOVDQU64 1920(R8), Z16
-	VPERMQ Z29, Z16, Z30
-	VPERMQ Z29, Z8, Z22
-	VPTERNLOGQ $0xd2, Z29, Z22, Z30
-	VPERMQ Z19, Z23, Z9
-	VPERMQ Z19, Z26, Z10
-	VPERMQ Z19, Z16, Z28
-	VPTERNLOGQ $0xd2, Z28, Z10, Z9
-	VPERMQ Z12, Z8, Z5
-	VPERMQ Z12, Z23, Z31
-	VPTERNLOGQ $0xd2, Z31, Z12, Z5
-	VPERMQ Z27, Z26, Z6
-	VPERMQ Z27, Z16, Z17
-	VPERMQ Z27, Z8, Z24
-	VPTERNLOGQ $0xd2, Z24, Z17, Z6
+	VPXORQ.BCST ·roundConstants+88(SB), Z16, K2, Z16
+	VMOVDQU64 448(R8), Z21
+	VPERMQ Z2, Z21, Z7
+	VPERMQ Z14, Z26, Z19
+	VPTERNLOGQ $0xd2, Z31, Z19, Z7
+	VPERMQ Z31, Z15, Z6
+	VPERMQ Z24, Z13, Z8
+	VPERMQ Z17, Z21, Z25
+	VPTERNLOGQ $0xd2, Z25, Z8, Z6
+	VPERMQ Z17, Z26, Z12
+	VPERMQ Z14, Z15, Z0
+	VPTERNLOGQ $0xd2, Z0, Z2, Z12
+	VPERMQ Z14, Z13, Z4
+	VPERMQ Z31, Z21, Z29
+	VPERMQ Z24, Z26, Z27
+	VPTERNLOGQ $0xd2, Z27, Z29, Z4
 
-	// round 19: slope 0 -> 3
-	VMOVDQU64 0(R8), Z4
-	VMOVDQU64 64(R8), Z3
-	// θ: column parities
-	VMOVDQA64 Z25, Z15
-	VPTERNLOGQ $0x96, Z9, Z30, Z15
-	VPTERNLOGQ $0x96, Z6, Z5, Z15
-	VPROLQ $1, Z15, Z1
-	VPERMQ Z15, Z4, Z13
-	VPERMQ Z1, Z3, Z1
-	VPTERNLOGQ $0x96, Z1, Z13, Z25
-	// ρ
-	VPROLVQ 128(R8), Z25, Z25
-	VPTERNLOGQ $0x96, Z1, Z13, Z30
-	VPROLVQ 192(R8), Z30, Z30
-	VPTERNLOGQ $0x96, Z1, Z13, Z9
-	VPROLVQ 256(R8), Z9, Z9
-	VPTERNLOGQ $0x96, Z1, Z13, Z5
-	VPROLVQ 320(R8), Z5, Z5
-	VPTERNLOGQ $0x96, Z1, Z13, Z6
-	VPROLVQ 384(R8), Z6, Z6
-	// gather rows 0..3 of the operand lines
-	VMOVDQU64 2944(R8), Z18
-	VPERMI2Q Z30, Z25, Z18
-	VMOVDQU64 3008(R8), Z21
-	VPERMI2Q Z5, Z9, Z21
-	VMOVDQU64 3072(R8), Z11
-	VPERMI2Q Z21, Z18, Z11
-	VMOVDQU64 3136(R8), Z0
-	VPERMI2Q Z21, Z18, Z0
-	VMOVDQU64 3200(R8), Z7
-	VPERMI2Q Z30, Z25, Z7
-	VMOVDQU64 3200(R8), Z20
-	VPERMI2Q Z5, Z9, Z20
-	VMOVDQU64 3264(R8), Z14
-	VPERMI2Q Z20, Z7, Z14
-	// π, χ operands for slope 3
-	VMOVDQU64 3328(R8), Z22
-	VPERMI2Q Z6, Z11, Z22
-	VMOVDQU64 3392(R8), Z10
-	VPERMI2Q Z6, Z11, Z10
-	VMOVDQU64 3456(R8), Z28
-	VPERMI2Q Z6, Z0, Z28
+	// round 12: slope 2 -> 4
+	VMOVDQU64 448(R8), Z22
+	VMOVDQU64 512(R8), Z9
+	// θ
+	VMOVDQA64 Z16, Z30
+	VPTERNLOGQ $0x96, Z6, Z7, Z30
+	VPTERNLOGQ $0x96, Z4, Z12, Z30
+	VPROLQ $1, Z30, Z18
+	VPERMQ Z30, Z22, Z3
+	VPERMQ Z18, Z9, Z18
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z18, Z3, Z16
+	VPROLVQ 1664(R8), Z16, Z16
+	VPTERNLOGQ $0x96, Z18, Z3, Z7
+	VPROLVQ 1728(R8), Z7, Z7
+	VPTERNLOGQ $0x96, Z18, Z3, Z6
+	VPROLVQ 1792(R8), Z6, Z6
+	VPTERNLOGQ $0x96, Z18, Z3, Z12
+	VPROLVQ 1856(R8), Z12, Z12
+	VPTERNLOGQ $0x96, Z18, Z3, Z4
+	VPROLVQ 1920(R8), Z4, Z4
+	VPERMQ Z4, Z9, Z10
+	VMOVDQU64 64(R8), Z5
+	VPERMQ Z12, Z5, Z20
 	// χ
-	VPTERNLOGQ $0xd2, Z28, Z10, Z22
+	VPTERNLOGQ $0xa6, Z16, Z20, Z10
 	// ι
-	VPXORQ.BCST ·roundConstants+152(SB), Z22, K2, Z22
-	VMOVDQU64 3520(R8), Z31
-	VPERMI2Q Z6, Z0, Z31
-	VMOVDQU64 3584(R8), Z17
-	VPERMI2Q Z6, Z14, Z17
-	VMOVDQU64 3648(R8), Z24
-	VPERMI2Q Z6, Z11, Z24
-	VPTERNLOGQ $0xd2, Z24, Z17, Z31
-	VMOVDQU64 3712(R8), Z8
-	VPERMI2Q Z6, Z11, Z8
-	VMOVDQU64 3776(R8), Z23
-	VPERMI2Q Z6, Z0, Z23
-	VMOVDQU64 3840(R8), Z26
-	VPERMI2Q Z6, Z0, Z26
-	VPTERNLOGQ $0xd2, Z26, Z23, Z8
-	VMOVDQU64 3904(R8), Z16
-	VPERMI2Q Z6, Z14, Z16
-	VMOVDQU64 3968(R8), Z2
-	VPERMI2Q Z6, Z11, Z2
-	VMOVDQU64 4032(R8), Z12
-	VPERMI2Q Z6, Z11, Z12
-	VPTERNLOGQ $0xd2, Z12, Z2, Z16
-	VMOVDQU64 4096(R8), Z29
-	VPERMI2Q Z6, Z0, Z29
-	VMOVDQU64 4160(R8), Z27
-	VPERMI2Q Z6, Z0, Z27
-	VMOVDQU64 4224(R8), Z19
-	VPERMI2Q Z6, Z14, Z19
-	VPTERNLOGQ $0xd2, Z19, Z27, Z29
+	VPXORQ.BCST ·roundConstants+96(SB), Z10, K2, Z10
+	VMOVDQU64 0(R8), Z28
+	VPERMQ Z4, Z28, Z1
+	VPERMQ Z12, Z22, Z11
+	VPTERNLOGQ $0xd2, Z6, Z11, Z1
+	VPERMQ Z12, Z9, Z23
+	VPERMQ Z6, Z5, Z19
+	VPERMQ Z7, Z28, Z8
+	VPTERNLOGQ $0xd2, Z8, Z19, Z23
+	VPERMQ Z6, Z22, Z25
+	VPERMQ Z16, Z9, Z0
+	VPTERNLOGQ $0xd2, Z0, Z7, Z25
+	VPERMQ Z7, Z5, Z29
+	VPERMQ Z16, Z28, Z27
+	VPERMQ Z4, Z22, Z26
+	VPTERNLOGQ $0xd2, Z26, Z27, Z29
 
-	// round 20: slope 3 -> 2
+	// round 13: slope 4 -> 1
 	VMOVDQU64 64(R8), Z15
 	VMOVDQU64 0(R8), Z13
-	// θ: column parities
-	VMOVDQA64 Z22, Z1
-	VPTERNLOGQ $0x96, Z8, Z31, Z1
-	VPTERNLOGQ $0x96, Z29, Z16, Z1
-	VPROLQ $1, Z1, Z28
-	VPERMQ Z1, Z15, Z10
-	VPERMQ Z28, Z13, Z28
-	VPTERNLOGQ $0x96, Z28, Z10, Z22
-	// ρ
-	VPROLVQ 4288(R8), Z22, Z22
-	VPTERNLOGQ $0x96, Z28, Z10, Z31
-	VPROLVQ 4352(R8), Z31, Z31
-	VPTERNLOGQ $0x96, Z28, Z10, Z8
-	VPROLVQ 4416(R8), Z8, Z8
-	VPTERNLOGQ $0x96, Z28, Z10, Z16
-	VPROLVQ 4480(R8), Z16, Z16
-	VPTERNLOGQ $0x96, Z28, Z10, Z29
-	VPROLVQ 4544(R8), Z29, Z29
-	VPERMQ Z16, Z13, Z17
-	VMOVDQU64 1920(R8), Z24
-	VPERMQ Z31, Z24, Z23
+	// θ
+	VMOVDQA64 Z10, Z21
+	VPTERNLOGQ $0x96, Z23, Z1, Z21
+	VPTERNLOGQ $0x96, Z29, Z25, Z21
+	VPROLQ $1, Z21, Z2
+	VPERMQ Z21, Z15, Z24
+	VPERMQ Z2, Z13, Z2
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z2, Z24, Z10
+	VPROLVQ 1984(R8), Z10, Z10
+	VPTERNLOGQ $0x96, Z2, Z24, Z1
+	VPROLVQ 2048(R8), Z1, Z1
+	VPTERNLOGQ $0x96, Z2, Z24, Z23
+	VPROLVQ 2112(R8), Z23, Z23
+	VPTERNLOGQ $0x96, Z2, Z24, Z25
+	VPROLVQ 2176(R8), Z25, Z25
+	VPTERNLOGQ $0x96, Z2, Z24, Z29
+	VPROLVQ 2240(R8), Z29, Z29
+	VPERMQ Z23, Z13, Z31
+	VMOVDQU64 512(R8), Z17
+	VPERMQ Z29, Z17, Z14
 	// χ
-	VPTERNLOGQ $0xa6, Z22, Z23, Z17
+	VPTERNLOGQ $0xa6, Z10, Z14, Z31
 	// ι
-	VPXORQ.BCST ·roundConstants+160(SB), Z17, K2, Z17
-	VMOVDQU64 1856(R8), Z26
-	VPERMQ Z31, Z26, Z2
-	VPERMQ Z29, Z15, Z12
-	VPTERNLOGQ $0xd2, Z8, Z12, Z2
-	VPERMQ Z8, Z13, Z27
-	VPERMQ Z22, Z24, Z19
-	VPERMQ Z16, Z26, Z4
-	VPTERNLOGQ $0xd2, Z4, Z19, Z27
-	VPERMQ Z16, Z15, Z3
-	VPERMQ Z29, Z13, Z18
-	VPTERNLOGQ $0xd2, Z18, Z31, Z3
-	VPERMQ Z29, Z24, Z21
-	VPERMQ Z8, Z26, Z11
-	VPERMQ Z22, Z15, Z0
-	VPTERNLOGQ $0xd2, Z0, Z11, Z21
+	VPXORQ.BCST ·roundConstants+104(SB), Z31, K2, Z31
+	VMOVDQU64 448(R8), Z30
+	VPERMQ Z25, Z30, Z3
+	VPERMQ Z10, Z15, Z18
+	VPTERNLOGQ $0xd2, Z23, Z18, Z3
+	VPERMQ Z1, Z13, Z20
+	VPERMQ Z25, Z17, Z11
+	VPERMQ Z10, Z30, Z19
+	VPTERNLOGQ $0xd2, Z19, Z11, Z20
+	VPERMQ Z29, Z15, Z8
+	VPERMQ Z25, Z13, Z0
+	VPTERNLOGQ $0xd2, Z0, Z1, Z8
+	VPERMQ Z23, Z17, Z27
+	VPERMQ Z29, Z30, Z26
+	VPERMQ Z1, Z15, Z22
+	VPTERNLOGQ $0xd2, Z22, Z26, Z27
+
+	// round 14: slope 1 -> 0
+	VMOVDQU64 0(R8), Z9
+	VMOVDQU64 64(R8), Z5
+	// θ
+	VMOVDQA64 Z31, Z28
+	VPTERNLOGQ $0x96, Z20, Z3, Z28
+	VPTERNLOGQ $0x96, Z27, Z8, Z28
+	VPROLQ $1, Z28, Z7
+	VPERMQ Z28, Z9, Z16
+	VPERMQ Z7, Z5, Z7
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z7, Z16, Z31
+	VPROLVQ 2304(R8), Z31, Z31
+	VPTERNLOGQ $0x96, Z7, Z16, Z3
+	VPROLVQ 2368(R8), Z3, Z3
+	VPTERNLOGQ $0x96, Z7, Z16, Z20
+	VPROLVQ 2432(R8), Z20, Z20
+	VPTERNLOGQ $0x96, Z7, Z16, Z8
+	VPROLVQ 2496(R8), Z8, Z8
+	VPTERNLOGQ $0x96, Z7, Z16, Z27
+	VPROLVQ 2560(R8), Z27, Z27
+	VPERMQ Z31, Z5, Z6
+	VMOVDQU64 448(R8), Z12
+	VPERMQ Z31, Z12, Z4
+	// χ
+	VPTERNLOGQ $0xa6, Z31, Z4, Z6
+	// ι
+	VPXORQ.BCST ·roundConstants+112(SB), Z6, K2, Z6
+	VMOVDQU64 512(R8), Z21
+	VPERMQ Z20, Z21, Z24
+	VPERMQ Z20, Z9, Z2
+	VPTERNLOGQ $0xd2, Z20, Z2, Z24
+	VPERMQ Z27, Z5, Z14
+	VPERMQ Z27, Z12, Z18
+	VPERMQ Z27, Z21, Z11
+	VPTERNLOGQ $0xd2, Z11, Z18, Z14
+	VPERMQ Z3, Z9, Z19
+	VPERMQ Z3, Z5, Z0
+	VPTERNLOGQ $0xd2, Z0, Z3, Z19
+	VPERMQ Z8, Z12, Z26
+	VPERMQ Z8, Z21, Z22
+	VPERMQ Z8, Z9, Z15
+	VPTERNLOGQ $0xd2, Z15, Z22, Z26
+
+	// round 15: rows -> columns
+	VMOVDQU64 0(R8), Z13
+	VMOVDQU64 64(R8), Z17
+	// θ
+	VMOVDQA64 Z6, Z30
+	VPTERNLOGQ $0x96, Z14, Z24, Z30
+	VPTERNLOGQ $0x96, Z26, Z19, Z30
+	VPROLQ $1, Z30, Z1
+	VPERMQ Z30, Z13, Z10
+	VPERMQ Z1, Z17, Z1
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z1, Z10, Z6
+	VPROLVQ 128(R8), Z6, Z6
+	VPTERNLOGQ $0x96, Z1, Z10, Z24
+	VPROLVQ 192(R8), Z24, Z24
+	VPTERNLOGQ $0x96, Z1, Z10, Z14
+	VPROLVQ 256(R8), Z14, Z14
+	VPTERNLOGQ $0x96, Z1, Z10, Z19
+	VPROLVQ 320(R8), Z19, Z19
+	VPTERNLOGQ $0x96, Z1, Z10, Z26
+	VPROLVQ 384(R8), Z26, Z26
+	VMOVDQA64 Z6, Z23
+	VPERMQ Z24, Z17, Z25
+	VMOVDQU64 448(R8), Z29
+	VPERMQ Z14, Z29, Z28
+	VMOVDQU64 512(R8), Z16
+	VPERMQ Z19, Z16, Z7
+	VPERMQ Z26, Z13, Z4
+	// χ
+	VMOVDQA64 Z23, Z2
+	VPTERNLOGQ $0xd2, Z28, Z25, Z2
+	VMOVDQA64 Z25, Z18
+	VPTERNLOGQ $0xd2, Z7, Z28, Z18
+	VMOVDQA64 Z28, Z11
+	VPTERNLOGQ $0xd2, Z4, Z7, Z11
+	VMOVDQA64 Z7, Z0
+	VPTERNLOGQ $0xd2, Z23, Z4, Z0
+	VMOVDQA64 Z4, Z22
+	VPTERNLOGQ $0xd2, Z25, Z23, Z22
+	// ι
+	VPXORQ.BCST ·roundConstants+120(SB), Z2, K2, Z2
+
+	// columns -> lines of slope 3
+	VMOVDQU64 576(R8), Z15
+	VPERMI2Q Z18, Z2, Z15
+	VMOVDQU64 640(R8), Z9
+	VPERMI2Q Z0, Z11, Z9
+	VMOVDQU64 704(R8), Z5
+	VPERMI2Q Z9, Z15, Z5
+	VMOVDQU64 768(R8), Z12
+	VPERMI2Q Z9, Z15, Z12
+	VMOVDQU64 832(R8), Z21
+	VPERMI2Q Z18, Z2, Z21
+	VMOVDQU64 896(R8), Z31
+	VPERMI2Q Z0, Z11, Z31
+	VMOVDQU64 960(R8), Z3
+	VPERMI2Q Z31, Z21, Z3
+	VMOVDQU64 1024(R8), Z20
+	VPERMI2Q Z22, Z5, Z20
+	VMOVDQU64 1088(R8), Z8
+	VPERMI2Q Z22, Z5, Z8
+	VMOVDQU64 1152(R8), Z27
+	VPERMI2Q Z22, Z12, Z27
+	VMOVDQU64 1216(R8), Z30
+	VPERMI2Q Z22, Z12, Z30
+	VMOVDQU64 1280(R8), Z10
+	VPERMI2Q Z22, Z3, Z10
+
+	// round 16: slope 3 -> 2
+	VMOVDQU64 64(R8), Z1
+	VMOVDQU64 0(R8), Z13
+	// θ
+	VMOVDQA64 Z20, Z17
+	VPTERNLOGQ $0x96, Z27, Z8, Z17
+	VPTERNLOGQ $0x96, Z10, Z30, Z17
+	VPROLQ $1, Z17, Z16
+	VPERMQ Z17, Z1, Z29
+	VPERMQ Z16, Z13, Z16
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z16, Z29, Z20
+	VPROLVQ 1344(R8), Z20, Z20
+	VPTERNLOGQ $0x96, Z16, Z29, Z8
+	VPROLVQ 1408(R8), Z8, Z8
+	VPTERNLOGQ $0x96, Z16, Z29, Z27
+	VPROLVQ 1472(R8), Z27, Z27
+	VPTERNLOGQ $0x96, Z16, Z29, Z30
+	VPROLVQ 1536(R8), Z30, Z30
+	VPTERNLOGQ $0x96, Z16, Z29, Z10
+	VPROLVQ 1600(R8), Z10, Z10
+	VPERMQ Z30, Z13, Z23
+	VMOVDQU64 512(R8), Z6
+	VPERMQ Z8, Z6, Z25
+	// χ
+	VPTERNLOGQ $0xa6, Z20, Z25, Z23
+	// ι
+	VPXORQ.BCST ·roundConstants+128(SB), Z23, K2, Z23
+	VMOVDQU64 448(R8), Z24
+	VPERMQ Z8, Z24, Z28
+	VPERMQ Z10, Z1, Z14
+	VPTERNLOGQ $0xd2, Z27, Z14, Z28
+	VPERMQ Z27, Z13, Z7
+	VPERMQ Z20, Z6, Z19
+	VPERMQ Z30, Z24, Z4
+	VPTERNLOGQ $0xd2, Z4, Z19, Z7
+	VPERMQ Z30, Z1, Z26
+	VPERMQ Z10, Z13, Z15
+	VPTERNLOGQ $0xd2, Z15, Z8, Z26
+	VPERMQ Z10, Z6, Z9
+	VPERMQ Z27, Z24, Z21
+	VPERMQ Z20, Z1, Z31
+	VPTERNLOGQ $0xd2, Z31, Z21, Z9
+
+	// round 17: slope 2 -> 4
+	VMOVDQU64 448(R8), Z5
+	VMOVDQU64 512(R8), Z12
+	// θ
+	VMOVDQA64 Z23, Z3
+	VPTERNLOGQ $0x96, Z7, Z28, Z3
+	VPTERNLOGQ $0x96, Z9, Z26, Z3
+	VPROLQ $1, Z3, Z18
+	VPERMQ Z3, Z5, Z2
+	VPERMQ Z18, Z12, Z18
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z18, Z2, Z23
+	VPROLVQ 1664(R8), Z23, Z23
+	VPTERNLOGQ $0x96, Z18, Z2, Z28
+	VPROLVQ 1728(R8), Z28, Z28
+	VPTERNLOGQ $0x96, Z18, Z2, Z7
+	VPROLVQ 1792(R8), Z7, Z7
+	VPTERNLOGQ $0x96, Z18, Z2, Z26
+	VPROLVQ 1856(R8), Z26, Z26
+	VPTERNLOGQ $0x96, Z18, Z2, Z9
+	VPROLVQ 1920(R8), Z9, Z9
+	VPERMQ Z9, Z12, Z11
+	VMOVDQU64 64(R8), Z0
+	VPERMQ Z26, Z0, Z22
+	// χ
+	VPTERNLOGQ $0xa6, Z23, Z22, Z11
+	// ι
+	VPXORQ.BCST ·roundConstants+136(SB), Z11, K2, Z11
+	VMOVDQU64 0(R8), Z17
+	VPERMQ Z9, Z17, Z29
+	VPERMQ Z26, Z5, Z16
+	VPTERNLOGQ $0xd2, Z7, Z16, Z29
+	VPERMQ Z26, Z12, Z25
+	VPERMQ Z7, Z0, Z14
+	VPERMQ Z28, Z17, Z19
+	VPTERNLOGQ $0xd2, Z19, Z14, Z25
+	VPERMQ Z7, Z5, Z4
+	VPERMQ Z23, Z12, Z15
+	VPTERNLOGQ $0xd2, Z15, Z28, Z4
+	VPERMQ Z28, Z0, Z21
+	VPERMQ Z23, Z17, Z31
+	VPERMQ Z9, Z5, Z1
+	VPTERNLOGQ $0xd2, Z1, Z31, Z21
+
+	// round 18: slope 4 -> 1
+	VMOVDQU64 64(R8), Z13
+	VMOVDQU64 0(R8), Z6
+	// θ
+	VMOVDQA64 Z11, Z24
+	VPTERNLOGQ $0x96, Z25, Z29, Z24
+	VPTERNLOGQ $0x96, Z21, Z4, Z24
+	VPROLQ $1, Z24, Z8
+	VPERMQ Z24, Z13, Z20
+	VPERMQ Z8, Z6, Z8
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z8, Z20, Z11
+	VPROLVQ 1984(R8), Z11, Z11
+	VPTERNLOGQ $0x96, Z8, Z20, Z29
+	VPROLVQ 2048(R8), Z29, Z29
+	VPTERNLOGQ $0x96, Z8, Z20, Z25
+	VPROLVQ 2112(R8), Z25, Z25
+	VPTERNLOGQ $0x96, Z8, Z20, Z4
+	VPROLVQ 2176(R8), Z4, Z4
+	VPTERNLOGQ $0x96, Z8, Z20, Z21
+	VPROLVQ 2240(R8), Z21, Z21
+	VPERMQ Z25, Z6, Z27
+	VMOVDQU64 512(R8), Z30
+	VPERMQ Z21, Z30, Z10
+	// χ
+	VPTERNLOGQ $0xa6, Z11, Z10, Z27
+	// ι
+	VPXORQ.BCST ·roundConstants+144(SB), Z27, K2, Z27
+	VMOVDQU64 448(R8), Z3
+	VPERMQ Z4, Z3, Z2
+	VPERMQ Z11, Z13, Z18
+	VPTERNLOGQ $0xd2, Z25, Z18, Z2
+	VPERMQ Z29, Z6, Z22
+	VPERMQ Z4, Z30, Z16
+	VPERMQ Z11, Z3, Z14
+	VPTERNLOGQ $0xd2, Z14, Z16, Z22
+	VPERMQ Z21, Z13, Z19
+	VPERMQ Z4, Z6, Z15
+	VPTERNLOGQ $0xd2, Z15, Z29, Z19
+	VPERMQ Z25, Z30, Z31
+	VPERMQ Z21, Z3, Z1
+	VPERMQ Z29, Z13, Z5
+	VPTERNLOGQ $0xd2, Z5, Z1, Z31
+
+	// round 19: slope 1 -> 0
+	VMOVDQU64 0(R8), Z12
+	VMOVDQU64 64(R8), Z0
+	// θ
+	VMOVDQA64 Z27, Z17
+	VPTERNLOGQ $0x96, Z22, Z2, Z17
+	VPTERNLOGQ $0x96, Z31, Z19, Z17
+	VPROLQ $1, Z17, Z28
+	VPERMQ Z17, Z12, Z23
+	VPERMQ Z28, Z0, Z28
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z28, Z23, Z27
+	VPROLVQ 2304(R8), Z27, Z27
+	VPTERNLOGQ $0x96, Z28, Z23, Z2
+	VPROLVQ 2368(R8), Z2, Z2
+	VPTERNLOGQ $0x96, Z28, Z23, Z22
+	VPROLVQ 2432(R8), Z22, Z22
+	VPTERNLOGQ $0x96, Z28, Z23, Z19
+	VPROLVQ 2496(R8), Z19, Z19
+	VPTERNLOGQ $0x96, Z28, Z23, Z31
+	VPROLVQ 2560(R8), Z31, Z31
+	VPERMQ Z27, Z0, Z7
+	VMOVDQU64 448(R8), Z26
+	VPERMQ Z27, Z26, Z9
+	// χ
+	VPTERNLOGQ $0xa6, Z27, Z9, Z7
+	// ι
+	VPXORQ.BCST ·roundConstants+152(SB), Z7, K2, Z7
+	VMOVDQU64 512(R8), Z24
+	VPERMQ Z22, Z24, Z20
+	VPERMQ Z22, Z12, Z8
+	VPTERNLOGQ $0xd2, Z22, Z8, Z20
+	VPERMQ Z31, Z0, Z10
+	VPERMQ Z31, Z26, Z18
+	VPERMQ Z31, Z24, Z16
+	VPTERNLOGQ $0xd2, Z16, Z18, Z10
+	VPERMQ Z2, Z12, Z14
+	VPERMQ Z2, Z0, Z15
+	VPTERNLOGQ $0xd2, Z15, Z2, Z14
+	VPERMQ Z19, Z26, Z1
+	VPERMQ Z19, Z24, Z5
+	VPERMQ Z19, Z12, Z13
+	VPTERNLOGQ $0xd2, Z13, Z5, Z1
+
+	// round 20: rows -> columns
+	VMOVDQU64 0(R8), Z6
+	VMOVDQU64 64(R8), Z30
+	// θ
+	VMOVDQA64 Z7, Z3
+	VPTERNLOGQ $0x96, Z10, Z20, Z3
+	VPTERNLOGQ $0x96, Z1, Z14, Z3
+	VPROLQ $1, Z3, Z29
+	VPERMQ Z3, Z6, Z11
+	VPERMQ Z29, Z30, Z29
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z29, Z11, Z7
+	VPROLVQ 128(R8), Z7, Z7
+	VPTERNLOGQ $0x96, Z29, Z11, Z20
+	VPROLVQ 192(R8), Z20, Z20
+	VPTERNLOGQ $0x96, Z29, Z11, Z10
+	VPROLVQ 256(R8), Z10, Z10
+	VPTERNLOGQ $0x96, Z29, Z11, Z14
+	VPROLVQ 320(R8), Z14, Z14
+	VPTERNLOGQ $0x96, Z29, Z11, Z1
+	VPROLVQ 384(R8), Z1, Z1
+	VMOVDQA64 Z7, Z25
+	VPERMQ Z20, Z30, Z4
+	VMOVDQU64 448(R8), Z21
+	VPERMQ Z10, Z21, Z17
+	VMOVDQU64 512(R8), Z23
+	VPERMQ Z14, Z23, Z28
+	VPERMQ Z1, Z6, Z9
+	// χ
+	VMOVDQA64 Z25, Z8
+	VPTERNLOGQ $0xd2, Z17, Z4, Z8
+	VMOVDQA64 Z4, Z18
+	VPTERNLOGQ $0xd2, Z28, Z17, Z18
+	VMOVDQA64 Z17, Z16
+	VPTERNLOGQ $0xd2, Z9, Z28, Z16
+	VMOVDQA64 Z28, Z15
+	VPTERNLOGQ $0xd2, Z25, Z9, Z15
+	VMOVDQA64 Z9, Z5
+	VPTERNLOGQ $0xd2, Z4, Z25, Z5
+	// ι
+	VPXORQ.BCST ·roundConstants+160(SB), Z8, K2, Z8
+
+	// columns -> lines of slope 2
+	VMOVDQU64 2624(R8), Z13
+	VPERMI2Q Z18, Z8, Z13
+	VMOVDQU64 2688(R8), Z12
+	VPERMI2Q Z15, Z16, Z12
+	VMOVDQU64 2752(R8), Z0
+	VPERMI2Q Z12, Z13, Z0
+	VMOVDQU64 2816(R8), Z26
+	VPERMI2Q Z12, Z13, Z26
+	VMOVDQU64 2880(R8), Z24
+	VPERMI2Q Z18, Z8, Z24
+	VMOVDQU64 2944(R8), Z27
+	VPERMI2Q Z15, Z16, Z27
+	VMOVDQU64 3008(R8), Z2
+	VPERMI2Q Z27, Z24, Z2
+	VMOVDQU64 3072(R8), Z22
+	VPERMI2Q Z5, Z0, Z22
+	VMOVDQU64 3136(R8), Z19
+	VPERMI2Q Z5, Z0, Z19
+	VMOVDQU64 3200(R8), Z31
+	VPERMI2Q Z5, Z26, Z31
+	VMOVDQU64 3264(R8), Z3
+	VPERMI2Q Z5, Z26, Z3
+	VMOVDQU64 3328(R8), Z11
+	VPERMI2Q Z5, Z2, Z11
 
 	// round 21: slope 2 -> 4
-	VMOVDQU64 1856(R8), Z7
-	VMOVDQU64 1920(R8), Z20
-	// θ: column parities
-	VMOVDQA64 Z17, Z14
-	VPTERNLOGQ $0x96, Z27, Z2, Z14
-	VPTERNLOGQ $0x96, Z21, Z3, Z14
-	VPROLQ $1, Z14, Z30
-	VPERMQ Z14, Z7, Z25
-	VPERMQ Z30, Z20, Z30
-	VPTERNLOGQ $0x96, Z30, Z25, Z17
-	// ρ
-	VPROLVQ 1984(R8), Z17, Z17
-	VPTERNLOGQ $0x96, Z30, Z25, Z2
-	VPROLVQ 2048(R8), Z2, Z2
-	VPTERNLOGQ $0x96, Z30, Z25, Z27
-	VPROLVQ 2112(R8), Z27, Z27
-	VPTERNLOGQ $0x96, Z30, Z25, Z3
-	VPROLVQ 2176(R8), Z3, Z3
-	VPTERNLOGQ $0x96, Z30, Z25, Z21
-	VPROLVQ 2240(R8), Z21, Z21
-	VPERMQ Z21, Z20, Z9
-	VMOVDQU64 64(R8), Z5
-	VPERMQ Z3, Z5, Z6
+	VMOVDQU64 448(R8), Z29
+	VMOVDQU64 512(R8), Z6
+	// θ
+	VMOVDQA64 Z22, Z30
+	VPTERNLOGQ $0x96, Z31, Z19, Z30
+	VPTERNLOGQ $0x96, Z11, Z3, Z30
+	VPROLQ $1, Z30, Z23
+	VPERMQ Z30, Z29, Z21
+	VPERMQ Z23, Z6, Z23
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z23, Z21, Z22
+	VPROLVQ 1664(R8), Z22, Z22
+	VPTERNLOGQ $0x96, Z23, Z21, Z19
+	VPROLVQ 1728(R8), Z19, Z19
+	VPTERNLOGQ $0x96, Z23, Z21, Z31
+	VPROLVQ 1792(R8), Z31, Z31
+	VPTERNLOGQ $0x96, Z23, Z21, Z3
+	VPROLVQ 1856(R8), Z3, Z3
+	VPTERNLOGQ $0x96, Z23, Z21, Z11
+	VPROLVQ 1920(R8), Z11, Z11
+	VPERMQ Z11, Z6, Z25
+	VMOVDQU64 64(R8), Z7
+	VPERMQ Z3, Z7, Z4
 	// χ
-	VPTERNLOGQ $0xa6, Z17, Z6, Z9
+	VPTERNLOGQ $0xa6, Z22, Z4, Z25
 	// ι
-	VPXORQ.BCST ·roundConstants+168(SB), Z9, K2, Z9
-	VMOVDQU64 0(R8), Z1
-	VPERMQ Z21, Z1, Z10
-	VPERMQ Z3, Z7, Z28
-	VPTERNLOGQ $0xd2, Z27, Z28, Z10
-	VPERMQ Z3, Z20, Z23
-	VPERMQ Z27, Z5, Z12
-	VPERMQ Z2, Z1, Z19
-	VPTERNLOGQ $0xd2, Z19, Z12, Z23
-	VPERMQ Z27, Z7, Z4
-	VPERMQ Z17, Z20, Z18
-	VPTERNLOGQ $0xd2, Z18, Z2, Z4
-	VPERMQ Z2, Z5, Z11
-	VPERMQ Z17, Z1, Z0
-	VPERMQ Z21, Z7, Z15
-	VPTERNLOGQ $0xd2, Z15, Z0, Z11
+	VPXORQ.BCST ·roundConstants+168(SB), Z25, K2, Z25
+	VMOVDQU64 0(R8), Z20
+	VPERMQ Z11, Z20, Z17
+	VPERMQ Z3, Z29, Z10
+	VPTERNLOGQ $0xd2, Z31, Z10, Z17
+	VPERMQ Z3, Z6, Z28
+	VPERMQ Z31, Z7, Z14
+	VPERMQ Z19, Z20, Z9
+	VPTERNLOGQ $0xd2, Z9, Z14, Z28
+	VPERMQ Z31, Z29, Z1
+	VPERMQ Z22, Z6, Z13
+	VPTERNLOGQ $0xd2, Z13, Z19, Z1
+	VPERMQ Z19, Z7, Z12
+	VPERMQ Z22, Z20, Z24
+	VPERMQ Z11, Z29, Z27
+	VPTERNLOGQ $0xd2, Z27, Z24, Z12
 
 	// round 22: slope 4 -> 1
-	VMOVDQU64 64(R8), Z13
-	VMOVDQU64 0(R8), Z24
-	// θ: column parities
-	VMOVDQA64 Z9, Z26
-	VPTERNLOGQ $0x96, Z23, Z10, Z26
-	VPTERNLOGQ $0x96, Z11, Z4, Z26
-	VPROLQ $1, Z26, Z31
-	VPERMQ Z26, Z13, Z22
-	VPERMQ Z31, Z24, Z31
-	VPTERNLOGQ $0x96, Z31, Z22, Z9
-	// ρ
-	VPROLVQ 2304(R8), Z9, Z9
-	VPTERNLOGQ $0x96, Z31, Z22, Z10
-	VPROLVQ 2368(R8), Z10, Z10
-	VPTERNLOGQ $0x96, Z31, Z22, Z23
-	VPROLVQ 2432(R8), Z23, Z23
-	VPTERNLOGQ $0x96, Z31, Z22, Z4
-	VPROLVQ 2496(R8), Z4, Z4
-	VPTERNLOGQ $0x96, Z31, Z22, Z11
-	VPROLVQ 2560(R8), Z11, Z11
-	VPERMQ Z23, Z24, Z8
-	VMOVDQU64 1920(R8), Z16
-	VPERMQ Z11, Z16, Z29
+	VMOVDQU64 64(R8), Z0
+	VMOVDQU64 0(R8), Z26
+	// θ
+	VMOVDQA64 Z25, Z2
+	VPTERNLOGQ $0x96, Z28, Z17, Z2
+	VPTERNLOGQ $0x96, Z12, Z1, Z2
+	VPROLQ $1, Z2, Z18
+	VPERMQ Z2, Z0, Z8
+	VPERMQ Z18, Z26, Z18
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z18, Z8, Z25
+	VPROLVQ 1984(R8), Z25, Z25
+	VPTERNLOGQ $0x96, Z18, Z8, Z17
+	VPROLVQ 2048(R8), Z17, Z17
+	VPTERNLOGQ $0x96, Z18, Z8, Z28
+	VPROLVQ 2112(R8), Z28, Z28
+	VPTERNLOGQ $0x96, Z18, Z8, Z1
+	VPROLVQ 2176(R8), Z1, Z1
+	VPTERNLOGQ $0x96, Z18, Z8, Z12
+	VPROLVQ 2240(R8), Z12, Z12
+	VPERMQ Z28, Z26, Z16
+	VMOVDQU64 512(R8), Z15
+	VPERMQ Z12, Z15, Z5
 	// χ
-	VPTERNLOGQ $0xa6, Z9, Z29, Z8
+	VPTERNLOGQ $0xa6, Z25, Z5, Z16
 	// ι
-	VPXORQ.BCST ·roundConstants+176(SB), Z8, K2, Z8
-	VMOVDQU64 1856(R8), Z14
-	VPERMQ Z4, Z14, Z25
-	VPERMQ Z9, Z13, Z30
-	VPTERNLOGQ $0xd2, Z23, Z30, Z25
-	VPERMQ Z10, Z24, Z6
-	VPERMQ Z4, Z16, Z28
-	VPERMQ Z9, Z14, Z12
-	VPTERNLOGQ $0xd2, Z12, Z28, Z6
-	VPERMQ Z11, Z13, Z19
-	VPERMQ Z4, Z24, Z18
-	VPTERNLOGQ $0xd2, Z18, Z10, Z19
-	VPERMQ Z23, Z16, Z0
-	VPERMQ Z11, Z14, Z15
-	VPERMQ Z10, Z13, Z7
-	VPTERNLOGQ $0xd2, Z7, Z15, Z0
+	VPXORQ.BCST ·roundConstants+176(SB), Z16, K2, Z16
+	VMOVDQU64 448(R8), Z30
+	VPERMQ Z1, Z30, Z21
+	VPERMQ Z25, Z0, Z23
+	VPTERNLOGQ $0xd2, Z28, Z23, Z21
+	VPERMQ Z17, Z26, Z4
+	VPERMQ Z1, Z15, Z10
+	VPERMQ Z25, Z30, Z14
+	VPTERNLOGQ $0xd2, Z14, Z10, Z4
+	VPERMQ Z12, Z0, Z9
+	VPERMQ Z1, Z26, Z13
+	VPTERNLOGQ $0xd2, Z13, Z17, Z9
+	VPERMQ Z28, Z15, Z24
+	VPERMQ Z12, Z30, Z27
+	VPERMQ Z17, Z0, Z29
+	VPTERNLOGQ $0xd2, Z29, Z27, Z24
 
 	// round 23: slope 1 -> 0
-	VMOVDQU64 0(R8), Z20
-	VMOVDQU64 64(R8), Z5
-	// θ: column parities
-	VMOVDQA64 Z8, Z1
-	VPTERNLOGQ $0x96, Z6, Z25, Z1
-	VPTERNLOGQ $0x96, Z0, Z19, Z1
-	VPROLQ $1, Z1, Z2
-	VPERMQ Z1, Z20, Z17
-	VPERMQ Z2, Z5, Z2
-	VPTERNLOGQ $0x96, Z2, Z17, Z8
-	// ρ
-	VPROLVQ 2624(R8), Z8, Z8
-	VPTERNLOGQ $0x96, Z2, Z17, Z25
-	VPROLVQ 2688(R8), Z25, Z25
-	VPTERNLOGQ $0x96, Z2, Z17, Z6
-	VPROLVQ 2752(R8), Z6, Z6
-	VPTERNLOGQ $0x96, Z2, Z17, Z19
-	VPROLVQ 2816(R8), Z19, Z19
-	VPTERNLOGQ $0x96, Z2, Z17, Z0
-	VPROLVQ 2880(R8), Z0, Z0
-	VPERMQ Z8, Z5, Z27
-	VMOVDQU64 1856(R8), Z3
-	VPERMQ Z8, Z3, Z21
+	VMOVDQU64 0(R8), Z6
+	VMOVDQU64 64(R8), Z7
+	// θ
+	VMOVDQA64 Z16, Z20
+	VPTERNLOGQ $0x96, Z4, Z21, Z20
+	VPTERNLOGQ $0x96, Z24, Z9, Z20
+	VPROLQ $1, Z20, Z19
+	VPERMQ Z20, Z6, Z22
+	VPERMQ Z19, Z7, Z19
+	// θ, ρ
+	VPTERNLOGQ $0x96, Z19, Z22, Z16
+	VPROLVQ 2304(R8), Z16, Z16
+	VPTERNLOGQ $0x96, Z19, Z22, Z21
+	VPROLVQ 2368(R8), Z21, Z21
+	VPTERNLOGQ $0x96, Z19, Z22, Z4
+	VPROLVQ 2432(R8), Z4, Z4
+	VPTERNLOGQ $0x96, Z19, Z22, Z9
+	VPROLVQ 2496(R8), Z9, Z9
+	VPTERNLOGQ $0x96, Z19, Z22, Z24
+	VPROLVQ 2560(R8), Z24, Z24
+	VPERMQ Z16, Z7, Z31
+	VMOVDQU64 448(R8), Z3
+	VPERMQ Z16, Z3, Z11
 	// χ
-	VPTERNLOGQ $0xa6, Z8, Z21, Z27
+	VPTERNLOGQ $0xa6, Z16, Z11, Z31
 	// ι
-	VPXORQ.BCST ·roundConstants+184(SB), Z27, K2, Z27
-	VMOVDQU64 1920(R8), Z26
-	VPERMQ Z6, Z26, Z22
-	VPERMQ Z6, Z20, Z31
-	VPTERNLOGQ $0xd2, Z6, Z31, Z22
-	VPERMQ Z0, Z5, Z29
-	VPERMQ Z0, Z3, Z30
-	VPERMQ Z0, Z26, Z28
-	VPTERNLOGQ $0xd2, Z28, Z30, Z29
-	VPERMQ Z25, Z20, Z12
-	VPERMQ Z25, Z5, Z18
-	VPTERNLOGQ $0xd2, Z18, Z25, Z12
-	VPERMQ Z19, Z3, Z15
-	VPERMQ Z19, Z26, Z7
-	VPERMQ Z19, Z20, Z13
-	VPTERNLOGQ $0xd2, Z13, Z7, Z15
-	VMOVDQU64 Z27, K1, 0(DI)
-	VMOVDQU64 Z22, K1, 40(DI)
-	VMOVDQU64 Z29, K1, 80(DI)
-	VMOVDQU64 Z12, K1, 120(DI)
-	VMOVDQU64 Z15, K1, 160(DI)
+	VPXORQ.BCST ·roundConstants+184(SB), Z31, K2, Z31
+	VMOVDQU64 512(R8), Z2
+	VPERMQ Z4, Z2, Z8
+	VPERMQ Z4, Z6, Z18
+	VPTERNLOGQ $0xd2, Z4, Z18, Z8
+	VPERMQ Z24, Z7, Z5
+	VPERMQ Z24, Z3, Z23
+	VPERMQ Z24, Z2, Z10
+	VPTERNLOGQ $0xd2, Z10, Z23, Z5
+	VPERMQ Z21, Z6, Z14
+	VPERMQ Z21, Z7, Z13
+	VPTERNLOGQ $0xd2, Z13, Z21, Z14
+	VPERMQ Z9, Z3, Z27
+	VPERMQ Z9, Z2, Z29
+	VPERMQ Z9, Z6, Z0
+	VPTERNLOGQ $0xd2, Z0, Z29, Z27
+	VMOVDQU64 Z31, K1, 0(DI)
+	VMOVDQU64 Z8, K1, 40(DI)
+	VMOVDQU64 Z5, K1, 80(DI)
+	VMOVDQU64 Z14, K1, 120(DI)
+	VMOVDQU64 Z27, K1, 160(DI)
 	VZEROUPPER
 	RET

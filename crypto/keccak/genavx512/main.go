@@ -5,43 +5,58 @@
 //
 //	go run genavx512/main.go -out f1600_avx512_amd64.s
 //
-// Before writing anything it runs the generated instruction list through a
-// small emulator of the instructions it uses and compares the result with a
-// straightforward FIPS 202 permutation on random states, so a generator
-// that produces a wrong program fails here rather than in the package tests.
+// Before writing anything it runs the generated instruction list through an
+// emulator of the few instructions it uses and compares the result with a
+// plain FIPS 202 permutation on random states, so a generator that produces
+// a wrong program fails here rather than in the package tests.
 //
 // # Layout
 //
 // Lane (x, y) of the FIPS 202 state is point x+5y. The 25 lanes live in five
-// zmm registers; qword l (l < 5) of every register always holds a lane of
-// column x = l, and qwords 5..7 are ignored. Which row each qword comes from
-// is the layout: the five registers hold the five lines of one slope s,
-// register c holding the points (x, s·x+c mod 5). Slope 0 is the rows, the
-// memory order, which the state is loaded from and stored back to.
+// zmm registers of five qwords each (qwords 5..7 are ignored). Usually the
+// registers hold the five lines of one slope s, register c holding the
+// points (x, s·x+c mod 5), and qword q of every register holds the point of
+// column a·q for a multiplier a that changes from round to round. Slope 0
+// with a = 1 is the rows in memory order, which the state is loaded from and
+// stored back to with masked moves.
 //
-// Because every register has one lane of each column in qword x, θ is cheap
-// whatever the slope: the column parities C are the XOR of the five
-// registers (two VPTERNLOGQ), C[x-1] and C[x+1] are two VPERMQ, and
-// A ^= C[x-1] ^ rot(C[x+1], 1) is one VPTERNLOGQ per register. ρ is a
-// VPROLVQ per register with the rotation counts of its points.
+// Because every register has one lane of each column, in the same qword, θ
+// costs the same whatever the slope: the column parities C are the XOR of
+// the five registers (two VPTERNLOGQ), C[x-1] and rot(C[x+1], 1) are two
+// VPERMQ in the registers' qword order, and one VPTERNLOGQ per register XORs
+// both in. ρ is one VPROLVQ per register, its counts following the points.
 //
-// π moves point (x, y) to (y, 2x+3y). It maps the lines of slope s onto the
-// lines of slope t with s = 1/(1+3t) (mod 5): 3 -> 2 -> 4 -> 1 -> 0. χ needs,
-// for each new line, the line itself and the line shifted by one and two
-// columns (B[x+1], B[x+2] in qword x); after π each of these is one old line
-// in some qword order, so π and the χ shifts together cost one VPERMQ per
-// operand (15 per round, fewer when an operand is already in place: from
-// slope 1 to slope 0 three are). χ itself is one VPTERNLOGQ (0xD2) per new
-// line and ι one masked broadcast VPXORQ.
+// π moves point (x, y) to (y, 2x+3y). It maps the lines of slope s onto
+// the lines of slope t with s·(1+3t) = 1 (mod 5): 3 -> 2 -> 4 -> 1 -> 0. χ
+// needs, for each new line, the line itself and the line shifted by one and
+// by two columns (B[x+1] and B[x+2] in the qword of B[x]). After π each of
+// these fifteen operands is one old line in some qword order, so π and the
+// χ shifts together cost one VPERMQ per operand. Going from multiplier a to
+// s·a, three operands are old registers exactly as they are (those of lines
+// 0, 1, 2 as shifts 0, 1, 2), which leaves twelve VPERMQ per round. χ is
+// then one VPTERNLOGQ (0xD2) per new line and ι one masked VPXORQ of the
+// broadcast round constant.
 //
-// The rows (slope 0) are a dead end of that cycle: π turns them into
-// columns, which have no lane per column. A round that starts from the rows
-// ("heavy") goes to lines of any slope, each of whose operands takes one
-// lane from every row: seven VPERMI2Q first gather rows 0..3 so that every
-// operand lies in two registers (the gathered one and row 4), then each
-// operand is one VPERMI2Q. The 24 rounds are: heavy to slope 2, three plain
-// rounds back to the rows, then four times heavy to slope 3 and four plain
-// rounds, so the state starts and ends in memory order.
+// The rows are a dead end of that cycle: π turns them into the columns,
+// which have no lane per column. So a round from the rows ("column round")
+// keeps the columns: each row becomes its column with one VPERMQ (none for
+// row 0), qword q of each column holding the same row, and χ works column
+// against column with no shifted copies at all. A transposition then gathers
+// the lines of slope 3 (or 2) from the columns, one lane from each: VPERMI2Q
+// build registers holding four points of two lines each (seven of them, in
+// two levels), and each line is one more VPERMI2Q of such a register and
+// column 4. The 24 rounds are four times: column round, transposition to
+// slope 3, rounds 3 -> 2 -> 4 -> 1 -> 0; then column round, transposition to
+// slope 2, rounds 2 -> 4 -> 1 -> 0. The transpositions choose the
+// multiplier that makes each group end on the rows with a = 1.
+//
+// # Constants
+//
+// The VPERMQ/VPERMI2Q indices and the VPROLVQ counts are 64-byte constants
+// read with one load each. The linker aligns a data symbol to 32 bytes only
+// and a load that straddles two cache lines is slow, so the table is stored
+// twice, the second copy 32 bytes off the first's alignment, and the
+// function reads the copy that is 64-byte aligned.
 package main
 
 import (
@@ -55,8 +70,9 @@ import (
 )
 
 // ---------------------------------------------------------------------------
-// Keccak reference (FIPS 202), used to check the generated program.
+// Keccak reference (FIPS 202 section 3), used to check the generated program.
 
+// rho returns the ρ rotation offsets of FIPS 202 Algorithm 2, indexed x+5y.
 func rho() [25]int {
 	var r [25]int
 	x, y := 1, 0
@@ -67,6 +83,7 @@ func rho() [25]int {
 	return r
 }
 
+// roundConstants returns the ι constants of FIPS 202 Algorithms 5 and 6.
 func roundConstants() [24]uint64 {
 	var rc [24]uint64
 	lfsr := uint8(1)
@@ -89,6 +106,7 @@ func roundConstants() [24]uint64 {
 	return rc
 }
 
+// reference is Keccak-f[1600] written from the step mappings.
 func reference(a *[25]uint64) {
 	rots, rc := rho(), roundConstants()
 	for r := 0; r < 24; r++ {
@@ -115,52 +133,56 @@ func reference(a *[25]uint64) {
 }
 
 // ---------------------------------------------------------------------------
-// Instructions. The generator builds a list, then prints it and emulates it.
+// Instructions. The generator builds a list, then emulates and prints it.
 
 type opKind int
 
 const (
-	opLoadState  opKind = iota // VMOVDQU64.Z off(DI), K1, dst (qwords 0..4 of a row)
+	opComment    opKind = iota // a comment line only
+	opLoadState                // VMOVDQU64.Z off(DI), K1, dst (qwords 0..4 of a row)
 	opStoreState               // VMOVDQU64 a, K1, off(DI)
-	opLoadConst                // VMOVDQU64 const, dst
+	opLoadConst                // VMOVDQU64 off(R8), dst
 	opMove                     // VMOVDQA64 a, dst
 	opTernlog                  // VPTERNLOGQ $imm, c, b, dst (dst is also operand a)
 	opPerm                     // VPERMQ a(table), b(index), dst
-	opPerm2                    // VPERMI2Q b(table2), a(table1), dst(index)
+	opPerm2                    // VPERMI2Q b(table 2), a(table 1), dst(index)
 	opRolConst                 // VPROLQ $imm, a, dst
-	opRolVar                   // VPROLVQ const, a, dst
-	opIota                     // VPXORQ.BCST roundConstants+8*imm, dst, K2, dst
+	opRolVar                   // VPROLVQ off(R8), a, dst
+	opIota                     // VPXORQ.BCST ·roundConstants+8*imm(SB), dst, K2, dst
 )
 
 type insn struct {
 	kind    opKind
-	dst     int // register number
+	dst     int // register numbers
 	a, b, c int
 	imm     int
-	off     int // state byte offset or constant offset
+	off     int // state or constant byte offset
 	comment string
 }
-
-// ---------------------------------------------------------------------------
-// Generator state.
 
 const (
 	nRegs   = 32
 	unused  = -1
-	kLanes  = 5
 	vecSize = 64
 )
 
-// val is a register value: what point each qword holds (unused if none).
+// val is a register value: the point each qword holds (unused if none).
 type val struct {
 	reg   int
 	lanes [8]int
+}
+
+// shared is a VPERMQ index loaded once in a round.
+type shared struct {
+	v   [8]uint64
+	reg int
 }
 
 type gen struct {
 	prog   []insn
 	free   []int
 	consts [][8]uint64 // constant pool, 64 bytes each
+	idx    []shared    // indices loaded in the current round
 	rots   [25]int
 	nround int
 }
@@ -193,6 +215,8 @@ func (g *gen) release(r int) {
 
 func (g *gen) emit(i insn) { g.prog = append(g.prog, i) }
 
+func (g *gen) comment(s string) { g.emit(insn{kind: opComment, comment: s}) }
+
 // constant returns the byte offset of a 64-byte constant in the pool.
 func (g *gen) constant(v [8]uint64) int {
 	for i, c := range g.consts {
@@ -204,19 +228,54 @@ func (g *gen) constant(v [8]uint64) int {
 	return (len(g.consts) - 1) * vecSize
 }
 
-func (g *gen) loadConst(v [8]uint64) int {
+// sharedIndex returns a register holding the constant v, loading it the
+// first time the current round asks for it.
+func (g *gen) sharedIndex(v [8]uint64) int {
+	for _, s := range g.idx {
+		if s.v == v {
+			return s.reg
+		}
+	}
 	r := g.alloc()
 	g.emit(insn{kind: opLoadConst, dst: r, off: g.constant(v)})
+	g.idx = append(g.idx, shared{v, r})
 	return r
 }
 
-// line returns the points of line c of slope s, qword l holding the point
-// of column a·l (a is not 0 mod 5).
-func line(s, c, a int) [8]int {
+func (g *gen) releaseShared() {
+	for _, s := range g.idx {
+		g.release(s.reg)
+	}
+	g.idx = nil
+}
+
+// rotCounts returns the offset of the VPROLVQ counts of v's points.
+func (g *gen) rotCounts(v *val) int {
+	var counts [8]uint64
+	for q, p := range v.lanes {
+		if p != unused {
+			counts[q] = uint64(g.rots[p])
+		}
+	}
+	return g.constant(counts)
+}
+
+// ---------------------------------------------------------------------------
+// Geometry.
+
+// blank returns qwords all unused.
+func blank() [8]int {
 	var l [8]int
 	for i := range l {
 		l[i] = unused
 	}
+	return l
+}
+
+// line returns the points of line c of slope s, qword q holding the point
+// of column a·q (a is not 0 mod 5).
+func line(s, c, a int) [8]int {
+	l := blank()
 	for q := 0; q < 5; q++ {
 		x := a * q % 5
 		l[q] = x + 5*((s*x+c)%5)
@@ -239,6 +298,46 @@ func find(v *val, p int) int {
 	}
 	return -1
 }
+
+// inverse returns the inverse of a mod 5.
+func inverse(a int) int {
+	for b := 1; b < 5; b++ {
+		if a*b%5 == 1 {
+			return b
+		}
+	}
+	panic("genavx512: 0 has no inverse")
+}
+
+// slopeAfter returns the slope π maps lines of slope s to (s ≠ 0).
+func slopeAfter(s int) int {
+	for t := 0; t < 5; t++ {
+		if s*(1+3*t)%5 == 1 {
+			return t
+		}
+	}
+	panic("genavx512: π maps the rows to the columns")
+}
+
+// ternImm returns the VPTERNLOGQ immediate computing f of the instruction's
+// operands (a, b, c) = (destination, second source, third source).
+func ternImm(f func(a, b, c bool) bool) int {
+	imm := 0
+	for i := 0; i < 8; i++ {
+		if f(i&4 != 0, i&2 != 0, i&1 != 0) {
+			imm |= 1 << i
+		}
+	}
+	return imm
+}
+
+var (
+	xor3 = ternImm(func(a, b, c bool) bool { return a != b != c })
+	chi  = ternImm(func(a, b, c bool) bool { return a != (!b && c) })
+)
+
+// ---------------------------------------------------------------------------
+// Code generation.
 
 // gather returns a register holding the points want (unused = don't care)
 // in qword order, made from at most two of the candidates by one VPERMQ or
@@ -281,7 +380,7 @@ func (g *gen) gather(want [8]int, cands []*val, comment string) (*val, bool) {
 					idx[i] = uint64(find(v, p))
 				}
 			}
-			ir := g.loadConstShared(idx)
+			ir := g.sharedIndex(idx)
 			d := g.alloc()
 			g.emit(insn{kind: opPerm, dst: d, a: v.reg, b: ir, comment: comment})
 			return &val{reg: d, lanes: want}, true
@@ -312,47 +411,9 @@ func (g *gen) gather(want [8]int, cands []*val, comment string) (*val, bool) {
 	panic("genavx512: no two candidates cover " + comment)
 }
 
-// shared VPERMQ indices of the current round, loaded once into a register.
-type sharedIdx struct {
-	v   [8]uint64
-	reg int
-}
-
-var roundIdx []sharedIdx
-
-func (g *gen) loadConstShared(v [8]uint64) int {
-	for _, s := range roundIdx {
-		if s.v == v {
-			return s.reg
-		}
-	}
-	r := g.loadConst(v)
-	roundIdx = append(roundIdx, sharedIdx{v, r})
-	return r
-}
-
-func (g *gen) releaseShared() {
-	for _, s := range roundIdx {
-		g.release(s.reg)
-	}
-	roundIdx = nil
-}
-
-// ternImm returns the VPTERNLOGQ immediate computing f over the operands
-// (a, b, c) = the register order of the instruction.
-func ternImm(f func(a, b, c bool) bool) int {
-	imm := 0
-	for i := 0; i < 8; i++ {
-		if f(i&4 != 0, i&2 != 0, i&1 != 0) {
-			imm |= 1 << i
-		}
-	}
-	return imm
-}
-
-// theta applies θ and ρ in place to the five state registers.
+// thetaRho applies θ and ρ in place to the five state registers, which
+// must agree on the column of each of qwords 0..4.
 func (g *gen) thetaRho(st []*val) {
-	// Every register must hold the same column in each qword.
 	var col, lane [5]int
 	for q := 0; q < 5; q++ {
 		col[q] = st[0].lanes[q] % 5
@@ -368,64 +429,63 @@ func (g *gen) thetaRho(st []*val) {
 		m1[q] = uint64(lane[(col[q]+4)%5])
 		p1[q] = uint64(lane[(col[q]+1)%5])
 	}
-	idxM1 := g.loadConstShared(m1)
-	idxP1 := g.loadConstShared(p1)
-	xor3 := ternImm(func(a, b, c bool) bool { return a != b != c })
+	idxM1, idxP1 := g.sharedIndex(m1), g.sharedIndex(p1)
 	c := g.alloc()
-	g.emit(insn{kind: opMove, dst: c, a: st[0].reg, comment: "θ: column parities"})
+	g.emit(insn{kind: opMove, dst: c, a: st[0].reg, comment: "θ"})
 	g.emit(insn{kind: opTernlog, dst: c, b: st[1].reg, c: st[2].reg, imm: xor3})
 	g.emit(insn{kind: opTernlog, dst: c, b: st[3].reg, c: st[4].reg, imm: xor3})
-	cm := g.alloc()
-	cp := g.alloc()
-	// rot(C, 1) first, so that both permutations start as soon as they can.
+	cm, cp := g.alloc(), g.alloc()
 	g.emit(insn{kind: opRolConst, dst: cp, a: c, imm: 1})
 	g.emit(insn{kind: opPerm, dst: cm, a: c, b: idxM1})
 	g.emit(insn{kind: opPerm, dst: cp, a: cp, b: idxP1})
 	for i, v := range st {
-		g.emit(insn{kind: opTernlog, dst: v.reg, b: cm, c: cp, imm: xor3})
-		var counts [8]uint64
-		for q, p := range v.lanes {
-			if p != unused {
-				counts[q] = uint64(g.rots[p])
-			}
-		}
 		com := ""
 		if i == 0 {
-			com = "ρ"
+			com = "θ, ρ"
 		}
-		g.emit(insn{kind: opRolVar, dst: v.reg, a: v.reg, off: g.constant(counts), comment: com})
+		g.emit(insn{kind: opTernlog, dst: v.reg, b: cm, c: cp, imm: xor3, comment: com})
+		g.emit(insn{kind: opRolVar, dst: v.reg, a: v.reg, off: g.rotCounts(v)})
 	}
 	g.release(c)
 	g.release(cm)
 	g.release(cp)
 }
 
-// chiIota builds the new lines of slope t from the operand sources and
-// applies χ and ι; it releases nothing.
-func (g *gen) chiIota(t, a int, srcs []*val, round int) []*val {
+// iota emits ι on whichever new register holds point (0, 0) in qword 0.
+func (g *gen) iota(out []*val) {
+	for _, v := range out {
+		if v.lanes[0] == 0 {
+			g.emit(insn{kind: opIota, dst: v.reg, imm: g.nround, comment: "ι"})
+			return
+		}
+	}
+	panic("genavx512: point (0, 0) is not in a qword 0")
+}
+
+// round emits a round from the lines of slope s (multiplier a/s) to the
+// lines of slope slopeAfter(s) with multiplier a.
+func (g *gen) round(st []*val, s, a int) []*val {
+	t := slopeAfter(s)
+	g.comment(fmt.Sprintf("round %d: slope %d -> %d", g.nround, s, t))
+	g.thetaRho(st)
 	out := make([]*val, 5)
-	chi := func(b0, b1, b2 bool) bool { return b0 != (!b1 && b2) }
 	for c := 0; c < 5; c++ {
 		nl := line(t, c, a)
 		var ops [3]*val
 		var tmp [3]bool
 		for k := 0; k < 3; k++ {
-			var want [8]int
-			for i := range want {
-				want[i] = unused
-			}
-			for x := 0; x < 5; x++ {
-				p := nl[x]
-				shifted := (p%5+k)%5 + 5*(p/5)
-				want[x] = preimage(shifted)
+			want := blank()
+			for q := 0; q < 5; q++ {
+				p := nl[q]
+				want[q] = preimage((p%5+k)%5 + 5*(p/5))
 			}
 			com := ""
 			if c == 0 && k == 0 {
-				com = fmt.Sprintf("π, χ operands for slope %d", t)
+				com = "π, χ operands"
 			}
-			ops[k], tmp[k] = g.gather(want, srcs, com)
+			ops[k], tmp[k] = g.gather(want, st, com)
 		}
-		// The destination must be a temporary (it is overwritten).
+		// VPTERNLOGQ overwrites its first operand: make it a temporary.
 		d := -1
 		for k := 0; k < 3; k++ {
 			if tmp[k] {
@@ -436,15 +496,13 @@ func (g *gen) chiIota(t, a int, srcs []*val, round int) []*val {
 		if d < 0 {
 			r := g.alloc()
 			g.emit(insn{kind: opMove, dst: r, a: ops[0].reg})
-			ops[0] = &val{reg: r, lanes: ops[0].lanes}
-			tmp[0] = true
-			d = 0
+			ops[0], tmp[0], d = &val{reg: r, lanes: ops[0].lanes}, true, 0
 		}
-		o := [3]int{d, (d + 1) % 3, (d + 2) % 3} // instruction operand a, b, c -> operand index
+		o := [3]int{d, (d + 1) % 3, (d + 2) % 3} // instruction operand -> χ operand
 		imm := ternImm(func(a, b, c bool) bool {
 			var v [3]bool
 			v[o[0]], v[o[1]], v[o[2]] = a, b, c
-			return chi(v[0], v[1], v[2])
+			return v[0] != (!v[1] && v[2])
 		})
 		com := ""
 		if c == 0 {
@@ -457,66 +515,11 @@ func (g *gen) chiIota(t, a int, srcs []*val, round int) []*val {
 			}
 		}
 		out[c] = &val{reg: ops[d].reg, lanes: nl}
-		if nl[0] == 0 {
-			g.emit(insn{kind: opIota, dst: ops[d].reg, imm: round % 24, comment: "ι"})
+		if c == 0 {
+			g.iota(out[:1])
 		}
 	}
-	return out
-}
-
-// round emits one round from the state st (lines of slope s) to lines of
-// slope t and returns the new state.
-func (g *gen) round(st []*val, s, t, a int) []*val {
-	g.emitComment(fmt.Sprintf("round %d: slope %d -> %d", g.nround, s, t))
-	g.thetaRho(st)
-	var srcs []*val
-	var extra []*val
-	if s == 0 {
-		// Heavy round: gather rows 0..3 so that every operand lies in one
-		// gathered register and row 4.
-		lines := g.operandLines(t, a)
-		pts := func(ls []int, rows ...int) [8]int {
-			var w [8]int
-			for i := range w {
-				w[i] = unused
-			}
-			n := 0
-			for _, l := range ls {
-				for _, p := range lines[l] {
-					for _, r := range rows {
-						if p/5 == r {
-							w[n] = p
-							n++
-						}
-					}
-				}
-			}
-			return w
-		}
-		get := func(want [8]int, a, b *val, com string) *val {
-			v, _ := g.gather(want, []*val{a, b}, com)
-			extra = append(extra, v)
-			return v
-		}
-		u := get(pts([]int{0, 1, 2, 3}, 0, 1), st[0], st[1], "gather rows 0..3 of the operand lines")
-		v := get(pts([]int{0, 1, 2, 3}, 2, 3), st[2], st[3], "")
-		m1 := get(pts([]int{0, 1}, 0, 1, 2, 3), u, v, "")
-		m2 := get(pts([]int{2, 3}, 0, 1, 2, 3), u, v, "")
-		w := get(pts([]int{4}, 0, 1), st[0], st[1], "")
-		x := get(pts([]int{4}, 2, 3), st[2], st[3], "")
-		m3 := get(pts([]int{4}, 0, 1, 2, 3), w, x, "")
-		srcs = []*val{m1, m2, m3, st[4]}
-	} else {
-		if t != slopeAfter(s) {
-			panic("genavx512: plain round to the wrong slope")
-		}
-		srcs = st
-	}
-	out := g.chiIota(t, a, srcs, g.nround)
 	g.releaseShared()
-	for _, v := range extra {
-		g.release(v.reg)
-	}
 	for _, v := range st {
 		g.release(v.reg)
 	}
@@ -524,55 +527,127 @@ func (g *gen) round(st []*val, s, t, a int) []*val {
 	return out
 }
 
-// operandLines returns the five distinct point sets (in old coordinates)
-// of the χ operands of lines of slope t.
-func (g *gen) operandLines(t, a int) [][]int {
-	var ls [][]int
-	seen := map[[25]bool]bool{}
+// columnRound emits a round from the rows that leaves the state in the
+// columns: register x holds column x, qword q holding row 2·col(q), where
+// col(q) is the column in qword q of the rows (so row 0 becomes column 0
+// without a permutation).
+func (g *gen) columnRound(st []*val) []*val {
+	g.comment(fmt.Sprintf("round %d: rows -> columns", g.nround))
+	for y, v := range st {
+		for q := 0; q < 5; q++ {
+			if v.lanes[q]/5 != y {
+				panic("genavx512: the column round needs the rows")
+			}
+		}
+	}
+	var rowOf [5]int
+	for q := 0; q < 5; q++ {
+		rowOf[q] = 2 * (st[0].lanes[q] % 5) % 5
+	}
+	g.thetaRho(st)
+	var cols [5]*val
+	for x := 0; x < 5; x++ {
+		want := blank()
+		for q := 0; q < 5; q++ {
+			want[q] = preimage(x + 5*rowOf[q])
+		}
+		com := ""
+		if x == 0 {
+			com = "π: row x becomes column x"
+		}
+		v, tmp := g.gather(want, st, com)
+		if !tmp {
+			r := g.alloc()
+			g.emit(insn{kind: opMove, dst: r, a: v.reg})
+			v = &val{reg: r, lanes: want}
+		}
+		cols[x] = v
+	}
+	out := make([]*val, 5)
+	for x := 0; x < 5; x++ {
+		r := g.alloc()
+		com := ""
+		if x == 0 {
+			com = "χ"
+		}
+		g.emit(insn{kind: opMove, dst: r, a: cols[x].reg, comment: com})
+		g.emit(insn{kind: opTernlog, dst: r, b: cols[(x+1)%5].reg, c: cols[(x+2)%5].reg, imm: chi})
+		lanes := blank()
+		for q := 0; q < 5; q++ {
+			lanes[q] = x + 5*rowOf[q]
+		}
+		out[x] = &val{reg: r, lanes: lanes}
+	}
+	g.iota(out)
+	g.releaseShared()
+	for x := 0; x < 5; x++ {
+		g.release(cols[x].reg)
+		g.release(st[x].reg)
+	}
+	g.nround++
+	return out
+}
+
+// transpose moves the state from the columns to the lines of slope s with
+// multiplier a. Each line takes one lane of every column: U and V gather
+// the points of lines 0..3 in columns 0, 1 and in columns 2, 3, M1 and M2
+// combine them into lines 0, 1 and lines 2, 3 without column 4, W, X and M3
+// do the same for line 4, and each line is one VPERMI2Q of an M and column 4.
+func (g *gen) transpose(st []*val, s, a int) []*val {
+	g.comment(fmt.Sprintf("columns -> lines of slope %d", s))
+	for x, v := range st {
+		for q := 0; q < 5; q++ {
+			if v.lanes[q]%5 != x {
+				panic("genavx512: the transposition needs the columns")
+			}
+		}
+	}
+	var lines [5][8]int
 	for c := 0; c < 5; c++ {
-		nl := line(t, c, a)
-		for k := 0; k < 3; k++ {
-			var set [25]bool
-			var l []int
-			for x := 0; x < 5; x++ {
-				p := nl[x]
-				q := preimage((p%5+k)%5 + 5*(p/5))
-				set[q] = true
-				l = append(l, q)
+		lines[c] = line(s, c, a)
+	}
+	pts := func(ls []int, cols ...int) [8]int {
+		w := blank()
+		n := 0
+		for _, l := range ls {
+			for _, p := range lines[l][:5] {
+				for _, c := range cols {
+					if p%5 == c {
+						w[n] = p
+						n++
+					}
+				}
 			}
-			if !seen[set] {
-				seen[set] = true
-				ls = append(ls, l)
-			}
 		}
+		return w
 	}
-	if len(ls) != 5 {
-		panic("genavx512: operands are not five lines")
+	get := func(want [8]int, a, b *val) *val {
+		v, _ := g.gather(want, []*val{a, b}, "")
+		return v
 	}
-	return ls
+	u := get(pts([]int{0, 1, 2, 3}, 0, 1), st[0], st[1])
+	v := get(pts([]int{0, 1, 2, 3}, 2, 3), st[2], st[3])
+	m1 := get(pts([]int{0, 1}, 0, 1, 2, 3), u, v)
+	m2 := get(pts([]int{2, 3}, 0, 1, 2, 3), u, v)
+	w := get(pts([]int{4}, 0, 1), st[0], st[1])
+	x := get(pts([]int{4}, 2, 3), st[2], st[3])
+	m3 := get(pts([]int{4}, 0, 1, 2, 3), w, x)
+	for _, r := range []*val{u, v, w, x} {
+		g.release(r.reg)
+	}
+	out := make([]*val, 5)
+	for c := 0; c < 5; c++ {
+		out[c], _ = g.gather(lines[c], []*val{m1, m2, m3, st[4]}, "")
+	}
+	for _, r := range []*val{m1, m2, m3} {
+		g.release(r.reg)
+	}
+	for _, r := range st {
+		g.release(r.reg)
+	}
+	g.releaseShared()
+	return out
 }
-
-// inverse returns the inverse of a mod 5.
-func inverse(a int) int {
-	for b := 1; b < 5; b++ {
-		if a*b%5 == 1 {
-			return b
-		}
-	}
-	panic("genavx512: no inverse")
-}
-
-// slopeAfter returns the slope π maps lines of slope s to.
-func slopeAfter(s int) int {
-	for t := 0; t < 5; t++ {
-		if (s*(1+3*t))%5 == 1 {
-			return t
-		}
-	}
-	return -1 // s = 0: π makes columns
-}
-
-func (g *gen) emitComment(s string) { g.emit(insn{kind: -1, comment: s}) }
 
 // program builds the whole permutation.
 func (g *gen) program() {
@@ -582,32 +657,22 @@ func (g *gen) program() {
 		g.emit(insn{kind: opLoadState, dst: r, off: 40 * y})
 		st[y] = &val{reg: r, lanes: line(0, y, 1)}
 	}
-	s := 0
-	targets := []int{2, 3, 3, 3, 3}
-	if *repeat > 1 {
-		var tt []int
-		for i := 0; i < *repeat; i++ {
-			tt = append(tt, targets...)
-		}
-		targets = tt
-	}
-	for _, t := range targets {
-		// Qword q of the lines of slope s holds column a·q. A plain round
-		// from slope s with multiplier a goes to multiplier s·a, which makes
-		// three of its operands old registers as they are; the heavy round
-		// picks the multiplier that brings the rows back to a = 1.
+	for _, t := range []int{3, 3, 3, 3, 2} {
+		// A round from slope s with multiplier a/s goes to multiplier a;
+		// the transposition picks the one that ends on the rows with a = 1.
 		prod := 1
-		for s = t; s != 0; s = slopeAfter(s) {
+		for s := t; s != 0; s = slopeAfter(s) {
 			prod = prod * s % 5
 		}
 		a := inverse(prod)
-		st = g.round(st, 0, t, a)
-		for s = t; s != 0; s = slopeAfter(s) {
+		st = g.columnRound(st)
+		st = g.transpose(st, t, a)
+		for s := t; s != 0; s = slopeAfter(s) {
 			a = a * s % 5
-			st = g.round(st, s, slopeAfter(s), a)
+			st = g.round(st, s, a)
 		}
 	}
-	if g.nround != 24 && *repeat == 1 {
+	if g.nround != 24 {
 		panic(fmt.Sprintf("genavx512: %d rounds", g.nround))
 	}
 	for y := 0; y < 5; y++ {
@@ -621,10 +686,11 @@ func (g *gen) program() {
 // ---------------------------------------------------------------------------
 // Emulation.
 
+// emulate runs the program on the state a.
 func (g *gen) emulate(a *[25]uint64) {
 	var z [nRegs][8]uint64
 	rc := roundConstants()
-	mem := make([]uint64, 32)
+	mem := make([]uint64, 25+8)
 	copy(mem, a[:])
 	for _, in := range g.prog {
 		switch in.kind {
@@ -656,8 +722,7 @@ func (g *gen) emulate(a *[25]uint64) {
 		case opPerm2:
 			var v [8]uint64
 			for q := 0; q < 8; q++ {
-				i := z[in.dst][q] & 15
-				if i < 8 {
+				if i := z[in.dst][q] & 15; i < 8 {
 					v[q] = z[in.a][i]
 				} else {
 					v[q] = z[in.b][i-8]
@@ -686,52 +751,50 @@ func (g *gen) emulate(a *[25]uint64) {
 func z(r int) string { return fmt.Sprintf("Z%d", r) }
 
 func (g *gen) write(w *bufio.Writer) {
-	fmt.Fprintln(w, "// Code generated by genavx512/main.go; DO NOT EDIT.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "//go:build amd64 && !purego")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "// Keccak-f[1600] (FIPS 202) for amd64 with AVX-512F, one state in five zmm")
-	fmt.Fprintln(w, "// registers. The layout and the round schedule are described in")
-	fmt.Fprintln(w, "// genavx512/main.go.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "#include \"textflag.h\"")
-	fmt.Fprintln(w)
-	// The constants are read 64 bytes at a time, so they must not straddle
-	// cache lines, but the linker aligns a data symbol to 32 bytes only.
-	// The table is therefore stored twice, the second copy 32 bytes off
-	// the first's alignment; the function uses the copy that is 64-byte
-	// aligned.
+	p := func(s string, args ...any) { fmt.Fprintf(w, s+"\n", args...) }
+	ins := func(s string, args ...any) { fmt.Fprintf(w, "\t"+s+"\n", args...) }
+	p("// Code generated by genavx512/main.go; DO NOT EDIT.")
+	p("")
+	p("//go:build amd64 && !purego")
+	p("")
+	p("// Keccak-f[1600] (FIPS 202) for amd64 with AVX-512F, one state in five zmm")
+	p("// registers. The layout, the round schedule and the constant table are")
+	p("// described in genavx512/main.go.")
+	p("")
+	p("#include \"textflag.h\"")
+	p("")
 	size := len(g.consts) * vecSize
-	fmt.Fprintln(w, "// Constants: VPERMQ/VPERMI2Q indices and VPROLVQ counts, stored twice (see")
-	fmt.Fprintln(w, "// genavx512/main.go).")
+	p("// VPERMQ/VPERMI2Q indices and VPROLVQ counts, stored twice: the second copy")
+	p("// starts %d bytes in, so one of the two is 64-byte aligned.", size+32)
 	for _, base := range []int{0, size + 32} {
 		for i, c := range g.consts {
 			for q, v := range c {
-				fmt.Fprintf(w, "DATA avx512consts<>+%d(SB)/8, $%d\n", base+i*vecSize+8*q, v)
+				p("DATA avx512consts<>+%d(SB)/8, $%d", base+i*vecSize+8*q, v)
 			}
 		}
 	}
-	fmt.Fprintf(w, "GLOBL avx512consts<>(SB), RODATA|NOPTR, $%d\n", 2*size+32)
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "// func permuteAVX512(a *[25]uint64)")
-	fmt.Fprintln(w, "TEXT ·permuteAVX512(SB), NOSPLIT, $0-8")
-	ins := func(s string, args ...any) { fmt.Fprintf(w, "\t"+s+"\n", args...) }
+	p("GLOBL avx512consts<>(SB), RODATA|NOPTR, $%d", 2*size+32)
+	p("")
+	p("// func permuteAVX512(a *[25]uint64)")
+	p("TEXT ·permuteAVX512(SB), NOSPLIT, $0-8")
 	ins("MOVQ a+0(FP), DI")
 	ins("LEAQ avx512consts<>(SB), R8")
 	ins("TESTQ $32, R8")
 	ins("JZ aligned")
 	ins("ADDQ $%d, R8", size+32)
-	fmt.Fprintln(w, "aligned:")
+	p("")
+	p("aligned:")
 	ins("MOVQ $0x1f, AX")
-	ins("KMOVW AX, K1")
+	ins("KMOVW AX, K1") // qwords 0..4
 	ins("MOVQ $1, AX")
-	ins("KMOVW AX, K2")
+	ins("KMOVW AX, K2") // qword 0
 	for _, in := range g.prog {
+		if in.kind == opComment {
+			p("")
+			ins("// %s", in.comment)
+			continue
+		}
 		if in.comment != "" {
-			if in.kind < 0 {
-				fmt.Fprintf(w, "\n\t// %s\n", in.comment)
-				continue
-			}
 			ins("// %s", in.comment)
 		}
 		switch in.kind {
@@ -761,15 +824,13 @@ func (g *gen) write(w *bufio.Writer) {
 	ins("RET")
 }
 
-var repeat = flag.Int("repeat", 1, "experiment: emit the 24 rounds this many times (wrong result)")
-
 func main() {
 	out := flag.String("out", "", "output file (default standard output)")
 	flag.Parse()
 	g := newGen()
 	g.program()
 	r := rand.New(rand.NewPCG(1, 2))
-	for n := 0; n < 200 && *repeat == 1; n++ {
+	for n := 0; n < 200; n++ {
 		var a [25]uint64
 		for i := range a {
 			a[i] = r.Uint64()
@@ -778,14 +839,17 @@ func main() {
 		reference(&want)
 		g.emulate(&got)
 		if got != want {
-			fmt.Fprintf(os.Stderr, "genavx512: emulated program disagrees with FIPS 202 on state %d\n", n)
+			fmt.Fprintf(os.Stderr, "genavx512: the emulated program disagrees with FIPS 202 on state %d\n", n)
 			os.Exit(1)
 		}
 	}
 	var sb strings.Builder
 	bw := bufio.NewWriter(&sb)
 	g.write(bw)
-	bw.Flush()
+	if err := bw.Flush(); err != nil {
+		fmt.Fprintln(os.Stderr, "genavx512:", err)
+		os.Exit(1)
+	}
 	f := os.Stdout
 	if *out != "" {
 		var err error
