@@ -34,8 +34,8 @@
 //     shift left by one) and VPSRLQ $63, both XORed in;
 //   - ρ and π: for each output plane, the five lanes B[X] = rot(A[X+3Y, X]
 //     ^ D[X+3Y], r) are loaded with their D XORed in (one VPXOR with a memory
-//     operand) into Y0..Y4, and rotated with VPSLLQ, VPSRLQ and VPOR; the
-//     rotations by 8 and 56 are one VPSHUFB each;
+//     operand) into Y0..Y4, and rotated with VPSLLQ (VPADDQ for a shift by
+//     one), VPSRLQ and VPOR; the rotations by 8 and 56 are one VPSHUFB each;
 //   - χ: E[X] = B[X] ^ (^B[X+1] & B[X+2]) is a VPANDN and a VPXOR, stored to
 //     the other copy;
 //   - ι: the round constant, broadcast once per round (VPBROADCASTQ), is
@@ -133,6 +133,11 @@ func (g *gen) round(src, dst copyOf, rc int) {
 			g.ins("VPXOR %s, %s, %s", src.lane(l), y(5+sx), b)
 			switch r := g.rots[l]; r {
 			case 0:
+			case 1:
+				t := y(10 + bx)
+				g.ins("VPADDQ %s, %s, %s", b, b, t)
+				g.ins("VPSRLQ $63, %s, %s", b, b)
+				g.ins("VPOR %s, %s, %s", t, b, b)
 			case 8:
 				g.ins("VPSHUFB rotl8<>(SB), %s, %s", b, b)
 			case 56:
