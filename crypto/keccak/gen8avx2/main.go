@@ -24,10 +24,13 @@
 //
 // Registers. Sixteen ymm registers cannot hold 25 lanes plus temporaries,
 // so the state lives in memory and each round reads one copy and writes the
-// other: the caller's rows (stride 64, base DI) and a 25x32-byte buffer at
-// the bottom of the frame (stride 32, base SP). Rounds alternate between
-// the two, two rounds per loop iteration, so after 24 rounds the state is
-// back in the caller's array. One round:
+// other. A group's 25 half-rows are first copied to a 25x32-byte buffer in
+// the frame, aligned to 32 bytes (base BX), so that no access splits a
+// cache line whatever the caller's alignment; a second such buffer follows
+// it. Rounds alternate between the two, two rounds per loop iteration, so
+// after 24 rounds the state is back in the first buffer; blocks are
+// absorbed into it, and after the group's last block it is copied back to
+// the caller's rows. One round:
 //
 //   - θ: C[x] (Y0..Y4) is one load and four VPXORs with memory operands;
 //     D[x] = C[x-1] ^ rot(C[x+1], 1) (Y5..Y9), the rotation as VPADDQ (the
@@ -51,8 +54,8 @@
 // zeros instead of its pointer, with a pointer step of zero, so its state
 // absorbs nothing and its memory is never read.
 //
-// Before returning, the function overwrites the frame buffer (which held
-// the states between rounds) with zeros and clears every ymm register
+// Before returning, the function overwrites both frame buffers (which held
+// the states) with zeros and clears every ymm register
 // (VZEROALL).
 package main
 
@@ -64,11 +67,12 @@ import (
 )
 
 const (
-	maxW      = 21           // largest rate in words (168 bytes)
-	bufSize   = 25 * 32      // the frame's state copy
-	stepOff   = bufSize      // four pointer steps
-	groupOff  = bufSize + 32 // groups left
-	frameSize = bufSize + 40
+	maxW      = 21                       // largest rate in words (168 bytes)
+	stepOff   = 0                        // four pointer steps
+	groupOff  = 32                       // groups left
+	bufOff    = 40                       // the two state copies, once aligned
+	copySize  = 25 * 32                  // one copy of a group's four states
+	frameSize = bufOff + 24 + 2*copySize // SP is 8-byte aligned: at most 24 bytes to skip
 )
 
 // rho returns the ρ rotation offsets of FIPS 202 Algorithm 2, indexed x+5y.
@@ -99,17 +103,18 @@ func (g *gen) label(l string) { fmt.Fprintf(g.w, "\n%s:\n", l) }
 // distance between lanes.
 type copyOf struct {
 	base   string
+	off    int
 	stride int
 }
 
-func (c copyOf) lane(i int) string { return fmt.Sprintf("%d(%s)", c.stride*i, c.base) }
+func (c copyOf) lane(i int) string { return fmt.Sprintf("%d(%s)", c.off+c.stride*i, c.base) }
 
 // round emits one round from src to dst, XORing the round constant at
 // rc(R12) into lane 0.
 func (g *gen) round(src, dst copyOf, rc int) {
 	// θ: C[x] in Y0..Y4.
 	for x := 0; x < 5; x++ {
-		g.ins("VMOVDQU %s, %s", src.lane(x), y(x))
+		g.ins("VMOVDQA %s, %s", src.lane(x), y(x))
 		for yy := 1; yy < 5; yy++ {
 			g.ins("VPXOR %s, %s, %s", src.lane(x+5*yy), y(x), y(x))
 		}
@@ -156,7 +161,7 @@ func (g *gen) round(src, dst copyOf, rc int) {
 			if bx == 0 && py == 0 {
 				g.ins("VPXOR Y15, %s, %s", t, t)
 			}
-			g.ins("VMOVDQU %s, %s", t, dst.lane(bx+5*py))
+			g.ins("VMOVDQA %s, %s", t, dst.lane(bx+5*py))
 		}
 	}
 }
@@ -178,8 +183,8 @@ func (g *gen) quad(k int) {
 	g.ins("VPUNPCKHQDQ Y3, Y2, Y7")
 	for m := 0; m < 4; m++ {
 		i := 4*k + m
-		g.ins("VPXOR %d(DI), %s, %s", 64*i, y(4+m), y(4+m))
-		g.ins("VMOVDQU %s, %d(DI)", y(4+m), 64*i)
+		g.ins("VPXOR %d(BX), %s, %s", 32*i, y(4+m), y(4+m))
+		g.ins("VMOVDQA %s, %d(BX)", y(4+m), 32*i)
 	}
 }
 
@@ -191,8 +196,8 @@ func (g *gen) single(i int) {
 	g.ins("VMOVQ %d(R10), X1", o)
 	g.ins("VPINSRQ $1, %d(R11), X1, X1", o)
 	g.ins("VINSERTI128 $1, X1, Y0, Y0")
-	g.ins("VPXOR %d(DI), Y0, Y0", 64*i)
-	g.ins("VMOVDQU Y0, %d(DI)", 64*i)
+	g.ins("VPXOR %d(BX), Y0, Y0", 32*i)
+	g.ins("VMOVDQA Y0, %d(BX)", 32*i)
 }
 
 // absorb emits the absorption of CX (1..maxW) words of the group's states,
@@ -219,8 +224,8 @@ func (g *gen) absorb() {
 func (g *gen) function() {
 	const name = "f1600x8AVX2"
 	fmt.Fprintf(g.w, "\n// func %s(a *[200]uint64, ptrs *[8]*byte, mask, words, blocks int)\n", name)
-	fmt.Fprintf(g.w, "//\n// Frame: 0..%d the state copy, %d..%d the pointer steps, %d the groups left.\n",
-		bufSize, stepOff, stepOff+32, groupOff)
+	fmt.Fprintf(g.w, "//\n// Frame: %d(SP) the pointer steps, %d(SP) the groups left, then the\n", stepOff, groupOff)
+	fmt.Fprintf(g.w, "// two state copies at BX, the first 32-byte boundary from %d(SP) on.\n", bufOff)
 	fmt.Fprintf(g.w, "TEXT ·%s(SB), 0, $%d-40\n", name, frameSize)
 	g.ins("MOVQ a+0(FP), DI")
 	g.ins("MOVQ ptrs+8(FP), SI")
@@ -229,23 +234,31 @@ func (g *gen) function() {
 	g.ins("CMPQ blocks+32(FP), $0")
 	g.ins("JLE done")
 	g.ins("MOVQ $2, %d(SP)", groupOff)
+	g.ins("LEAQ %d(SP), BX", bufOff+31)
+	g.ins("ANDQ $-32, BX // the state copies, 32-byte aligned")
 
 	g.label("group")
-	g.ins("MOVQ blocks+32(FP), DX")
+	for i := 0; i < 25; i++ {
+		g.ins("VMOVDQU %d(DI), Y%d", 64*i, i%16)
+		g.ins("VMOVDQA Y%d, %d(BX)", i%16, 32*i)
+	}
 	g.ins("TESTQ CX, CX")
-	g.ins("JZ block")
+	g.ins("JZ blocks")
 	g.ins("LEAQ x8zero<>(SB), AX")
-	g.ins("MOVQ CX, BX")
-	g.ins("SHLQ $3, BX // block size in bytes")
+	g.ins("MOVQ CX, DX")
+	g.ins("SHLQ $3, DX // block size in bytes")
 	for j := 0; j < 4; j++ {
 		r := fmt.Sprintf("R%d", 8+j)
 		g.ins("MOVQ %d(SI), %s", 8*j, r)
 		g.ins("XORL R12, R12")
 		g.ins("BTQ $%d, R13", j)
 		g.ins("CMOVQCC AX, %s // masked: read zeros", r)
-		g.ins("CMOVQCS BX, R12")
+		g.ins("CMOVQCS DX, R12")
 		g.ins("MOVQ R12, %d(SP)", stepOff+8*j)
 	}
+
+	g.label("blocks")
+	g.ins("MOVQ blocks+32(FP), DX")
 
 	g.label("block")
 	g.ins("TESTQ CX, CX")
@@ -260,8 +273,8 @@ func (g *gen) function() {
 	g.ins("LEAQ ·roundConstants(SB), R12")
 	g.ins("MOVQ $12, AX")
 	g.label("rounds")
-	a := copyOf{"DI", 64}
-	e := copyOf{"SP", 32}
+	a := copyOf{"BX", 0, 32}
+	e := copyOf{"BX", copySize, 32}
 	g.round(a, e, 0)
 	g.round(e, a, 8)
 	g.ins("ADDQ $16, R12")
@@ -270,6 +283,10 @@ func (g *gen) function() {
 	g.ins("DECQ DX")
 	g.ins("JNZ block")
 
+	for i := 0; i < 25; i++ {
+		g.ins("VMOVDQA %d(BX), Y%d", 32*i, i%16)
+		g.ins("VMOVDQU Y%d, %d(DI)", i%16, 64*i)
+	}
 	g.ins("ADDQ $32, DI // the next group: states 4..7")
 	g.ins("ADDQ $32, SI")
 	g.ins("SHRQ $4, R13")
@@ -277,8 +294,8 @@ func (g *gen) function() {
 	g.ins("JNZ group")
 
 	g.ins("VPXOR Y0, Y0, Y0")
-	for i := 0; i < 25; i++ {
-		g.ins("VMOVDQU Y0, %s", e.lane(i))
+	for i := 0; i < 50; i++ {
+		g.ins("VMOVDQA Y0, %d(BX)", 32*i)
 	}
 	g.label("done")
 	g.ins("VZEROALL")
