@@ -7,14 +7,15 @@ import "encoding/binary"
 // i = x+5y holds column x of row y as in F1600. The result equals eight
 // calls of F1600, one per state.
 //
-// On amd64 with AVX-512F (and without the purego build tag) the eight states
-// are permuted together in 512-bit registers (see gen8/main.go); elsewhere
-// F1600x8 makes eight calls to the scalar permutation.
+// On amd64 (without the purego build tag) the eight states are permuted
+// together: in 512-bit registers with AVX-512F (gen8/main.go), else in two
+// groups of four in 256-bit registers with AVX2 (gen8avx2/main.go);
+// elsewhere F1600x8 makes eight calls to the scalar permutation.
 func F1600x8(a *[200]uint64) { x8Absorb(a, nil, 0, 1) }
 
 // X8Accelerated reports whether F1600x8 (and the lockstep path of
-// KMAC.MultiSum) runs on the AVX-512 implementation rather than on eight
-// scalar permutations.
+// KMAC.MultiSum) runs on an eight-lane implementation (AVX-512F or AVX2)
+// rather than on eight scalar permutations.
 func X8Accelerated() bool { return useX8 }
 
 // x8AbsorbGeneric is the portable x8Absorb: for each of blocks blocks, it

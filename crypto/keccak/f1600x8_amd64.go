@@ -53,6 +53,17 @@ func chooseX8(avx512, avx2 bool) x8Kind {
 	return x8Scalar
 }
 
+// x8MinLanes is the fewest messages worth a lockstep step of
+// KMAC.MultiSum once no more messages wait: an eight-lane permutation costs
+// about two scalar ones on the AVX-512 path, and five and a half on the
+// AVX2 path.
+func x8MinLanes() int {
+	if x8Path == x8AVX2 {
+		return 6
+	}
+	return 2
+}
+
 // useX8 reports whether x8Absorb runs an eight-lane assembly permutation,
 // which makes the lockstep path of KMAC.MultiSum worthwhile.
 var useX8 = x8Path != x8Scalar

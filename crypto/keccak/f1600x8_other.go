@@ -2,6 +2,10 @@
 
 package keccak
 
+// x8MinLanes is the lockstep threshold of KMAC.MultiSum (unused here: the
+// lockstep path needs useX8).
+func x8MinLanes() int { return 2 }
+
 // useX8 is false: this build has no eight-lane permutation.
 const useX8 = false
 

@@ -11,10 +11,9 @@ type MultiMessage struct {
 	Tag []byte
 }
 
-// multiMinLanes is the fewest messages worth a lockstep step once no more
-// messages wait: an eight-lane permutation costs about as much as two
-// scalar ones, so with one message left the scalar path is faster.
-const multiMinLanes = 2
+// The fewest messages worth a lockstep step once no more messages wait
+// depend on the eight-lane implementation (x8MinLanes): below it the scalar
+// path is faster.
 
 // MultiSum computes the tags of several messages under the keyed state k:
 // for each msgs[i] it writes to msgs[i].Tag exactly what
@@ -47,7 +46,7 @@ func (k *KMAC) MultiSum(msgs []MultiMessage) {
 // lockstep driver on both absorbs).
 func (k *KMAC) multiSum(msgs []MultiMessage, lockstep, generic bool) {
 	rate := k.s.rate
-	if !lockstep || len(msgs) < multiMinLanes || rate < 16 {
+	if !lockstep || len(msgs) < x8MinLanes() || rate < 16 {
 		for i := range msgs {
 			m := *k
 			for _, p := range msgs[i].Pieces {
@@ -102,7 +101,7 @@ func (w *multiWork) run(k *KMAC, msgs []MultiMessage, generic bool) {
 		if active == 0 {
 			return
 		}
-		if next == len(msgs) && active < multiMinLanes {
+		if next == len(msgs) && active < x8MinLanes() {
 			for j := range w.lanes {
 				if w.lanes[j].busy {
 					w.finishScalar(k, msgs, j)
