@@ -205,6 +205,9 @@ type config struct {
 	// asymReq and asymResp are the lengths of the asymmetric ratchet's
 	// control messages (epoch and payload; 0 on QSMS).
 	asymReq, asymResp int
+	// systemClock: Config.Now was not set, so the protocol clock is the
+	// system's and the record path may cache it (endpoint.unixNow).
+	systemClock bool
 }
 
 // normalize checks c for the role and fills in defaults.
@@ -263,7 +266,7 @@ func (c *Config) normalize(server bool) (*config, error) {
 		n.Rand = rand.Reader
 	}
 	if n.Now == nil {
-		n.Now = time.Now
+		n.Now, n.systemClock = time.Now, true
 	}
 	if server && n.Duplex && n.PeerKeys == nil && n.PeerKey != nil {
 		only := n.PeerKey

@@ -457,12 +457,12 @@ func (c *Conn) Write(b []byte) (int, error) {
 		c.mu.Unlock()
 		return 0, c.opErr("write", err)
 	}
-	c.noteSendLocked(true)
+	now := c.noteSendLocked(true)
 	c.mu.Unlock()
 	if err := c.awaitCredit(); err != nil {
 		return 0, c.opErr("write", err)
 	}
-	_, due, err := c.seal(flagData, b, nil, true)
+	_, due, err := c.seal(flagData, b, nil, true, now)
 	if due {
 		c.wantRekey()
 	}
@@ -483,14 +483,14 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, DefaultMaxPayload
 // the peer's address (to nil) or to another one; it returns the datagram's
 // size.
 func (c *Conn) sendRecord(flag record.Flag, pt []byte, to *net.UDPAddr) (int, error) {
-	n, _, err := c.seal(flag, pt, to, false)
+	n, _, err := c.seal(flag, pt, to, false, c.ep.now())
 	return n, err
 }
 
 // seal seals one record under the current transmit keys and sends it. For
 // data it enforces the hard limits (ErrKeysExhausted) and reports whether a
 // soft limit has just been reached (due).
-func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool) (size int, due bool, err error) {
+func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool, now mono) (size int, due bool, err error) {
 	c.keyMu.RLock()
 	k := c.keys
 	if k == nil {
@@ -501,7 +501,7 @@ func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool) (si
 	var age time.Duration
 	if data {
 		cfg := c.cfg
-		age = time.Duration(c.ep.now() - tx.start)
+		age = time.Duration(now - tx.start)
 		if tx.records.Load() >= uint64(cfg.RejectAfterRecords) || tx.bytes.Load() >= uint64(cfg.RejectAfterBytes) || age >= cfg.RejectAfterTime {
 			c.keyMu.RUnlock()
 			return 0, !tx.asked.Swap(true), ErrKeysExhausted
@@ -515,13 +515,13 @@ func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool) (si
 	if data && s.batched {
 		// The socket's sender goroutine seals it, together with the
 		// records queued with it (sock.flush).
-		buf, job.d, _, err = tx.sealer.Defer(buf, prefix[:], flag, pt, record.UnixTime(c.cfg.Now()))
+		buf, job.d, _, err = tx.sealer.Defer(buf, prefix[:], flag, pt, c.ep.unixNow(now))
 		if err == nil {
 			job.tx = tx
 			tx.pending.Add(1)
 		}
 	} else {
-		buf, _, err = tx.sealer.Seal(buf, prefix[:], flag, pt, record.UnixTime(c.cfg.Now()))
+		buf, _, err = tx.sealer.Seal(buf, prefix[:], flag, pt, c.ep.unixNow(now))
 	}
 	if err == nil {
 		recs, bytes := tx.records.Add(1), tx.bytes.Add(uint64(len(pt)))
@@ -681,7 +681,8 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 		return
 	}
 	highest, empty := c.rxWin.Highest(), c.rxWin.Empty()
-	h, pt, err := rx.opener.Open(c.ep.takeBuf(), r.Prefix, r.Packet, record.UnixTime(c.cfg.Now()))
+	now := c.ep.now()
+	h, pt, err := rx.opener.Open(c.ep.takeBuf(), r.Prefix, r.Packet, c.ep.unixNow(now))
 	epoch := rx.epoch
 	first := err == nil && !rx.seen.Load() && rx.seen.CompareAndSwap(false, true)
 	c.keyMu.RUnlock()
@@ -702,7 +703,7 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 		c.finishHandshakeLocked()
 	}
 	c.acceptLocked(authRecord{flag: h.Flag, pt: pt, from: from, size: size, seq: h.Sequence,
-		newHighest: empty || h.Sequence > highest, epoch: epoch, first: first})
+		newHighest: empty || h.Sequence > highest, epoch: epoch, first: first}, now)
 }
 
 // pendingRecord is a record datagram the socket reader holds until it can
@@ -735,7 +736,8 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 		return
 	}
 	highest, empty := c.rxWin.Highest(), c.rxWin.Empty()
-	now := record.UnixTime(c.cfg.Now())
+	now := c.ep.now()
+	unixNow := c.ep.unixNow(now)
 	var (
 		items  [maxPendingRecords]record.OpenItem
 		group  [2][maxPendingRecords]record.OpenItem
@@ -763,7 +765,7 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 			continue
 		}
 		rx := k.rx[idx]
-		rx.opener.OpenBatch(group[idx][:ng[idx]], now)
+		rx.opener.OpenBatch(group[idx][:ng[idx]], unixNow)
 		epochs[idx] = rx.epoch
 		for _, it := range group[idx][:ng[idx]] {
 			if it.Err == nil {
@@ -804,7 +806,7 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 		isFirst := first[idx] && !seenFirst[idx]
 		seenFirst[idx] = seenFirst[idx] || isFirst
 		c.acceptLocked(authRecord{flag: it.Header.Flag, pt: it.Out, from: r.from, size: r.size, seq: seq,
-			newHighest: empty || seq > highest, epoch: epochs[idx], first: isFirst})
+			newHighest: empty || seq > highest, epoch: epochs[idx], first: isFirst}, now)
 		if empty || seq > highest {
 			highest, empty = seq, false
 		}
@@ -824,14 +826,13 @@ type authRecord struct {
 	first      bool   // the first record of that epoch
 }
 
-// acceptLocked acts on an authenticated record.
-func (c *Conn) acceptLocked(r authRecord) {
+// acceptLocked acts on an authenticated record that arrived at now.
+func (c *Conn) acceptLocked(r authRecord, now mono) {
 	pt, from := r.pt, r.from
 	if c.closed || c.endErr != nil {
 		clear(pt)
 		return
 	}
-	now := c.ep.now()
 	c.noteRecvLocked(now, r.flag == flagData)
 	if r.first {
 		c.onEpochSeenLocked(r.epoch, now)

@@ -36,6 +36,7 @@ type endpoint struct {
 	cfg    *config
 	server bool
 	base   time.Time // the origin of the sessions' clocks (mono)
+	wall   atomic.Pointer[wallSample]
 
 	mu       sync.RWMutex
 	sessions map[uint64]*Conn

@@ -21,7 +21,7 @@ func feedLocked(c *Conn, r authRecord) {
 	if r.from == (authRecord{}).from {
 		r.from = fuzzPeer[0]
 	}
-	c.acceptLocked(r)
+	c.acceptLocked(r, c.ep.now())
 }
 
 // TestFlowWriter: a writer sends initialCredit records freely; at the

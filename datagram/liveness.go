@@ -2,6 +2,8 @@ package datagram
 
 import (
 	"time"
+
+	"github.com/qsmp-go/qsmp/record"
 )
 
 // mono is a point in time on an endpoint's monotonic clock: the time since
@@ -14,6 +16,37 @@ const baseOffset = time.Hour
 
 // now returns the current endpoint time.
 func (ep *endpoint) now() mono { return mono(time.Since(ep.base)) }
+
+// wallRefresh is how often the record path reads the system clock: in
+// between, the protocol time of records advances with the monotonic clock,
+// so a step of the system clock shows in records within this time.
+const wallRefresh = 100 * time.Millisecond
+
+// wallSample is a reading of the system clock at an endpoint time.
+type wallSample struct {
+	at       mono
+	unixNano int64
+}
+
+// unixNow returns the protocol clock in UTC seconds (the utctime of
+// records) at endpoint time now: Config.Now when the application set one;
+// otherwise the system clock as read at most wallRefresh ago, advanced by
+// the monotonic clock. A record thus costs one clock reading, not three.
+func (ep *endpoint) unixNow(now mono) uint64 {
+	if !ep.cfg.systemClock {
+		return record.UnixTime(ep.cfg.Now())
+	}
+	s := ep.wall.Load()
+	if s == nil || now < s.at || time.Duration(now-s.at) >= wallRefresh {
+		t := time.Now()
+		s = &wallSample{at: mono(t.Sub(ep.base)), unixNano: t.UnixNano()}
+		ep.wall.Store(s)
+	}
+	if ns := s.unixNano + int64(now-s.at); ns > 0 {
+		return uint64(ns / int64(time.Second))
+	}
+	return 0
+}
 
 // liveness is what a session's timers need (guarded by Conn.mu). One timer
 // per session serves every deadline (control retransmissions, the rekey
@@ -37,9 +70,9 @@ type liveness struct {
 // probe at DeadPeerTimeout/2.
 const probeDivisor = 8
 
-// noteSendLocked records that a record goes out now; data starts the
+// noteSendLocked records that a record goes out now (and returns now); data starts the
 // dead-peer clock if it is not running.
-func (c *Conn) noteSendLocked(data bool) {
+func (c *Conn) noteSendLocked(data bool) mono {
 	l := &c.live
 	now := c.ep.now()
 	l.lastSend = now
@@ -51,6 +84,7 @@ func (c *Conn) noteSendLocked(data bool) {
 			c.scheduleLocked()
 		}
 	}
+	return now
 }
 
 // noteRecvLocked records an authenticated record received now.
