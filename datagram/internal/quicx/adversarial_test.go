@@ -125,11 +125,11 @@ func TestExporterBinding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf := make([]byte, 100)
-		if n, _, err := srv1.open(buf, rec); err != nil || string(buf[:n]) != "bound" {
-			t.Fatalf("same connection: %q, %v", buf[:n], err)
+		var pts [maxOpenBatch][]byte
+		if n := srv1.openBatch([][]byte{bytes.Clone(rec)}, &pts); n != 1 || string(pts[0]) != "bound" {
+			t.Fatalf("same connection: %d records, %q", n, pts[0])
 		}
-		if _, _, err := srv2.open(buf, rec); err == nil {
+		if n := srv2.openBatch([][]byte{bytes.Clone(rec)}, &pts); n != 0 {
 			t.Fatalf("record opened under another connection's exporter")
 		}
 		if srv2.drops.Snapshot().Auth != 1 {

@@ -169,7 +169,6 @@ type Conn struct {
 
 	mu          sync.Mutex
 	queue       ring
-	held        [][]byte // authenticated plaintexts that did not fit a Read buffer
 	closed      bool
 	peerClosed  bool
 	peerCode    uint8
@@ -476,61 +475,19 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, c.opErr("read", net.ErrClosed)
 		}
-		if len(c.held) > 0 {
-			h := c.held[0]
-			if len(b) < len(h) {
-				c.mu.Unlock()
-				return 0, c.opErr("read", &ShortBufferError{Size: len(h), Have: len(b)})
-			}
-			c.held[0] = nil
-			c.held = c.held[1:]
-			c.mu.Unlock()
-			n := copy(b, h)
-			clear(h)
-			c.delivered(n)
-			return n, nil
-		}
-		if c.queue.len() > 1 {
-			// Several records wait: open them together (their tags are
-			// verified at once), the first into b, the others in place
-			// for the next Reads.
-			var pkts [maxOpenBatch][]byte
-			k := 0
-			for k < len(pkts) {
-				pkt, ok := c.queue.pop()
-				if !ok {
-					break
-				}
-				pkts[k] = pkt
-				k++
-			}
-			more := c.queue.len() > 0
-			c.mu.Unlock()
-			if more {
-				c.signal()
-			}
-			if n, ok := c.openBatch(b, pkts[:k]); ok {
-				c.delivered(n)
-				return n, nil
-			}
-			continue // held, or all dropped (counted)
-		}
-		if pkt, ok := c.queue.pop(); ok {
-			more := c.queue.len() > 0
-			c.mu.Unlock()
-			if more {
-				c.signal()
-			}
-			n, pt, err := c.open(b, pkt)
-			if err != nil {
-				continue // counted
-			}
-			if pt != nil {
-				c.mu.Lock()
-				c.held = append(c.held, pt)
+		if pt, ok := c.queue.peek(); ok {
+			if len(b) < len(pt) {
 				c.mu.Unlock()
 				return 0, c.opErr("read", &ShortBufferError{Size: len(pt), Have: len(b)})
 			}
+			c.queue.pop()
+			more := c.queue.len() > 0
+			c.mu.Unlock()
+			if more {
+				c.signal()
+			}
+			n := copy(b, pt)
+			clear(pt)
 			c.delivered(n)
 			return n, nil
 		}
@@ -580,75 +537,21 @@ func (c *Conn) signal() {
 	}
 }
 
-// errDropped is the internal result of a datagram that was dropped (and
-// counted).
-var errDropped = errors.New("quicx: datagram dropped")
-
-// open verifies one received datagram. A plaintext that fits b is written
-// there (n bytes); one that does not is returned as pt.
-func (c *Conn) open(b, pkt []byte) (n int, pt []byte, err error) {
-	if len(pkt) < 1+record.HeaderSize {
-		c.st.malformed.Add(1)
-		return 0, nil, errDropped
-	}
-	odd, err := splitPrefix(pkt[0], prefixDatagram)
-	if err != nil {
-		c.st.malformed.Add(1)
-		return 0, nil, errDropped
-	}
-	size := len(pkt) - c.overhead
-	fits := size >= 0 && size <= len(b)
-	var dst []byte
-	if fits {
-		dst = b[:0]
-	}
-	slot := 0
-	if odd {
-		slot = 1
-	}
-	c.keyMu.RLock()
-	rx := c.rx[slot]
-	if rx == nil {
-		c.keyMu.RUnlock()
-		c.st.staleEpoch.Add(1)
-		return 0, nil, errDropped
-	}
-	h, out, err := rx.dgram.Open(dst, pkt[:1], pkt[1:], c.now())
-	c.keyMu.RUnlock()
-	if err != nil {
-		if _, ok := window.ReasonOf(err); !ok && !errors.Is(err, record.ErrAuth) && !errors.Is(err, record.ErrTime) {
-			c.st.malformed.Add(1) // not counted by the opener
-		}
-		return 0, nil, errDropped
-	}
-	if !rx.seen.Load() {
-		rx.seen.Store(true)
-	}
-	if h.Flag != record.FlagEncryptedMessage {
-		clear(out)
-		c.st.otherFlags.Add(1)
-		return 0, nil, errDropped
-	}
-	if fits {
-		return len(out), nil, nil
-	}
-	return 0, out, nil
-}
-
-// maxOpenBatch is how many queued records a Read opens at once.
+// maxOpenBatch is how many received datagrams the drain goroutine opens
+// at once.
 const maxOpenBatch = 8
 
-// openBatch verifies queued datagrams together, as open would one by one.
-// The first record is opened into b when it fits; then ok is true and n is
-// its length. Every other plaintext (opened in place, in its datagram) is
-// appended to c.held in order, for the next Reads.
-func (c *Conn) openBatch(b []byte, pkts [][]byte) (n int, ok bool) {
+// openBatch verifies received datagrams together (their tags eight at a
+// time, record.Opener.OpenBatch) and opens them in place; it returns the
+// plaintexts of the authenticated data records, in order, in out[:n]. What
+// it drops it counts: malformed, stale epoch, window, time and tag
+// failures, other flags.
+func (c *Conn) openBatch(pkts [][]byte, out *[maxOpenBatch][]byte) (n int) {
 	var (
 		items [2][maxOpenBatch]record.OpenItem
 		ng    [2]int
 		slot  [maxOpenBatch]int8 // -1: dropped before opening
 		pos   [maxOpenBatch]int  // index in items[slot]
-		intoB bool               // pkts[0] is opened into b
 	)
 	c.keyMu.RLock()
 	for i, pkt := range pkts {
@@ -671,9 +574,6 @@ func (c *Conn) openBatch(b []byte, pkts [][]byte) (n int, ok bool) {
 			continue
 		}
 		dst := pkt[1+record.HeaderSize : 1+record.HeaderSize] // in place
-		if i == 0 && len(pkt)-c.overhead >= 0 && len(pkt)-c.overhead <= len(b) {
-			dst, intoB = b[:0], true
-		}
 		slot[i], pos[i] = int8(s), ng[s]
 		items[s][ng[s]] = record.OpenItem{Dst: dst, Prefix: pkt[:1], Pkt: pkt[1:]}
 		ng[s]++
@@ -695,8 +595,6 @@ func (c *Conn) openBatch(b []byte, pkts [][]byte) (n int, ok bool) {
 		}
 	}
 	c.keyMu.RUnlock()
-	var held [maxOpenBatch][]byte
-	nh := 0
 	for i := range pkts {
 		if slot[i] < 0 {
 			continue
@@ -713,39 +611,59 @@ func (c *Conn) openBatch(b []byte, pkts [][]byte) (n int, ok bool) {
 			c.st.otherFlags.Add(1)
 			continue
 		}
-		if i == 0 && intoB {
-			n, ok = len(it.Out), true
-			continue
-		}
-		held[nh] = it.Out
-		nh++
+		out[n] = it.Out
+		n++
 	}
-	if nh > 0 {
-		c.mu.Lock()
-		c.held = append(c.held, held[:nh]...)
-		c.mu.Unlock()
-	}
-	return n, ok
+	return n
 }
 
-// drain moves DATAGRAM frames from quic-go's receive queue (128 frames,
-// dropped silently beyond) into the Conn's bounded queue as fast as they
-// come; Read verifies them. It ends with the QUIC connection.
+// polled is a context that is already done: ReceiveDatagram with it takes
+// a datagram quic-go has queued, or returns at once.
+var polled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// drain takes DATAGRAM frames from quic-go's receive queue (128 frames,
+// dropped silently beyond) as fast as they come, up to eight at a time,
+// verifies and opens them at once, as the UDP carrier does on receipt (so
+// that a record never waits for keys that a ratchet may replace), and
+// queues the plaintexts of data records for Read in the Conn's bounded
+// queue, counting what it drops. It ends with the QUIC connection.
 func (c *Conn) drain() {
 	defer c.wg.Done()
+	var pkts, pts [maxOpenBatch][]byte
 	for {
 		d, err := c.qc.ReceiveDatagram(c.ctx)
 		if err != nil {
 			c.setLost(err)
 			return
 		}
-		c.mu.Lock()
-		if c.closed || !c.queue.push(d) {
-			c.mu.Unlock()
-			c.st.queueDrops.Add(1)
+		pkts[0] = d
+		k := 1
+		for k < len(pkts) {
+			d, err := c.qc.ReceiveDatagram(polled)
+			if err != nil {
+				break
+			}
+			pkts[k] = d
+			k++
+		}
+		n := c.openBatch(pkts[:k], &pts)
+		clear(pkts[:k])
+		if n == 0 {
 			continue
 		}
+		c.mu.Lock()
+		for i := range n {
+			if c.closed || !c.queue.push(pts[i]) {
+				c.st.queueDrops.Add(1)
+				clear(pts[i])
+			}
+		}
 		c.mu.Unlock()
+		clear(pts[:n])
 		c.signal()
 	}
 }
@@ -911,11 +829,7 @@ func (c *Conn) Close() error {
 	c.closed = true
 	c.stopped.Store(true)
 	peerClosed, lost := c.peerClosed, c.lostErr != nil
-	c.queue.reset()
-	for _, h := range c.held {
-		clear(h)
-	}
-	c.held = nil
+	c.queue.clearAll()
 	c.mu.Unlock()
 	close(c.done)
 	// What Write accepted leaves before the close record.
@@ -1022,7 +936,19 @@ func (r *ring) pop() ([]byte, bool) {
 	return b, true
 }
 
-func (r *ring) reset() {
+// peek returns the oldest entry without removing it.
+func (r *ring) peek() ([]byte, bool) {
+	if r.size == 0 {
+		return nil, false
+	}
+	return r.buf[r.head], true
+}
+
+// clearAll zeroes the queued plaintexts and empties the ring.
+func (r *ring) clearAll() {
+	for i := range r.size {
+		clear(r.buf[(r.head+i)%len(r.buf)])
+	}
 	clear(r.buf)
 	r.head, r.size = 0, 0
 }
