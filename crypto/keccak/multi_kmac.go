@@ -33,18 +33,32 @@ type MultiMessage struct {
 // the pieces where a piece holds them, blocks that straddle pieces and the
 // final blocks are assembled in a scratch buffer, and a lane whose message
 // is done takes the next message. Messages of different lengths are
-// handled in the same lockstep; when fewer than two messages remain, they
-// are finished with the scalar permutation. MultiSum allocates nothing, and
-// it clears its scratch state (sponge states, assembled blocks) before it
-// returns.
+// handled in the same lockstep; when fewer messages remain than make a
+// lockstep step pay (two on AVX-512, six on AVX2), they are finished with
+// the scalar permutation. When every message is short (at most three
+// blocks at rate 136 or five at rate 72, final blocks included), each lane
+// instead gets all the blocks of its message built at once, and a batch of
+// equal lengths takes one eight-lane absorb call. MultiSum allocates
+// nothing, and it clears its scratch state (sponge states, assembled
+// blocks) before it returns.
 func (k *KMAC) MultiSum(msgs []MultiMessage) {
-	k.multiSum(msgs, useX8, false)
+	k.multiSum(msgs, useX8, false, true)
 }
 
-// multiSum is MultiSum with the lockstep path chosen by the caller, and
-// with the portable eight-lane absorb when generic is set (tests run the
-// lockstep driver on both absorbs).
-func (k *KMAC) multiSum(msgs []MultiMessage, lockstep, generic bool) {
+// multiDriver names the way multiSum computed a batch.
+type multiDriver int
+
+const (
+	driverScalar  multiDriver = iota // one message after the other, no lockstep
+	driverGeneral                    // multiWork: any lengths, blocks read in place
+	driverSmall                      // smallWork: every message fits a lane
+)
+
+// multiSum is MultiSum with the lockstep path chosen by the caller, with
+// the portable eight-lane absorb when generic is set, and with the
+// small-message driver allowed when small is set (tests run every driver
+// on both absorbs). It returns the driver that ran.
+func (k *KMAC) multiSum(msgs []MultiMessage, lockstep, generic, small bool) multiDriver {
 	rate := k.s.rate
 	if !lockstep || len(msgs) < x8MinLanes() || rate < 16 {
 		for i := range msgs {
@@ -55,11 +69,18 @@ func (k *KMAC) multiSum(msgs []MultiMessage, lockstep, generic bool) {
 			m.Finalize(msgs[i].Tag)
 			m.Clear()
 		}
-		return
+		return driverScalar
+	}
+	if small && k.smallFits(msgs) {
+		var w smallWork
+		w.run(k, msgs, generic)
+		w.clear()
+		return driverSmall
 	}
 	var w multiWork
 	w.run(k, msgs, generic)
 	w.clear()
+	return driverGeneral
 }
 
 // multiWork is the scratch state of one MultiSum: the eight interleaved

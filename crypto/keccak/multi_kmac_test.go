@@ -2,18 +2,29 @@ package keccak
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
 
-// multiAbsorbers are the eight-lane absorbs the lockstep driver is tested
-// with: the one this build selects and the portable one.
+// multiAbsorbers are the eight-lane absorbs the lockstep drivers are
+// tested with: the one this build selects and the portable one.
 var multiAbsorbers = []struct {
 	name    string
 	generic bool
 }{
 	{"x8Absorb", false},
 	{"x8AbsorbGeneric", true},
+}
+
+// multiDrivers are the lockstep drivers the tests force: the general one,
+// and the small-message one (which runs only when every message fits).
+var multiDrivers = []struct {
+	name  string
+	small bool
+}{
+	{"general", false},
+	{"small", true},
 }
 
 // splitPieces cuts msg into up to maxPieces pieces at random places (empty
@@ -74,7 +85,7 @@ func multiBases(t *testing.T, r *rand.Rand, rate int) map[string]*KMAC {
 // one, and counts the messages that hit Finalize's edge case.
 func TestMultiSumMatchesKMAC(t *testing.T) {
 	r := rand.New(rand.NewPCG(17, 3000))
-	var msgs, edges, batches int
+	var msgs, edges, batches, smallRuns int
 	for _, rate := range []int{Rate256, Rate512} {
 		bases := multiBases(t, r, rate)
 		for _, bname := range []string{"keyed", "pending", "running"} {
@@ -88,6 +99,7 @@ func TestMultiSumMatchesKMAC(t *testing.T) {
 				tagLen := []int{32, 64}[r.IntN(2)]
 				batch := make([]MultiMessage, n)
 				want := make([][]byte, n)
+				smallBatch := r.IntN(3) == 0
 				for i := range batch {
 					var l int
 					switch r.IntN(4) {
@@ -98,6 +110,9 @@ func TestMultiSumMatchesKMAC(t *testing.T) {
 						l = 1380 + r.IntN(100)
 					default:
 						l = r.IntN(3001)
+					}
+					if smallBatch { // short enough for the small-message driver
+						l = r.IntN(smallLaneBytes - rate + 1 - len(base.pending()))
 					}
 					if (base.s.n+l)%rate+3 >= rate {
 						edges++
@@ -112,14 +127,18 @@ func TestMultiSumMatchesKMAC(t *testing.T) {
 				}
 				before := *base
 				for _, ab := range multiAbsorbers {
-					for i := range batch {
-						clear(batch[i].Tag)
-					}
-					base.multiSum(batch, true, ab.generic)
-					for i := range batch {
-						if !bytes.Equal(batch[i].Tag, want[i]) {
-							t.Fatalf("rate %d, %s base, %s: message %d of %d (%d pieces): tag %x, want %x",
-								rate, bname, ab.name, i, n, len(batch[i].Pieces), batch[i].Tag, want[i])
+					for _, d := range multiDrivers {
+						for i := range batch {
+							clear(batch[i].Tag)
+						}
+						if base.multiSum(batch, true, ab.generic, d.small) == driverSmall {
+							smallRuns++
+						}
+						for i := range batch {
+							if !bytes.Equal(batch[i].Tag, want[i]) {
+								t.Fatalf("rate %d, %s base, %s, %s driver: message %d of %d (%d pieces): tag %x, want %x",
+									rate, bname, ab.name, d.name, i, n, len(batch[i].Pieces), batch[i].Tag, want[i])
+							}
 						}
 					}
 				}
@@ -143,26 +162,44 @@ func TestMultiSumMatchesKMAC(t *testing.T) {
 	if edges == 0 {
 		t.Fatal("no message hit Finalize's edge case")
 	}
-	t.Logf("%d batches, %d messages (%d in Finalize's edge case) agree with the scalar KMAC (accelerated: %v)",
-		batches, msgs, edges, useX8)
+	if smallRuns == 0 {
+		t.Fatal("no batch ran on the small-message driver")
+	}
+	t.Logf("%d batches, %d messages (%d in Finalize's edge case) agree with the scalar KMAC (accelerated: %v, %d runs of the small-message driver)",
+		batches, msgs, edges, useX8, smallRuns)
 }
 
 // TestMultiSumEdgeLengths runs every pending length 0..rate-1 (so every
-// final-block layout, the edge cases included) in one batch per rate.
+// final-block layout, the edge cases included) in one batch per rate, with
+// one or two full blocks before it, in increasing and in decreasing order
+// (so lanes also take shorter messages after longer ones).
 func TestMultiSumEdgeLengths(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, rate := range []int{Rate256, Rate512} {
 		base := multiBases(t, r, rate)["keyed"]
-		for _, tagLen := range []int{32, 64} {
+		for _, c := range []struct{ tagLen, dir int }{{32, 1}, {64, 1}, {32, -1}, {64, -1}} {
+			tagLen := c.tagLen
 			batch := make([]MultiMessage, 2*rate)
 			for i := range batch {
-				batch[i] = MultiMessage{Pieces: [][]byte{randomBytes(r, i)}, Tag: make([]byte, tagLen)}
+				l := i
+				if c.dir < 0 {
+					l = len(batch) - 1 - i
+				}
+				batch[i] = MultiMessage{Pieces: [][]byte{randomBytes(r, l)}, Tag: make([]byte, tagLen)}
 			}
 			for _, ab := range multiAbsorbers {
-				base.multiSum(batch, true, ab.generic)
-				for i := range batch {
-					if want := scalarTag(base, batch[i].Pieces, tagLen); !bytes.Equal(batch[i].Tag, want) {
-						t.Fatalf("rate %d, tag %d, %s: length %d: wrong tag", rate, tagLen, ab.name, i)
+				for _, d := range multiDrivers {
+					for i := range batch {
+						clear(batch[i].Tag)
+					}
+					got := base.multiSum(batch, true, ab.generic, d.small)
+					if wantDriver := map[bool]multiDriver{false: driverGeneral, true: driverSmall}[d.small]; got != wantDriver {
+						t.Fatalf("rate %d, tag %d, %s: the %s driver was asked for, driver %d ran", rate, tagLen, ab.name, d.name, got)
+					}
+					for i := range batch {
+						if want := scalarTag(base, batch[i].Pieces, tagLen); !bytes.Equal(batch[i].Tag, want) {
+							t.Fatalf("rate %d, tag %d, %s, %s driver: length %d: wrong tag", rate, tagLen, ab.name, d.name, i)
+						}
 					}
 				}
 			}
@@ -170,8 +207,8 @@ func TestMultiSumEdgeLengths(t *testing.T) {
 	}
 }
 
-// TestMultiSumClearsScratch checks that the scratch state is all zero
-// after a run and clear, and that a run really used it.
+// TestMultiSumClearsScratch checks that the scratch state of both drivers
+// is all zero after a run and clear, and that a run really used it.
 func TestMultiSumClearsScratch(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 2))
 	base := multiBases(t, r, Rate256)["keyed"]
@@ -194,6 +231,103 @@ func TestMultiSumClearsScratch(t *testing.T) {
 			t.Fatalf("clear left lane %d behind", j)
 		}
 	}
+
+	for i := range batch {
+		batch[i] = MultiMessage{Pieces: splitPieces(r, randomBytes(r, 100+30*i), 3), Tag: make([]byte, 32)}
+	}
+	if !base.smallFits(batch) {
+		t.Fatal("the small batch does not fit the small-message driver")
+	}
+	var sw smallWork
+	sw.run(base, batch, false)
+	if sw.a == [200]uint64{} || sw.buf == [8][smallLaneBytes]byte{} {
+		t.Fatal("the small-message run left no state or blocks behind: nothing to clear")
+	}
+	sw.clear()
+	if sw.a != [200]uint64{} {
+		t.Fatal("clear left small-message sponge states behind")
+	}
+	if sw.buf != [8][smallLaneBytes]byte{} {
+		t.Fatal("clear left small-message blocks behind")
+	}
+}
+
+// TestMultiSumSmallBoundary checks where the small-message driver stops:
+// a batch whose longest message takes exactly the lane's blocks runs on
+// it, one byte more runs on the general driver, and both give the scalar
+// tags.
+func TestMultiSumSmallBoundary(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	for _, rate := range []int{Rate256, Rate512} {
+		base := multiBases(t, r, rate)["keyed"]
+		for _, tagLen := range []int{32, 64} {
+			// The longest message that fits: its blocks fill the lane, and
+			// one byte more would add a block.
+			longest := 0
+			for l := 0; l <= smallLaneBytes; l++ {
+				if smallBlocks(l, tagLen, rate)*rate <= smallLaneBytes {
+					longest = l
+				}
+			}
+			for _, extra := range []int{0, 1} {
+				batch := make([]MultiMessage, 8)
+				for i := range batch {
+					batch[i] = MultiMessage{Pieces: splitPieces(r, randomBytes(r, longest-3*i), 4), Tag: make([]byte, tagLen)}
+				}
+				batch[5].Pieces = splitPieces(r, randomBytes(r, longest+extra), 4)
+				want := map[int]multiDriver{0: driverSmall, 1: driverGeneral}[extra]
+				if got := base.multiSum(batch, true, false, true); got != want {
+					t.Fatalf("rate %d, tag %d, longest message %d bytes: driver %d ran, want %d", rate, tagLen, longest+extra, got, want)
+				}
+				for i := range batch {
+					if w := scalarTag(base, batch[i].Pieces, tagLen); !bytes.Equal(batch[i].Tag, w) {
+						t.Fatalf("rate %d, tag %d, message %d: wrong tag", rate, tagLen, i)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMultiSumSmallLaneReuse runs, for every length that fits the
+// small-message driver, eight messages of the longest length that fits
+// and then eight of that length, so that every lane builds the second
+// message over the blocks of the first: a byte of the first left behind in
+// the padding would change the tag.
+func TestMultiSumSmallLaneReuse(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	cases := 0
+	for _, rate := range []int{Rate256, Rate512} {
+		base := multiBases(t, r, rate)["keyed"]
+		longest := 0
+		for l := 0; l <= smallLaneBytes; l++ {
+			if smallBlocks(l, 32, rate)*rate <= smallLaneBytes {
+				longest = l
+			}
+		}
+		batch := make([]MultiMessage, 16)
+		for i := range batch {
+			batch[i].Tag = make([]byte, 32)
+		}
+		for i := 0; i < 8; i++ {
+			batch[i].Pieces = [][]byte{randomBytes(r, longest)}
+		}
+		for l := 0; l <= longest; l++ {
+			for i := 8; i < 16; i++ {
+				batch[i].Pieces = [][]byte{randomBytes(r, l)}
+			}
+			if got := base.multiSum(batch, true, false, true); got != driverSmall {
+				t.Fatalf("rate %d, length %d: driver %d ran, not the small-message one", rate, l, got)
+			}
+			for i := 8; i < 16; i++ {
+				if w := scalarTag(base, batch[i].Pieces, 32); !bytes.Equal(batch[i].Tag, w) {
+					t.Fatalf("rate %d: message %d of %d bytes after one of %d: wrong tag", rate, i, l, longest)
+				}
+			}
+			cases++
+		}
+	}
+	t.Logf("%d lengths checked after the longest", cases)
 }
 
 // TestMultiSumAllocs checks that MultiSum allocates nothing.
@@ -266,5 +400,45 @@ func benchMultiSum(b *testing.B, rate, n int) {
 	b.ReportAllocs()
 	for b.Loop() {
 		base.MultiSum(batch)
+	}
+}
+
+// BenchmarkMultiSumSmall measures KMAC-256 tags of eight short messages
+// laid out as RCS absorbs a record of ct bytes with 25 bytes of associated
+// data (AD, its length, the nonce, the ciphertext, the length field: five
+// pieces), on the general driver, on the small-message driver, and one
+// message at a time with the scalar KMAC. The throughput counts ct bytes.
+func BenchmarkMultiSumSmall(b *testing.B) {
+	for _, ct := range []int{64, 256} {
+		for _, d := range []struct {
+			name            string
+			lockstep, small bool
+		}{{"general", true, false}, {"small", true, true}, {"scalar", false, false}} {
+			b.Run(fmt.Sprintf("ct=%d/%s", ct, d.name), func(b *testing.B) {
+				base, err := NewKMAC(Rate256, make([]byte, 32), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ad, adLen, nonce, msg, ctLen := make([]byte, 25), make([]byte, 4), make([]byte, 32), make([]byte, ct), make([]byte, 8)
+				batch := make([]MultiMessage, 8)
+				for i := range batch {
+					batch[i] = MultiMessage{Pieces: [][]byte{ad, adLen, nonce, msg, ctLen}, Tag: make([]byte, 32)}
+				}
+				b.SetBytes(int64(len(batch) * ct))
+				b.ReportAllocs()
+				for b.Loop() {
+					base.multiSum(batch, d.lockstep && useX8, false, d.small)
+				}
+			})
+		}
+	}
+}
+
+// TestRightEncodeLen checks rightEncodeLen against rightEncode.
+func TestRightEncodeLen(t *testing.T) {
+	for _, x := range []uint64{0, 1, 255, 256, 65535, 65536, 1 << 40, 1<<56 - 1, 1 << 56, ^uint64(0)} {
+		if got, want := rightEncodeLen(x), len(rightEncode(nil, x)); got != want {
+			t.Errorf("rightEncodeLen(%d) = %d, want %d", x, got, want)
+		}
 	}
 }
