@@ -1,7 +1,6 @@
 package rcs
 
 import (
-	"crypto/subtle"
 	"encoding/binary"
 
 	"github.com/qsmp-go/qsmp/crypto/keccak"
@@ -41,7 +40,12 @@ const batchChunk = 32
 func (k *Key) SealOnceBatch(ops []OnceOp) {
 	k.mustBeExpanded()
 	for len(ops) > 0 {
-		n := min(len(ops), batchChunk)
+		if n := smallRun(ops, 0); n > 1 {
+			k.sealSmall(ops[:n])
+			ops = ops[n:]
+			continue
+		}
+		n := generalRun(ops, 0)
 		k.sealChunk(ops[:n])
 		ops = ops[n:]
 	}
@@ -67,7 +71,12 @@ func (k *Key) SealOnceBatch(ops []OnceOp) {
 func (k *Key) OpenOnceBatch(ops []OnceOp) {
 	k.mustBeExpanded()
 	for len(ops) > 0 {
-		n := min(len(ops), batchChunk)
+		if n := smallRun(ops, k.tagSize); n > 1 {
+			k.openSmall(ops[:n])
+			ops = ops[n:]
+			continue
+		}
+		n := generalRun(ops, k.tagSize)
 		k.openChunk(ops[:n])
 		ops = ops[n:]
 	}
@@ -165,7 +174,7 @@ func (k *Key) openChunk(ops []OnceOp) {
 	for m := 0; m < n; m++ {
 		op := &ops[idx[m]]
 		ct, tag := op.In[:len(op.In)-ts], op.In[len(op.In)-ts:]
-		if subtle.ConstantTimeCompare(want[m][:ts], tag) != 1 {
+		if !tagsEqual(want[m][:ts], tag) {
 			op.Out, op.Err = nil, ErrAuth
 			continue
 		}

@@ -82,12 +82,51 @@ func batchKeys(t testing.TB, r *rand.Rand) []*Key {
 	return keys
 }
 
+// smallLen picks a message length for the small-message path (0..256),
+// with 64, 256 and lengths around a block boundary over-represented, and
+// now and then (one in eight) a length too long for it.
+func smallLen(r *rand.Rand) int {
+	switch r.IntN(8) {
+	case 0:
+		return 64
+	case 1:
+		return smallMaxLen
+	case 2:
+		return max(0, BlockSize*r.IntN(9)-1+r.IntN(3))
+	case 3:
+		return smallMaxLen + 1 + r.IntN(1500)
+	}
+	return r.IntN(smallMaxLen + 1)
+}
+
+// lengthProfiles are the message-length distributions of the batch tests:
+// lengths of every size (mostly through the general path), and short
+// lengths (mostly through the small-message path).
+var lengthProfiles = []struct {
+	name string
+	pick func(*rand.Rand) int
+}{
+	{"mixed", randomLen},
+	{"small", smallLen},
+}
+
 // TestSealOnceBatchMatchesSealOnce compares SealOnceBatch with SealOnce on
-// random batches (1..70 ops of 0..2000 bytes, random AD and nonces, every
-// kind of Dst) for RCS-256 and RCS-512.
+// random batches (1..70 ops of 0..2000 bytes or of mostly 0..256 bytes,
+// random AD and nonces, every kind of Dst) for RCS-256 and RCS-512, the
+// short ones with every block function this CPU has.
 func TestSealOnceBatchMatchesSealOnce(t *testing.T) {
+	for _, prof := range lengthProfiles {
+		if prof.name == "mixed" {
+			testSealOnceBatch(t, prof.name, prof.pick)
+			continue
+		}
+		eachImpl(t, func(name string) { testSealOnceBatch(t, prof.name+", "+name, prof.pick) })
+	}
+}
+
+func testSealOnceBatch(t *testing.T, name string, pick func(*rand.Rand) int) {
 	r := rand.New(rand.NewPCG(256, 512))
-	total := 0
+	total, small := 0, 0
 	for _, k := range batchKeys(t, r) {
 		for iter := 0; iter < 40; iter++ {
 			n := 1 + r.IntN(70)
@@ -99,7 +138,7 @@ func TestSealOnceBatchMatchesSealOnce(t *testing.T) {
 			prefixes := make([][]byte, n)
 			for i := range ops {
 				op := &ops[i]
-				pt := randBytes(r, randomLen(r))
+				pt := randBytes(r, pick(r))
 				op.AD = randBytes(r, []int{0, 21, r.IntN(300)}[r.IntN(3)])
 				op.Nonce = [32]byte(randBytes(r, 32))
 				if r.IntN(3) == 0 { // a counter about to carry out of its low word
@@ -115,6 +154,7 @@ func TestSealOnceBatchMatchesSealOnce(t *testing.T) {
 			for i := range ops {
 				nonces[i] = ops[i].Nonce
 			}
+			small += smallOps(ops, 0)
 			k.SealOnceBatch(ops)
 			for i, op := range ops {
 				if op.Err != nil {
@@ -133,7 +173,26 @@ func TestSealOnceBatchMatchesSealOnce(t *testing.T) {
 			total += n
 		}
 	}
-	t.Logf("%d sealed messages equal SealOnce's (eight-lane Keccak: %v)", total, keccak.X8Accelerated())
+	if small == 0 {
+		t.Fatalf("%s: no op took the small-message path", name)
+	}
+	t.Logf("%s: %d sealed messages (%d on the small-message path) equal SealOnce's (eight-lane Keccak: %v)",
+		name, total, small, keccak.X8Accelerated())
+}
+
+// smallOps returns how many ops of ops the batch functions give to the
+// small-message path (as SealOnceBatch and OpenOnceBatch split them).
+func smallOps(ops []OnceOp, extra int) int {
+	total := 0
+	for len(ops) > 0 {
+		if n := smallRun(ops, extra); n > 1 {
+			total += n
+			ops = ops[n:]
+			continue
+		}
+		ops = ops[generalRun(ops, extra):]
+	}
+	return total
 }
 
 // tamper damages a sealed record in one of several ways and returns it.
@@ -160,11 +219,23 @@ func tamper(r *rand.Rand, rec []byte, ad []byte, tagSize int) (newRec, newAD []b
 }
 
 // TestOpenOnceBatchMatchesOpenOnce opens random batches of genuine and
-// tampered records and compares every op with OpenOnce: tampered ops fail
-// alone, with ErrAuth or ErrShort, and write nothing to their Dst region.
+// tampered records (of every size, and mostly short ones) and compares
+// every op with OpenOnce: tampered ops fail alone, with ErrAuth or
+// ErrShort, and write nothing to their Dst region. The short records are
+// opened with every block function this CPU has.
 func TestOpenOnceBatchMatchesOpenOnce(t *testing.T) {
+	for _, prof := range lengthProfiles {
+		if prof.name == "mixed" {
+			testOpenOnceBatch(t, prof.name, prof.pick)
+			continue
+		}
+		eachImpl(t, func(name string) { testOpenOnceBatch(t, prof.name+", "+name, prof.pick) })
+	}
+}
+
+func testOpenOnceBatch(t *testing.T, name string, pick func(*rand.Rand) int) {
 	r := rand.New(rand.NewPCG(1400, 8))
-	var total, bad int
+	var total, bad, small int
 	for _, k := range batchKeys(t, r) {
 		for iter := 0; iter < 40; iter++ {
 			n := 1 + r.IntN(70)
@@ -177,7 +248,7 @@ func TestOpenOnceBatchMatchesOpenOnce(t *testing.T) {
 			tampered := make([]bool, n)
 			for i := range ops {
 				op := &ops[i]
-				pts[i] = randBytes(r, randomLen(r))
+				pts[i] = randBytes(r, pick(r))
 				op.AD = randBytes(r, []int{0, 21, r.IntN(300)}[r.IntN(3)])
 				op.Nonce = [32]byte(randBytes(r, 32))
 				rec := k.SealOnce(nil, &op.Nonce, op.AD, pts[i])
@@ -199,6 +270,7 @@ func TestOpenOnceBatchMatchesOpenOnce(t *testing.T) {
 			for i := range ops {
 				inBefore[i] = bytes.Clone(ops[i].In)
 			}
+			small += smallOps(ops, k.TagSize())
 			k.OpenOnceBatch(ops)
 			for i, op := range ops {
 				if op.Err != wantErr[i] { // the same sentinel, not just errors.Is
@@ -236,7 +308,10 @@ func TestOpenOnceBatchMatchesOpenOnce(t *testing.T) {
 	if bad == 0 {
 		t.Fatal("no tampered op was tested")
 	}
-	t.Logf("%d opened messages (%d tampered) agree with OpenOnce", total, bad)
+	if small == 0 {
+		t.Fatalf("%s: no op took the small-message path", name)
+	}
+	t.Logf("%s: %d opened messages (%d tampered, %d on the small-message path) agree with OpenOnce", name, total, bad, small)
 }
 
 // TestBatchVectors runs the rcs*.json known answers through the batch
@@ -329,23 +404,25 @@ func TestBatchVectors(t *testing.T) {
 }
 
 // TestBatchAllocs checks that the batch functions allocate nothing when
-// every Dst has room, for batches of 1, 8 and 40.
+// every Dst has room, for batches of 1, 8 and 40 records of 1400 bytes
+// and of 64 bytes.
 func TestBatchAllocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, k := range batchKeys(t, r) {
-		for _, n := range []int{1, 8, 40} {
+		for _, c := range []struct{ n, size int }{{1, 1400}, {8, 1400}, {40, 1400}, {1, 64}, {8, 64}, {40, 64}} {
+			n, size := c.n, c.size
 			seal, open := make([]OnceOp, n), make([]OnceOp, n)
 			for i := range seal {
-				pt := randBytes(r, 1400)
-				seal[i] = OnceOp{Dst: make([]byte, 0, 1400+TagSize512), AD: randBytes(r, 21), In: pt}
+				pt := randBytes(r, size)
+				seal[i] = OnceOp{Dst: make([]byte, 0, size+TagSize512), AD: randBytes(r, 21), In: pt}
 				rec := k.SealOnce(nil, &seal[i].Nonce, seal[i].AD, pt)
-				open[i] = OnceOp{Dst: make([]byte, 0, 1400), AD: seal[i].AD, In: rec}
+				open[i] = OnceOp{Dst: make([]byte, 0, size), AD: seal[i].AD, In: rec}
 			}
 			if a := testing.AllocsPerRun(20, func() { k.SealOnceBatch(seal) }); a != 0 {
-				t.Errorf("tag size %d, batch of %d: SealOnceBatch allocates %.1f times", k.TagSize(), n, a)
+				t.Errorf("tag size %d, batch of %d x %d bytes: SealOnceBatch allocates %.1f times", k.TagSize(), n, size, a)
 			}
 			if a := testing.AllocsPerRun(20, func() { k.OpenOnceBatch(open) }); a != 0 {
-				t.Errorf("tag size %d, batch of %d: OpenOnceBatch allocates %.1f times", k.TagSize(), n, a)
+				t.Errorf("tag size %d, batch of %d x %d bytes: OpenOnceBatch allocates %.1f times", k.TagSize(), n, size, a)
 			}
 			for i, op := range open {
 				if op.Err != nil {
@@ -397,6 +474,11 @@ func FuzzOpenOnceBatch(f *testing.F) {
 			f.Add(wide, uint8(5), ad, k.SealOnce(nil, &nonce, ad, seq(0, n)))
 		}
 		f.Add(wide, uint8(1), []byte(nil), []byte("short"))
+		// Short records in a batch of eight (the small-message path).
+		for _, n := range []int{64, 256} {
+			ad := seq(0x40, 25)
+			f.Add(wide, uint8(7), ad, k.SealOnce(nil, &nonce, ad, seq(0, n)))
+		}
 	}
 	f.Fuzz(func(t *testing.T, wide bool, n uint8, ad, record []byte) {
 		_, nonce, k := fuzzKey(t, wide)
