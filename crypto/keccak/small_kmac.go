@@ -67,6 +67,12 @@ type smallWork struct {
 	blocks [8]int  // its blocks in buf
 	done   [8]int  // blocks absorbed
 	used   [8]int  // bytes of buf written since the last clear
+	// right_encode(8*encTag), the tag length of the last message loaded
+	// (most batches have one tag length), valid if encOK.
+	enc    [9]byte
+	encLen int
+	encTag int
+	encOK  bool
 }
 
 // clear zeroes the sponge states and the bytes written to the lanes.
@@ -90,8 +96,11 @@ func (w *smallWork) load(k *KMAC, j, idx int, m *MultiMessage) {
 	full := n / rate
 	p := n - full*rate
 	f := b[full*rate:]
-	var re [9]byte
-	enc := rightEncode(re[:0], uint64(len(m.Tag))*8)
+	if !w.encOK || w.encTag != len(m.Tag) {
+		w.encLen = len(rightEncode(w.enc[:0], uint64(len(m.Tag))*8))
+		w.encTag, w.encOK = len(m.Tag), true
+	}
+	enc := w.enc[:w.encLen]
 	if p+len(enc) >= rate {
 		// QSC's edge case (see Finalize): the pending bytes zero-padded,
 		// then a final block over the stale buffer, whose bytes

@@ -67,8 +67,16 @@ func (k *Key) sealSmall(ops []OnceOp) {
 		}
 		ct := out[:len(op.In)]
 		sp.add(k, ct, op.In, &op.Nonce)
-		var np int
-		b.pieces[i], np = macPieces(&b.adLen[i], &b.ctLen[i], op.AD, &op.Nonce, ct)
+		// The pieces of macPieces, written in place.
+		binary.LittleEndian.PutUint32(b.adLen[i][:], uint32(len(op.AD)))
+		binary.LittleEndian.PutUint64(b.ctLen[i][:], NonceSize+1+uint64(len(ct))+8)
+		np := 3
+		if len(op.AD) > 0 {
+			b.pieces[i] = [5][]byte{op.AD, b.adLen[i][:], op.Nonce[:], ct, b.ctLen[i][:]}
+			np = 5
+		} else {
+			b.pieces[i] = [5][]byte{op.Nonce[:], ct, b.ctLen[i][:]}
+		}
 		b.msgs[i] = keccak.MultiMessage{Pieces: b.pieces[i][:np], Tag: out[len(ct):]}
 		op.Out, op.Err = ret, nil
 	}
@@ -101,8 +109,15 @@ func (k *Key) openSmall(ops []OnceOp) {
 			panic("rcs: invalid buffer overlap")
 		}
 		op.Out = ret
-		var np int
-		b.pieces[n], np = macPieces(&b.adLen[n], &b.ctLen[n], op.AD, &op.Nonce, ct)
+		binary.LittleEndian.PutUint32(b.adLen[n][:], uint32(len(op.AD)))
+		binary.LittleEndian.PutUint64(b.ctLen[n][:], NonceSize+1+uint64(len(ct))+8)
+		np := 3
+		if len(op.AD) > 0 {
+			b.pieces[n] = [5][]byte{op.AD, b.adLen[n][:], op.Nonce[:], ct, b.ctLen[n][:]}
+			np = 5
+		} else {
+			b.pieces[n] = [5][]byte{op.Nonce[:], ct, b.ctLen[n][:]}
+		}
 		b.msgs[n] = keccak.MultiMessage{Pieces: b.pieces[n][:np], Tag: want[n][:ts]}
 		idx[n] = i
 		n++
