@@ -72,11 +72,10 @@ func (k *Key) sealSmall(ops []OnceOp) {
 		binary.LittleEndian.PutUint64(b.ctLen[i][:], NonceSize+1+uint64(len(ct))+8)
 		np := 3
 		if len(op.AD) > 0 {
-			b.pieces[i] = [5][]byte{op.AD, b.adLen[i][:], op.Nonce[:], ct, b.ctLen[i][:]}
+			b.pieces[i][0], b.pieces[i][1] = op.AD, b.adLen[i][:]
 			np = 5
-		} else {
-			b.pieces[i] = [5][]byte{op.Nonce[:], ct, b.ctLen[i][:]}
 		}
+		b.pieces[i][np-3], b.pieces[i][np-2], b.pieces[i][np-1] = op.Nonce[:], ct, b.ctLen[i][:]
 		b.msgs[i] = keccak.MultiMessage{Pieces: b.pieces[i][:np], Tag: out[len(ct):]}
 		op.Out, op.Err = ret, nil
 	}
@@ -113,11 +112,10 @@ func (k *Key) openSmall(ops []OnceOp) {
 		binary.LittleEndian.PutUint64(b.ctLen[n][:], NonceSize+1+uint64(len(ct))+8)
 		np := 3
 		if len(op.AD) > 0 {
-			b.pieces[n] = [5][]byte{op.AD, b.adLen[n][:], op.Nonce[:], ct, b.ctLen[n][:]}
+			b.pieces[n][0], b.pieces[n][1] = op.AD, b.adLen[n][:]
 			np = 5
-		} else {
-			b.pieces[n] = [5][]byte{op.Nonce[:], ct, b.ctLen[n][:]}
 		}
+		b.pieces[n][np-3], b.pieces[n][np-2], b.pieces[n][np-1] = op.Nonce[:], ct, b.ctLen[n][:]
 		b.msgs[n] = keccak.MultiMessage{Pieces: b.pieces[n][:np], Tag: want[n][:ts]}
 		idx[n] = i
 		n++
