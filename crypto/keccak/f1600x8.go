@@ -23,6 +23,7 @@ func X8Accelerated() bool { return useX8 }
 // words lanes of state j, for every j with a non-empty src[j], then permutes
 // all eight states with the scalar permutation.
 func x8AbsorbGeneric(a *[200]uint64, src *[8][]byte, words, blocks int) {
+	x8Check(src, words, blocks)
 	for b := 0; b < blocks; b++ {
 		if src != nil && words > 0 {
 			for j := range src {
