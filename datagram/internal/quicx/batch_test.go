@@ -196,10 +196,12 @@ func (c *Conn) queuedSends() int {
 }
 
 // TestRecordsQueuedAcrossRekeys: records that arrived but were not read
-// yet survive ratchets, because they are verified and opened on receipt:
-// after three rekeys (which replace the keys of every epoch parity) all
-// of them are still read intact. (When Read opened them, the last two
-// rekeys made every one fail authentication.)
+// yet survive ratchets, because each is stamped on arrival with the keys
+// installed then and opens under those: after three rekeys (which replace
+// the keys of every epoch parity) all of them are still read intact, and
+// the replaced keys are zeroed once the records are read. (When Read
+// opened them with the keys of the moment, the last two rekeys made every
+// one fail authentication.)
 func TestRecordsQueuedAcrossRekeys(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srvCfg, cliCfg := configs(t, false)
@@ -218,6 +220,12 @@ func TestRecordsQueuedAcrossRekeys(t *testing.T) {
 			}
 			time.Sleep(time.Second)
 		}
+		p.srv.mu.Lock()
+		first := p.srv.queue.buf[p.srv.queue.head].rx
+		p.srv.mu.Unlock()
+		if first[0] == nil || first[0].cleared.Load() {
+			t.Fatal("the first queued record's keys are gone before it is read")
+		}
 		buf := make([]byte, 1000)
 		for i := range uint64(records) {
 			p.srv.SetReadDeadline(time.Now().Add(time.Second))
@@ -226,8 +234,26 @@ func TestRecordsQueuedAcrossRekeys(t *testing.T) {
 				t.Fatalf("record %d: %d bytes, %v (stats %+v)", i, k, err, p.srv.Stats())
 			}
 		}
+		if !first[0].cleared.Load() || first[0].pending.Load() != 0 {
+			t.Fatalf("epoch %d keys: cleared %v, %d pending after every record was read", first[0].epoch, first[0].cleared.Load(), first[0].pending.Load())
+		}
 		if st := p.srv.Stats(); st.Rekeys < 3 || st.Drops.Total() != 0 {
 			t.Fatalf("stats %+v", st)
 		}
 	})
+}
+
+// stamped returns pkt (copied) as the drain goroutine queues it, stamped
+// with the receive keys installed now.
+func (c *Conn) stamped(pkt []byte) []queued {
+	e := queued{pkt: bytes.Clone(pkt)}
+	c.keyMu.RLock()
+	for i, r := range c.rx {
+		if r != nil {
+			r.pending.Add(1)
+			e.rx[i] = r
+		}
+	}
+	c.keyMu.RUnlock()
+	return []queued{e}
 }

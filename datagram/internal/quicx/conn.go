@@ -67,6 +67,35 @@ type rxEpoch struct {
 	dgram  *record.Opener
 	stream *record.Opener
 	seen   atomic.Bool // a record of the peer opened under it
+
+	// pending counts received datagrams waiting in the queue that were
+	// stamped with these keys (they arrived while the keys were installed
+	// and may open under them); retired keys are zeroed once none is left.
+	pending          atomic.Int64
+	retired, cleared atomic.Bool
+}
+
+// retire marks the keys removed from their slot (keyMu held for writing,
+// so no datagram is stamped with them any more) and zeroes them now, or
+// once the last datagram stamped with them is opened or dropped.
+func (r *rxEpoch) retire() {
+	r.retired.Store(true)
+	if r.pending.Load() == 0 {
+		r.clearKey()
+	}
+}
+
+// release drops one stamp.
+func (r *rxEpoch) release() {
+	if r.pending.Add(-1) == 0 && r.retired.Load() {
+		r.clearKey()
+	}
+}
+
+func (r *rxEpoch) clearKey() {
+	if r.cleared.CompareAndSwap(false, true) {
+		r.key.Clear()
+	}
 }
 
 // counters are a Conn's statistics.
@@ -169,6 +198,7 @@ type Conn struct {
 
 	mu          sync.Mutex
 	queue       ring
+	held        [][]byte // authenticated plaintexts that did not fit a Read buffer
 	closed      bool
 	peerClosed  bool
 	peerCode    uint8
@@ -475,21 +505,48 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, c.opErr("read", net.ErrClosed)
 		}
-		if pt, ok := c.queue.peek(); ok {
-			if len(b) < len(pt) {
+		if len(c.held) > 0 {
+			h := c.held[0]
+			if len(b) < len(h) {
 				c.mu.Unlock()
-				return 0, c.opErr("read", &ShortBufferError{Size: len(pt), Have: len(b)})
+				return 0, c.opErr("read", &ShortBufferError{Size: len(h), Have: len(b)})
 			}
-			c.queue.pop()
+			c.held[0] = nil
+			c.held = c.held[1:]
+			c.mu.Unlock()
+			n := copy(b, h)
+			clear(h)
+			c.delivered(n)
+			return n, nil
+		}
+		if c.queue.len() > 0 {
+			// Open what waits, up to eight records together (their tags
+			// verified at once): the first into b when it fits, the
+			// others in place for the next Reads.
+			var ents [maxOpenBatch]queued
+			k := 0
+			for k < len(ents) {
+				e, ok := c.queue.pop()
+				if !ok {
+					break
+				}
+				ents[k] = e
+				k++
+			}
 			more := c.queue.len() > 0
 			c.mu.Unlock()
 			if more {
 				c.signal()
 			}
-			n := copy(b, pt)
-			clear(pt)
-			c.delivered(n)
-			return n, nil
+			n, ok, short := c.openBatch(b, ents[:k])
+			if ok {
+				c.delivered(n)
+				return n, nil
+			}
+			if short > 0 {
+				return 0, c.opErr("read", &ShortBufferError{Size: short, Have: len(b)})
+			}
+			continue // all dropped (counted)
 		}
 		peerClosed, code, lostErr := c.peerClosed, c.peerCode, c.lostErr
 		c.mu.Unlock()
@@ -537,24 +594,50 @@ func (c *Conn) signal() {
 	}
 }
 
-// maxOpenBatch is how many received datagrams the drain goroutine opens
-// at once.
+// maxOpenBatch is how many queued datagrams a Read opens at once.
 const maxOpenBatch = 8
 
-// openBatch verifies received datagrams together (their tags eight at a
-// time, record.Opener.OpenBatch) and opens them in place; it returns the
-// plaintexts of the authenticated data records, in order, in out[:n]. What
-// it drops it counts: malformed, stale epoch, window, time and tag
-// failures, other flags.
-func (c *Conn) openBatch(pkts [][]byte, out *[maxOpenBatch][]byte) (n int) {
+// queued is a received datagram waiting for Read, stamped with the
+// receive keys installed when it arrived (one per epoch parity, nil where
+// none): it opens under those, even if a ratchet has replaced them since,
+// and holds them unzeroed until it is opened or dropped.
+type queued struct {
+	pkt []byte
+	rx  [2]*rxEpoch
+}
+
+// release drops the datagram's stamps.
+func (q *queued) release() {
+	for _, r := range q.rx {
+		if r != nil {
+			r.release()
+		}
+	}
+	q.rx = [2]*rxEpoch{}
+}
+
+// openBatch verifies queued datagrams together (their tags eight at a
+// time, record.Opener.OpenBatch) under the keys they were stamped with,
+// in order. The first authenticated data record goes into b when it fits
+// (ok, n); if it does not fit, it is held and short is its size; the
+// other plaintexts (opened in place, in their datagrams) are appended to
+// c.held for the next Reads. What it drops it counts: malformed, stale
+// epoch, window, time and tag failures, other flags.
+func (c *Conn) openBatch(b []byte, ents []queued) (n int, ok bool, short int) {
 	var (
 		items [2][maxOpenBatch]record.OpenItem
+		rxs   [2]*rxEpoch // the keys of each group
 		ng    [2]int
 		slot  [maxOpenBatch]int8 // -1: dropped before opening
-		pos   [maxOpenBatch]int  // index in items[slot]
+		grp   [maxOpenBatch]int8 // the group of items (slot, or 2+slot for a second key)
+		pos   [maxOpenBatch]int  // index in items[grp]
+		extra [2][maxOpenBatch]record.OpenItem
+		exrx  [2]*rxEpoch
+		nx    [2]int
 	)
-	c.keyMu.RLock()
-	for i, pkt := range pkts {
+	for i := range ents {
+		e := &ents[i]
+		pkt := e.pkt
 		slot[i] = -1
 		if len(pkt) < 1+record.HeaderSize {
 			c.st.malformed.Add(1)
@@ -565,27 +648,37 @@ func (c *Conn) openBatch(pkts [][]byte, out *[maxOpenBatch][]byte) (n int) {
 			c.st.malformed.Add(1)
 			continue
 		}
-		s := 0
+		sl := 0
 		if odd {
-			s = 1
+			sl = 1
 		}
-		if c.rx[s] == nil {
+		rx := e.rx[sl]
+		if rx == nil {
 			c.st.staleEpoch.Add(1)
 			continue
 		}
-		dst := pkt[1+record.HeaderSize : 1+record.HeaderSize] // in place
-		slot[i], pos[i] = int8(s), ng[s]
-		items[s][ng[s]] = record.OpenItem{Dst: dst, Prefix: pkt[:1], Pkt: pkt[1:]}
-		ng[s]++
+		it := record.OpenItem{Dst: pkt[1+record.HeaderSize : 1+record.HeaderSize], Prefix: pkt[:1], Pkt: pkt[1:]} // in place
+		slot[i] = int8(sl)
+		switch {
+		case rxs[sl] == nil || rxs[sl] == rx:
+			rxs[sl] = rx
+			grp[i], pos[i] = int8(sl), ng[sl]
+			items[sl][ng[sl]] = it
+			ng[sl]++
+		default: // stamped before a ratchet replaced the slot's keys
+			exrx[sl] = rx
+			grp[i], pos[i] = int8(2+sl), nx[sl]
+			extra[sl][nx[sl]] = it
+			nx[sl]++
+		}
 	}
 	now := c.now()
-	for s := range 2 {
-		if ng[s] == 0 {
-			continue
+	open := func(rx *rxEpoch, its []record.OpenItem) {
+		if len(its) == 0 {
+			return
 		}
-		rx := c.rx[s]
-		rx.dgram.OpenBatch(items[s][:ng[s]], now)
-		for _, it := range items[s][:ng[s]] {
+		rx.dgram.OpenBatch(its, now)
+		for _, it := range its {
 			if it.Err == nil {
 				if !rx.seen.Load() {
 					rx.seen.Store(true)
@@ -594,12 +687,33 @@ func (c *Conn) openBatch(pkts [][]byte, out *[maxOpenBatch][]byte) (n int) {
 			}
 		}
 	}
-	c.keyMu.RUnlock()
-	for i := range pkts {
+	for sl := range 2 {
+		if rxs[sl] != nil {
+			open(rxs[sl], items[sl][:ng[sl]])
+		}
+		if exrx[sl] != nil {
+			// A third set of keys in one batch (two ratchets between
+			// arrivals a few records apart) opens one by one.
+			for j := range nx[sl] {
+				open(exrx[sl], extra[sl][j:j+1])
+			}
+		}
+	}
+	for i := range ents {
+		ents[i].release()
+	}
+	var held [maxOpenBatch][]byte
+	nh := 0
+	for i := range ents {
 		if slot[i] < 0 {
 			continue
 		}
-		it := &items[slot[i]][pos[i]]
+		var it *record.OpenItem
+		if g := grp[i]; g < 2 {
+			it = &items[g][pos[i]]
+		} else {
+			it = &extra[g-2][pos[i]]
+		}
 		if it.Err != nil {
 			if _, isWin := window.ReasonOf(it.Err); !isWin && !errors.Is(it.Err, record.ErrAuth) && !errors.Is(it.Err, record.ErrTime) {
 				c.st.malformed.Add(1) // not counted by the opener
@@ -611,59 +725,54 @@ func (c *Conn) openBatch(pkts [][]byte, out *[maxOpenBatch][]byte) (n int) {
 			c.st.otherFlags.Add(1)
 			continue
 		}
-		out[n] = it.Out
-		n++
+		if !ok && short == 0 && nh == 0 && len(it.Out) <= len(b) {
+			n, ok = copy(b, it.Out), true
+			clear(it.Out)
+			continue
+		}
+		if !ok && short == 0 && nh == 0 {
+			short = len(it.Out)
+		}
+		held[nh] = it.Out
+		nh++
 	}
-	return n
+	if nh > 0 {
+		c.mu.Lock()
+		c.held = append(c.held, held[:nh]...)
+		c.mu.Unlock()
+	}
+	return n, ok, short
 }
 
-// polled is a context that is already done: ReceiveDatagram with it takes
-// a datagram quic-go has queued, or returns at once.
-var polled = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
-
-// drain takes DATAGRAM frames from quic-go's receive queue (128 frames,
-// dropped silently beyond) as fast as they come, up to eight at a time,
-// verifies and opens them at once, as the UDP carrier does on receipt (so
-// that a record never waits for keys that a ratchet may replace), and
-// queues the plaintexts of data records for Read in the Conn's bounded
-// queue, counting what it drops. It ends with the QUIC connection.
+// drain moves DATAGRAM frames from quic-go's receive queue (128 frames,
+// dropped silently beyond) into the Conn's bounded queue as fast as they
+// come, each stamped with the receive keys installed at its arrival; Read
+// verifies them. It ends with the QUIC connection.
 func (c *Conn) drain() {
 	defer c.wg.Done()
-	var pkts, pts [maxOpenBatch][]byte
 	for {
 		d, err := c.qc.ReceiveDatagram(c.ctx)
 		if err != nil {
 			c.setLost(err)
 			return
 		}
-		pkts[0] = d
-		k := 1
-		for k < len(pkts) {
-			d, err := c.qc.ReceiveDatagram(polled)
-			if err != nil {
-				break
+		e := queued{pkt: d}
+		c.keyMu.RLock()
+		for i, r := range c.rx {
+			if r != nil {
+				r.pending.Add(1)
+				e.rx[i] = r
 			}
-			pkts[k] = d
-			k++
 		}
-		n := c.openBatch(pkts[:k], &pts)
-		clear(pkts[:k])
-		if n == 0 {
+		c.keyMu.RUnlock()
+		c.mu.Lock()
+		if c.closed || !c.queue.push(e) {
+			c.mu.Unlock()
+			e.release()
+			c.st.queueDrops.Add(1)
 			continue
 		}
-		c.mu.Lock()
-		for i := range n {
-			if c.closed || !c.queue.push(pts[i]) {
-				c.st.queueDrops.Add(1)
-				clear(pts[i])
-			}
-		}
 		c.mu.Unlock()
-		clear(pts[:n])
 		c.signal()
 	}
 }
@@ -829,7 +938,11 @@ func (c *Conn) Close() error {
 	c.closed = true
 	c.stopped.Store(true)
 	peerClosed, lost := c.peerClosed, c.lostErr != nil
-	c.queue.clearAll()
+	c.queue.releaseAll()
+	for _, h := range c.held {
+		clear(h)
+	}
+	c.held = nil
 	c.mu.Unlock()
 	close(c.done)
 	// What Write accepted leaves before the close record.
@@ -882,7 +995,7 @@ func (c *Conn) teardown(code quic.ApplicationErrorCode, reason string) {
 	}
 	for _, r := range c.rx {
 		if r != nil {
-			r.key.Clear()
+			r.retire()
 		}
 	}
 	c.tx, c.nextTx, c.rx = nil, nil, [2]*rxEpoch{}
@@ -908,46 +1021,38 @@ func (c *Conn) teardown(code quic.ApplicationErrorCode, reason string) {
 
 // ring is a bounded FIFO of received datagrams.
 type ring struct {
-	buf        [][]byte
+	buf        []queued
 	head, size int
 }
 
-func (r *ring) init(n int) { r.buf = make([][]byte, n) }
+func (r *ring) init(n int) { r.buf = make([]queued, n) }
 
 func (r *ring) len() int { return r.size }
 
-func (r *ring) push(b []byte) bool {
+func (r *ring) push(e queued) bool {
 	if r.size == len(r.buf) {
 		return false
 	}
-	r.buf[(r.head+r.size)%len(r.buf)] = b
+	r.buf[(r.head+r.size)%len(r.buf)] = e
 	r.size++
 	return true
 }
 
-func (r *ring) pop() ([]byte, bool) {
+func (r *ring) pop() (queued, bool) {
 	if r.size == 0 {
-		return nil, false
+		return queued{}, false
 	}
-	b := r.buf[r.head]
-	r.buf[r.head] = nil
+	e := r.buf[r.head]
+	r.buf[r.head] = queued{}
 	r.head = (r.head + 1) % len(r.buf)
 	r.size--
-	return b, true
+	return e, true
 }
 
-// peek returns the oldest entry without removing it.
-func (r *ring) peek() ([]byte, bool) {
-	if r.size == 0 {
-		return nil, false
-	}
-	return r.buf[r.head], true
-}
-
-// clearAll zeroes the queued plaintexts and empties the ring.
-func (r *ring) clearAll() {
+// releaseAll drops every queued datagram and its stamps.
+func (r *ring) releaseAll() {
 	for i := range r.size {
-		clear(r.buf[(r.head+i)%len(r.buf)])
+		r.buf[(r.head+i)%len(r.buf)].release()
 	}
 	clear(r.buf)
 	r.head, r.size = 0, 0

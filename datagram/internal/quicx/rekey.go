@@ -534,7 +534,7 @@ func (c *Conn) installRx(rx *rxEpoch) error {
 	}
 	slot := rx.epoch & 1
 	if old := c.rx[slot]; old != nil {
-		old.key.Clear()
+		old.retire()
 	}
 	c.rx[slot] = rx
 	return nil
@@ -593,7 +593,7 @@ func (c *Conn) scheduleRetire(old uint64) {
 			c.keyMu.Unlock()
 			return
 		}
-		r.key.Clear()
+		r.retire()
 		c.rx[old&1] = nil
 		c.keyMu.Unlock()
 		c.notifyLocked()
