@@ -40,11 +40,15 @@ var batchScratchPool = sync.Pool{New: func() any { return new(batchScratch) }}
 // Keccak lanes stay busy across them).
 const batchWidth = 16
 
-// OpenBatch opens each item exactly as Open(it.Dst, it.Prefix, it.Pkt, now)
-// would, in order, and stores the results in the item: the same checks in
-// the same order for every record (parse, window pre-check, time, tag,
-// window check-and-set), so a record repeated inside the batch is accepted
-// once. The tags of up to sixteen records are verified together, eight at
+// OpenBatch opens each item as Open(it.Dst, it.Prefix, it.Pkt, now) would,
+// in order, and stores the results in the item: the same checks in the same
+// order for every record (parse, window pre-check, time, tag, window
+// check-and-set, the last in order), so exactly the records that Open would
+// accept one by one are accepted, each once, with the same plaintexts. One
+// difference: the pre-checks of a group see the window as it was before the
+// group, so a copy of an earlier record of the same group that also fails
+// its time or tag check is counted (Drops, Err) under that failure rather
+// than as a duplicate. The tags of up to sixteen records are verified together, eight at
 // a time.
 func (o *Opener) OpenBatch(items []OpenItem, now uint64) {
 	for len(items) > 0 {

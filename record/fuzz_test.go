@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -74,6 +75,69 @@ func FuzzStreamOpen(f *testing.F) {
 		_, _, err := s.Open(b, 1767225600)
 		if err == nil && !bytes.Equal(b, rec) {
 			t.Fatal("accepted a forged stream record")
+		}
+	})
+}
+
+// FuzzOpenBatch splits its input into packets (each a length byte and that
+// many bytes; seeds hold genuine records) and opens them with OpenBatch and,
+// on a second opener with its own window, one by one with Open: what is
+// accepted, the headers, the plaintexts and the number of drops must agree
+// (not always the reason: see OpenBatch), and nothing but the genuine
+// records may open.
+func FuzzOpenBatch(f *testing.F) {
+	key, base, err := DatagramKeys(false, make([]byte, DatagramSecretSize), ClientToServer, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var counter atomic.Uint64
+	s := NewSealer(key, base, &counter)
+	var genuine [][]byte
+	for _, pt := range []string{"", "a", "genuine record", string(make([]byte, 200))} {
+		r, _, _ := s.Seal(nil, nil, FlagEncryptedMessage, []byte(pt), 1000)
+		genuine = append(genuine, r)
+	}
+	frame := func(pkts ...[]byte) []byte {
+		var b []byte
+		for _, p := range pkts {
+			b = append(append(b, byte(len(p))), p...)
+		}
+		return b
+	}
+	f.Add(frame(genuine...))
+	f.Add(frame(genuine[1], genuine[1], genuine[0][:HeaderSize], genuine[2]))
+	f.Add(frame(genuine[3][:len(genuine[3])-1], genuine[2]))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var pkts [][]byte
+		for len(b) > 0 && len(pkts) < 40 {
+			n := min(int(b[0]), len(b)-1)
+			pkts = append(pkts, bytes.Clone(b[1:1+n]))
+			b = b[1+n:]
+		}
+		var drops [2]window.Drops
+		var ops [2]*Opener
+		for i := range ops {
+			win, _ := window.NewSync(64)
+			ops[i] = NewOpener(key, base, win, &drops[i], 60)
+		}
+		items := make([]OpenItem, len(pkts))
+		for i, p := range pkts {
+			items[i] = OpenItem{Pkt: p}
+		}
+		ops[0].OpenBatch(items, 1000)
+		for i, p := range pkts {
+			h, out, err := ops[1].Open(nil, nil, p, 1000)
+			it := items[i]
+			if (err == nil) != (it.Err == nil) || (err == nil && (h != it.Header || !bytes.Equal(out, it.Out))) {
+				t.Fatalf("packet %d: Open %v %v, OpenBatch %v %v", i, h, err, it.Header, it.Err)
+			}
+			if err == nil && !slices.ContainsFunc(genuine, func(g []byte) bool { return bytes.Equal(g, p) }) {
+				t.Fatalf("accepted a forged record (%q)", out)
+			}
+		}
+		if drops[0].Snapshot().Total() != drops[1].Snapshot().Total() {
+			t.Fatalf("drops: OpenBatch %+v, Open %+v", drops[0].Snapshot(), drops[1].Snapshot())
 		}
 	})
 }
