@@ -87,23 +87,23 @@ func TestSendQueue(t *testing.T) {
 		c := &Conn{ep: ep, done: make(chan struct{})}
 
 		// The sender goroutine takes datagram 0 and blocks in WriteTo.
-		if err := s.send(numbered(ep, 0), to, false, &sendWait{c}, sealJob{}); err != nil {
+		if err := s.send(numbered(ep, 0), to, false, &sendWait{c}, nil); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
 		for i := 1; i <= txQueueMax; i++ {
-			if err := s.send(numbered(ep, i), to, false, &sendWait{c}, sealJob{}); err != nil {
+			if err := s.send(numbered(ep, i), to, false, &sendWait{c}, nil); err != nil {
 				t.Fatalf("datagram %d: %v", i, err)
 			}
 		}
 		// Control datagrams are never held back by the bound.
-		if err := s.send(numbered(ep, txQueueMax+1), to, false, nil, sealJob{}); err != nil {
+		if err := s.send(numbered(ep, txQueueMax+1), to, false, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		// The queue is full: data waits, until the write deadline.
 		start := time.Now()
 		c.SetWriteDeadline(start.Add(time.Second))
-		if err := s.send(numbered(ep, -1), to, false, &sendWait{c}, sealJob{}); !errors.Is(err, os.ErrDeadlineExceeded) {
+		if err := s.send(numbered(ep, -1), to, false, &sendWait{c}, nil); !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("full queue: %v, want a deadline error", err)
 		}
 		if waited := time.Since(start); waited != time.Second {
@@ -112,7 +112,7 @@ func TestSendQueue(t *testing.T) {
 		c.SetWriteDeadline(time.Time{})
 		// ... or until Close.
 		errc := make(chan error, 1)
-		go func() { errc <- s.send(numbered(ep, -1), to, false, &sendWait{c}, sealJob{}) }()
+		go func() { errc <- s.send(numbered(ep, -1), to, false, &sendWait{c}, nil) }()
 		synctest.Wait()
 		close(c.done)
 		if err := <-errc; !errors.Is(err, net.ErrClosed) {
@@ -135,7 +135,7 @@ func TestSendQueue(t *testing.T) {
 			}
 		}
 		// Idle: a control datagram goes out before send returns.
-		if err := s.send(numbered(ep, 1000), to, false, nil, sealJob{}); err != nil {
+		if err := s.send(numbered(ep, 1000), to, false, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if got := pc.sent(); len(got) != txQueueMax+3 {
@@ -143,7 +143,7 @@ func TestSendQueue(t *testing.T) {
 		}
 		pc.Close()
 		s.tx.shut()
-		if err := s.send(numbered(ep, 1001), to, false, nil, sealJob{}); !errors.Is(err, net.ErrClosed) {
+		if err := s.send(numbered(ep, 1001), to, false, nil, nil); !errors.Is(err, net.ErrClosed) {
 			t.Fatalf("send after shut: %v", err)
 		}
 	})

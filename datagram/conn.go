@@ -515,7 +515,7 @@ func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool, now
 	if data && s.batched {
 		// The socket's sender goroutine seals it, together with the
 		// records queued with it (sock.flush).
-		buf, job.d, _, err = tx.sealer.Defer(buf, prefix[:], flag, pt, c.ep.unixNow(now))
+		buf, _, err = tx.sealer.Defer(&job.d, buf, prefix[:], flag, pt, c.ep.unixNow(now))
 		if err == nil {
 			job.tx = tx
 			tx.pending.Add(1)
@@ -539,7 +539,7 @@ func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool, now
 	}
 	*bp = buf
 	if job.tx != nil {
-		return len(buf), due, s.send(bp, c.peerAddr(), false, &sendWait{c}, job)
+		return len(buf), due, s.send(bp, c.peerAddr(), false, &sendWait{c}, &job)
 	}
 	return len(buf), due, c.sendSealed(bp, to, data)
 }

@@ -178,7 +178,7 @@ func (ep *endpoint) writeOn(s *sock, b []byte, to net.Addr) {
 	}
 	bp := ep.getBuf()
 	*bp = append(*bp, b...)
-	s.send(bp, ap, true, nil, sealJob{})
+	s.send(bp, ap, true, nil, nil)
 }
 
 // readLoop reads every socket, one goroutine each, until they are closed.
@@ -346,7 +346,7 @@ func (ep *endpoint) newHandshake(s *sock, f wire.Fragment, size int, ap netip.Ad
 		cr := wire.CookieReply{Echo: f.Sender, Cookie: ep.jar.Make(ap, f.Sender, now)}
 		bp := ep.getBuf()
 		*bp = cr.Append(*bp)
-		s.send(bp, ap, true, nil, sealJob{})
+		s.send(bp, ap, true, nil, nil)
 		ep.st.cookiesSent.Add(1)
 		return
 	}

@@ -122,9 +122,9 @@ type sealJob struct {
 	d  record.Deferred
 }
 
-// abandon gives up a job whose datagram is dropped unsent.
+// abandon gives up a job whose datagram is dropped unsent (nil: none).
 func (j *sealJob) abandon() {
-	if j.tx != nil {
+	if j != nil && j.tx != nil {
 		j.tx.sealed(1)
 		j.tx = nil
 	}
@@ -160,9 +160,9 @@ func (q *txQueue) waitLocked() <-chan struct{} {
 // os.ErrDeadlineExceeded: the record was dropped), and always queues on a
 // batched socket. Anything else goes out at once when the socket is idle,
 // and is queued otherwise, beyond the bound if need be.
-func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWait, job sealJob) error {
+func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWait, job *sealJob) error {
 	q := &s.tx
-	it := txItem{bp: bp, addr: addr, envelope: envelope, job: job}
+	it := txItem{bp: bp, addr: addr, envelope: envelope}
 	q.mu.Lock()
 	if wait != nil {
 		for len(q.q) >= txQueueMax && !q.closed {
@@ -177,7 +177,7 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 				err = os.ErrDeadlineExceeded
 			}
 			if err != nil {
-				it.job.abandon()
+				job.abandon()
 				s.ep.putBuf(bp)
 				return err
 			}
@@ -187,7 +187,7 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 	switch {
 	case q.closed:
 		q.mu.Unlock()
-		it.job.abandon()
+		job.abandon()
 		s.ep.putBuf(bp)
 		return net.ErrClosed
 	case !q.busy && (wait == nil || !s.batched):
@@ -195,6 +195,9 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 		// meanwhile queues behind.
 		q.busy = true
 		q.mu.Unlock()
+		if job != nil {
+			it.job = *job
+		}
 		s.writeOne(it)
 		q.mu.Lock()
 		if len(q.q) > 0 {
@@ -207,6 +210,9 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 		return nil
 	}
 	q.q = append(q.q, it)
+	if job != nil {
+		q.q[len(q.q)-1].job = *job // in place: a Deferred is 120 bytes
+	}
 	if !q.busy {
 		q.busy = true
 		go s.flush()
@@ -235,9 +241,9 @@ func (c *Conn) sendSealed(bp *[]byte, to *net.UDPAddr, data bool) error {
 		s = c.ep.socks[0]
 	}
 	if !data {
-		return s.send(bp, ap, false, nil, sealJob{})
+		return s.send(bp, ap, false, nil, nil)
 	}
-	return s.send(bp, ap, false, &sendWait{c}, sealJob{})
+	return s.send(bp, ap, false, &sendWait{c}, nil)
 }
 
 // writeOne sends one datagram directly.
@@ -312,7 +318,7 @@ func (s *sock) flush() {
 // ones under the same keys together.
 func (s *sock) sealJobs(items []txItem) {
 	var bufs [maxSealRun][]byte
-	var ds [maxSealRun]record.Deferred
+	var ds [maxSealRun]*record.Deferred
 	for i := 0; i < len(items); {
 		tx := items[i].job.tx
 		if tx == nil {
@@ -321,13 +327,14 @@ func (s *sock) sealJobs(items []txItem) {
 		}
 		n := 0
 		for i+n < len(items) && n < maxSealRun && items[i+n].job.tx == tx {
-			bufs[n], ds[n] = *items[i+n].bp, items[i+n].job.d
+			bufs[n], ds[n] = *items[i+n].bp, &items[i+n].job.d
 			items[i+n].job.tx = nil
 			n++
 		}
 		tx.sealer.SealDeferred(bufs[:n], ds[:n])
 		tx.sealed(n)
 		clear(bufs[:n])
+		clear(ds[:n])
 		i += n
 	}
 }

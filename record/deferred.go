@@ -22,24 +22,25 @@ type Deferred struct {
 
 // Defer is Seal without the cryptography: it appends the header and the
 // plaintext to dst, with room for the tag, and returns the record's buffer
-// (its final length), what SealDeferred needs, and the sequence number. The
-// AD (prefix ‖ header) must fit MaxBatchAD bytes. The record is not
-// protected until SealDeferred seals it in place.
-func (s *Sealer) Defer(dst, prefix []byte, flag Flag, plaintext []byte, now uint64) ([]byte, Deferred, uint64, error) {
+// (its final length) and the sequence number; *d receives what
+// SealDeferred needs. The AD (prefix ‖ header) must fit MaxBatchAD bytes.
+// The record is not protected until SealDeferred seals it in place.
+func (s *Sealer) Defer(d *Deferred, dst, prefix []byte, flag Flag, plaintext []byte, now uint64) ([]byte, uint64, error) {
 	if len(plaintext) > DatagramMaxPlaintext {
-		return dst, Deferred{}, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), DatagramMaxPlaintext)
+		return dst, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), DatagramMaxPlaintext)
 	}
 	if len(prefix)+HeaderSize > MaxBatchAD {
-		return dst, Deferred{}, 0, fmt.Errorf("%w: prefix of %d bytes", ErrTooLarge, len(prefix))
+		return dst, 0, fmt.Errorf("%w: prefix of %d bytes", ErrTooLarge, len(prefix))
 	}
 	seq := s.counter.Add(1)
 	if seq == 0 { // 2^64 records: never reuse a nonce
 		s.counter.Store(^uint64(0))
-		return dst, Deferred{}, 0, fmt.Errorf("%w: sequence numbers exhausted", ErrTooLarge)
+		return dst, 0, fmt.Errorf("%w: sequence numbers exhausted", ErrTooLarge)
 	}
 	tag := s.key.TagSize()
 	h := Header{Flag: flag, MsgLen: uint32(len(plaintext) + tag), Sequence: seq, UTCTime: now}
-	d := Deferred{nonce: RecordNonce(&s.base, seq), adLen: uint8(len(prefix) + HeaderSize)}
+	d.nonce = RecordNonce(&s.base, seq)
+	d.adLen = uint8(len(prefix) + HeaderSize)
 	start := len(dst)
 	dst = h.Append(dst)
 	copy(d.ad[:], prefix)
@@ -47,7 +48,7 @@ func (s *Sealer) Defer(dst, prefix []byte, flag Flag, plaintext []byte, now uint
 	d.ptOff, d.ptLen = len(dst), len(plaintext)
 	dst = append(dst, plaintext...)
 	dst = append(dst, make([]byte, tag)...)
-	return dst, d, seq, nil
+	return dst, seq, nil
 }
 
 // deferredScratch is SealDeferred's working space, pooled (the cipher's
@@ -60,16 +61,16 @@ type deferredScratch struct {
 var deferredPool = sync.Pool{New: func() any { return new(deferredScratch) }}
 
 // SealDeferred seals records from Defer in place: bufs[i] is the buffer
-// Defer returned for ds[i], and each must come from this Sealer (its key).
+// Defer returned with *ds[i], and each must come from this Sealer (its key).
 // The result is byte for byte what Seal would have produced. Up to sixteen
 // records are sealed together (their tags eight at a time).
-func (s *Sealer) SealDeferred(bufs [][]byte, ds []Deferred) {
+func (s *Sealer) SealDeferred(bufs [][]byte, ds []*Deferred) {
 	sc := deferredPool.Get().(*deferredScratch)
 	defer deferredPool.Put(sc)
 	for len(ds) > 0 {
 		n := min(len(ds), batchWidth)
 		for i := range n {
-			d := &ds[i]
+			d := ds[i]
 			pt := bufs[i][d.ptOff : d.ptOff+d.ptLen]
 			copy(sc.ads[i][:], d.ad[:d.adLen])
 			sc.ops[i] = rcs.OnceOp{Dst: pt[:0], Nonce: d.nonce, AD: sc.ads[i][:d.adLen], In: pt}

@@ -23,7 +23,7 @@ func TestDeferEqualsSeal(t *testing.T) {
 		prefix := []byte("0123456789")
 		for _, n := range []int{1, 2, 7, 8, 9, 16, 17, 40} {
 			var bufs [][]byte
-			var ds []Deferred
+			var ds []*Deferred
 			var want [][]byte
 			for i := range n {
 				pt := make([]byte, randN(1500))
@@ -35,7 +35,8 @@ func TestDeferEqualsSeal(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				b, d, seq2, err := deferred.Defer(append([]byte(nil), prefix...), prefix, FlagEncryptedMessage, pt, 1000)
+				d := new(Deferred)
+				b, seq2, err := deferred.Defer(d, append([]byte(nil), prefix...), prefix, FlagEncryptedMessage, pt, 1000)
 				if err != nil || seq1 != seq2 || len(b) != len(w) {
 					t.Fatalf("Defer: %v, sequence %d vs %d, %d vs %d bytes", err, seq2, seq1, len(b), len(w))
 				}
@@ -53,10 +54,10 @@ func TestDeferEqualsSeal(t *testing.T) {
 
 func TestDeferLimits(t *testing.T) {
 	s, _, _ := batchPair(t, false)
-	if _, _, _, err := s.Defer(nil, make([]byte, MaxBatchAD), FlagEncryptedMessage, nil, 0); err == nil {
+	if _, _, err := s.Defer(new(Deferred), nil, make([]byte, MaxBatchAD), FlagEncryptedMessage, nil, 0); err == nil {
 		t.Fatal("a prefix too long for the batch AD was taken")
 	}
-	if _, _, _, err := s.Defer(nil, nil, FlagEncryptedMessage, make([]byte, DatagramMaxPlaintext+1), 0); err == nil {
+	if _, _, err := s.Defer(new(Deferred), nil, nil, FlagEncryptedMessage, make([]byte, DatagramMaxPlaintext+1), 0); err == nil {
 		t.Fatal("an oversized plaintext was taken")
 	}
 }

@@ -413,7 +413,8 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	}
 	bp := bufPool.Get().(*[]byte)
-	it, due, err := c.frameData((*bp)[:0], b)
+	var it sendItem
+	due, err := c.frameData(&it, (*bp)[:0], b)
 	if due {
 		c.wantRekey()
 	}
@@ -426,7 +427,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	*bp = it.buf
 	it.bp = bp
-	if err := c.enqueue(it); err != nil {
+	if err := c.enqueue(&it); err != nil {
 		it.tx.sealed(1)
 		bufPool.Put(bp)
 		return 0, c.opErr("write", err)

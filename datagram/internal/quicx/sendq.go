@@ -56,17 +56,17 @@ func (q *sendQueue) waitLocked() <-chan struct{} {
 	return q.wake
 }
 
-// frameData frames b as a data record under the current transmit epoch
-// without sealing it, enforcing the hard limits (ErrKeysExhausted) and
+// frameData frames b into *it as a data record under the current transmit
+// epoch without sealing it, enforcing the hard limits (ErrKeysExhausted) and
 // reporting whether a rekey is due, as sealRecord does. The record counts
 // as pending on its keys until sendLoop seals it (or the caller drops it
 // with it.tx.sealed).
-func (c *Conn) frameData(dst, b []byte) (it sendItem, due bool, err error) {
+func (c *Conn) frameData(it *sendItem, dst, b []byte) (due bool, err error) {
 	c.txMu.RLock()
 	defer c.txMu.RUnlock()
 	tx := c.tx
 	if tx == nil {
-		return it, false, net.ErrClosed
+		return false, net.ErrClosed
 	}
 	cfg := c.cfg
 	var age time.Duration
@@ -74,25 +74,26 @@ func (c *Conn) frameData(dst, b []byte) (it sendItem, due bool, err error) {
 		age = time.Since(tx.start)
 	}
 	if tx.records.Load() >= uint64(cfg.RejectAfterRecords) || tx.bytes.Load() >= uint64(cfg.RejectAfterBytes) || age >= cfg.RejectAfterTime {
-		return it, !tx.asked.Swap(true), ErrKeysExhausted
+		return !tx.asked.Swap(true), ErrKeysExhausted
 	}
 	dst = append(dst, prefixFor(prefixDatagram, tx.epoch))
-	buf, d, _, err := tx.sealer.Defer(dst, dst[:1], record.FlagEncryptedMessage, b, c.now())
+	buf, _, err := tx.sealer.Defer(&it.d, dst, dst[:1], record.FlagEncryptedMessage, b, c.now())
 	if err != nil {
-		return it, false, err
+		return false, err
 	}
 	tx.pending.Add(1)
 	recs, bytes := tx.records.Add(1), tx.bytes.Add(uint64(len(b)))
 	if !tx.asked.Load() && (recs >= uint64(cfg.RekeyAfterRecords) || bytes >= uint64(cfg.RekeyAfterBytes) || age >= cfg.RekeyAfterTime) {
 		due = !tx.asked.Swap(true)
 	}
-	return sendItem{buf: buf, tx: tx, d: d}, due, nil
+	it.buf, it.tx = buf, tx
+	return due, nil
 }
 
 // enqueue queues a framed record for the sender goroutine, waiting while
 // the queue is full until there is room, the write deadline passes or the
 // session ends.
-func (c *Conn) enqueue(it sendItem) error {
+func (c *Conn) enqueue(it *sendItem) error {
 	q := &c.sq
 	q.mu.Lock()
 	for len(q.items) >= sendQueueMax && !q.closed {
@@ -116,7 +117,7 @@ func (c *Conn) enqueue(it sendItem) error {
 		q.mu.Unlock()
 		return net.ErrClosed
 	}
-	q.items = append(q.items, it)
+	q.items = append(q.items, *it)
 	if !q.busy {
 		// Close sets closed under q.mu before it waits for c.wg.
 		q.busy = true
@@ -161,17 +162,18 @@ func (c *Conn) sendLoop() {
 // same keys together, and releases them from their keys.
 func sealItems(items []sendItem) {
 	var bufs [maxSealRun][]byte
-	var ds [maxSealRun]record.Deferred
+	var ds [maxSealRun]*record.Deferred
 	for i := 0; i < len(items); {
 		tx := items[i].tx
 		n := 0
 		for i+n < len(items) && n < maxSealRun && items[i+n].tx == tx {
-			bufs[n], ds[n] = items[i+n].buf, items[i+n].d
+			bufs[n], ds[n] = items[i+n].buf, &items[i+n].d
 			n++
 		}
 		tx.sealer.SealDeferred(bufs[:n], ds[:n])
 		tx.sealed(n)
 		clear(bufs[:n])
+		clear(ds[:n])
 		i += n
 	}
 }
