@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qsmp-go/qsmp/crypto/suite"
+	"github.com/qsmp-go/qsmp/datagram/internal/keylimits"
 	"github.com/qsmp-go/qsmp/handshake"
 	"github.com/qsmp-go/qsmp/keyfile"
 	"github.com/qsmp-go/qsmp/record"
@@ -52,9 +53,9 @@ const (
 
 	// DefaultRekeyAfterRecords, DefaultRekeyAfterBytes and
 	// DefaultRekeyAfterTime start an automatic symmetric ratchet.
-	DefaultRekeyAfterRecords = 1 << 32
-	DefaultRekeyAfterBytes   = 1 << 40
-	DefaultRekeyAfterTime    = 2 * time.Minute
+	DefaultRekeyAfterRecords = keylimits.DefaultRekeyAfterRecords
+	DefaultRekeyAfterBytes   = keylimits.DefaultRekeyAfterBytes
+	DefaultRekeyAfterTime    = keylimits.DefaultRekeyAfterTime
 	// DefaultRekeyGrace is how long the previous epoch's receive keys stay
 	// after the peer's first record under the new epoch.
 	DefaultRekeyGrace = 2 * time.Second
@@ -377,36 +378,12 @@ func (n *config) recordLimit() int {
 	return min(n.MaxPayload-envelopeSize-record.HeaderSize-n.tagSize, record.DatagramMaxPlaintext)
 }
 
-// noLimit is the value of a disabled limit.
-const noLimit = 1<<63 - 1
-
-// limit returns v, its default if 0, or noLimit if negative.
-func limit(v, def int64) int64 {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return noLimit
-	}
-	return v
-}
-
 // sessionDefaults fills in the rekey and liveness fields: after it, a
 // disabled limit is noLimit and a disabled timer is 0.
 func (n *config) sessionDefaults() error {
-	n.RekeyAfterRecords = limit(n.RekeyAfterRecords, DefaultRekeyAfterRecords)
-	n.RekeyAfterBytes = limit(n.RekeyAfterBytes, DefaultRekeyAfterBytes)
-	n.RekeyAfterTime = time.Duration(limit(int64(n.RekeyAfterTime), int64(DefaultRekeyAfterTime)))
-	n.RejectAfterRecords = limit(n.RejectAfterRecords, twice(n.RekeyAfterRecords))
-	n.RejectAfterBytes = limit(n.RejectAfterBytes, twice(n.RekeyAfterBytes))
-	n.RejectAfterTime = time.Duration(limit(int64(n.RejectAfterTime), noLimit))
-	switch {
-	case n.RejectAfterRecords <= n.RekeyAfterRecords && n.RejectAfterRecords != noLimit:
-		return fmt.Errorf("%w: RejectAfterRecords %d not above RekeyAfterRecords %d", ErrConfig, n.RejectAfterRecords, n.RekeyAfterRecords)
-	case n.RejectAfterBytes <= n.RekeyAfterBytes && n.RejectAfterBytes != noLimit:
-		return fmt.Errorf("%w: RejectAfterBytes %d not above RekeyAfterBytes %d", ErrConfig, n.RejectAfterBytes, n.RekeyAfterBytes)
-	case n.RejectAfterTime <= n.RekeyAfterTime && n.RejectAfterTime != noLimit:
-		return fmt.Errorf("%w: RejectAfterTime %v not above RekeyAfterTime %v", ErrConfig, n.RejectAfterTime, n.RekeyAfterTime)
+	if err := keylimits.Normalize(&n.RekeyAfterRecords, &n.RekeyAfterBytes, &n.RekeyAfterTime,
+		&n.RejectAfterRecords, &n.RejectAfterBytes, &n.RejectAfterTime); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if n.RekeyGrace <= 0 {
 		n.RekeyGrace = DefaultRekeyGrace
@@ -416,14 +393,6 @@ func (n *config) sessionDefaults() error {
 	n.PassiveKeepAlive = timerDefault(n.PassiveKeepAlive, DefaultPassiveKeepAlive)
 	n.DeadPeerTimeout = timerDefault(n.DeadPeerTimeout, DefaultDeadPeerTimeout)
 	return nil
-}
-
-// twice doubles a limit without overflow.
-func twice(v int64) int64 {
-	if v >= noLimit/2 {
-		return noLimit
-	}
-	return 2 * v
 }
 
 // timerDefault returns d, def if d is 0, or 0 (off) if d is negative.

@@ -16,6 +16,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/qsmp-go/qsmp/crypto/suite"
+	"github.com/qsmp-go/qsmp/datagram/internal/keylimits"
 	"github.com/qsmp-go/qsmp/handshake"
 	"github.com/qsmp-go/qsmp/keyfile"
 	"github.com/qsmp-go/qsmp/record"
@@ -51,13 +52,13 @@ const (
 	// DefaultRekeyAfterRecords, DefaultRekeyAfterBytes and
 	// DefaultRekeyAfterTime start an automatic symmetric ratchet (the
 	// datagram package's defaults).
-	DefaultRekeyAfterRecords = 1 << 32
-	DefaultRekeyAfterBytes   = 1 << 40
-	DefaultRekeyAfterTime    = 2 * time.Minute
+	DefaultRekeyAfterRecords = keylimits.DefaultRekeyAfterRecords
+	DefaultRekeyAfterBytes   = keylimits.DefaultRekeyAfterBytes
+	DefaultRekeyAfterTime    = keylimits.DefaultRekeyAfterTime
 )
 
 // noLimit is the value of a disabled limit.
-const noLimit = 1<<63 - 1
+const noLimit = keylimits.NoLimit
 
 // Config configures a Conn or a Listener. The QSMP configuration string
 // (suite) comes from the keys: Identity's and PeerKey's (or those PeerKeys
@@ -225,41 +226,12 @@ func (c *Config) normalize(server bool) (*config, error) {
 	return &n, nil
 }
 
-// limit returns v, its default if 0, or noLimit if negative.
-func limit(v, def int64) int64 {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return noLimit
-	}
-	return v
-}
-
-// twice doubles a limit without overflow.
-func twice(v int64) int64 {
-	if v >= noLimit/2 {
-		return noLimit
-	}
-	return 2 * v
-}
-
 // limits fills in the rekey and reject limits (a disabled one becomes
 // noLimit) and checks that each hard limit exceeds its rekey limit.
 func (n *config) limits() error {
-	n.RekeyAfterRecords = limit(n.RekeyAfterRecords, DefaultRekeyAfterRecords)
-	n.RekeyAfterBytes = limit(n.RekeyAfterBytes, DefaultRekeyAfterBytes)
-	n.RekeyAfterTime = time.Duration(limit(int64(n.RekeyAfterTime), int64(DefaultRekeyAfterTime)))
-	n.RejectAfterRecords = limit(n.RejectAfterRecords, twice(n.RekeyAfterRecords))
-	n.RejectAfterBytes = limit(n.RejectAfterBytes, twice(n.RekeyAfterBytes))
-	n.RejectAfterTime = time.Duration(limit(int64(n.RejectAfterTime), noLimit))
-	switch {
-	case n.RejectAfterRecords <= n.RekeyAfterRecords && n.RejectAfterRecords != noLimit:
-		return fmt.Errorf("%w: RejectAfterRecords %d not above RekeyAfterRecords %d", ErrConfig, n.RejectAfterRecords, n.RekeyAfterRecords)
-	case n.RejectAfterBytes <= n.RekeyAfterBytes && n.RejectAfterBytes != noLimit:
-		return fmt.Errorf("%w: RejectAfterBytes %d not above RekeyAfterBytes %d", ErrConfig, n.RejectAfterBytes, n.RekeyAfterBytes)
-	case n.RejectAfterTime <= n.RekeyAfterTime && n.RejectAfterTime != noLimit:
-		return fmt.Errorf("%w: RejectAfterTime %v not above RekeyAfterTime %v", ErrConfig, n.RejectAfterTime, n.RekeyAfterTime)
+	if err := keylimits.Normalize(&n.RekeyAfterRecords, &n.RekeyAfterBytes, &n.RekeyAfterTime,
+		&n.RejectAfterRecords, &n.RejectAfterBytes, &n.RejectAfterTime); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
 }
