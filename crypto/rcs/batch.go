@@ -110,6 +110,37 @@ func macPieces(adLen *[4]byte, ctLen *[8]byte, ad []byte, nonce *[32]byte, ct []
 	return p, n + 3
 }
 
+// sealOutput returns, as SealOnce sizes them, op's result (op.Dst with
+// room for ciphertext and tag) and the room itself; it panics on an
+// inexact overlap with the input, as SealOnce does.
+func (k *Key) sealOutput(op *OnceOp) (ret, out []byte) {
+	ret, out = sliceForAppend(op.Dst, len(op.In)+k.tagSize)
+	if inexactOverlap(out, op.In) {
+		panic("rcs: invalid buffer overlap")
+	}
+	return ret, out
+}
+
+// openInput starts opening op with tags of ts bytes: it clears its result,
+// fails it with ErrShort if the input is shorter than a tag (ok false), and
+// otherwise sets op.Out to op.Dst with room for the plaintext (written only
+// once the tag matched) and returns the ciphertext. It panics on an inexact
+// overlap, as OpenOnce does.
+func openInput(op *OnceOp, ts int) (ct []byte, ok bool) {
+	op.Out, op.Err = nil, nil
+	if len(op.In) < ts {
+		op.Err = ErrShort
+		return nil, false
+	}
+	ct = op.In[:len(op.In)-ts]
+	ret, out := sliceForAppend(op.Dst, len(ct))
+	if inexactOverlap(out, op.In) {
+		panic("rcs: invalid buffer overlap")
+	}
+	op.Out = ret
+	return ct, true
+}
+
 // sealChunk seals up to batchChunk ops: every keystream first, then all
 // the tags in one MultiSum.
 func (k *Key) sealChunk(ops []OnceOp) {
@@ -121,10 +152,7 @@ func (k *Key) sealChunk(ops []OnceOp) {
 	var b macScratch
 	for i := range ops {
 		op := &ops[i]
-		ret, out := sliceForAppend(op.Dst, len(op.In)+k.tagSize)
-		if inexactOverlap(out, op.In) {
-			panic("rcs: invalid buffer overlap")
-		}
+		ret, out := k.sealOutput(op)
 		ct := out[:len(op.In)]
 		ctr := op.Nonce
 		xorKeyStream(k, ct, op.In, &ctr)
@@ -153,17 +181,10 @@ func (k *Key) openChunk(ops []OnceOp) {
 	n := 0
 	for i := range ops {
 		op := &ops[i]
-		op.Out, op.Err = nil, nil
-		if len(op.In) < ts {
-			op.Err = ErrShort
+		ct, ok := openInput(op, ts)
+		if !ok {
 			continue
 		}
-		ct := op.In[:len(op.In)-ts]
-		ret, out := sliceForAppend(op.Dst, len(ct))
-		if inexactOverlap(out, op.In) {
-			panic("rcs: invalid buffer overlap")
-		}
-		op.Out = ret
 		var np int
 		b.pieces[n], np = macPieces(&b.adLen[n], &b.ctLen[n], op.AD, &op.Nonce, ct)
 		b.msgs[n] = keccak.MultiMessage{Pieces: b.pieces[n][:np], Tag: want[n][:ts]}

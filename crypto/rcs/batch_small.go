@@ -61,10 +61,7 @@ func (k *Key) sealSmall(ops []OnceOp) {
 	)
 	for i := range ops {
 		op := &ops[i]
-		ret, out := sliceForAppend(op.Dst, len(op.In)+k.tagSize)
-		if inexactOverlap(out, op.In) {
-			panic("rcs: invalid buffer overlap")
-		}
+		ret, out := k.sealOutput(op)
 		ct := out[:len(op.In)]
 		sp.add(k, ct, op.In, &op.Nonce)
 		// The pieces of macPieces, written in place.
@@ -97,17 +94,10 @@ func (k *Key) openSmall(ops []OnceOp) {
 	n := 0
 	for i := range ops {
 		op := &ops[i]
-		op.Out, op.Err = nil, nil
-		if len(op.In) < ts {
-			op.Err = ErrShort
+		ct, ok := openInput(op, ts)
+		if !ok {
 			continue
 		}
-		ct := op.In[:len(op.In)-ts]
-		ret, out := sliceForAppend(op.Dst, len(ct))
-		if inexactOverlap(out, op.In) {
-			panic("rcs: invalid buffer overlap")
-		}
-		op.Out = ret
 		binary.LittleEndian.PutUint32(b.adLen[n][:], uint32(len(op.AD)))
 		binary.LittleEndian.PutUint64(b.ctLen[n][:], NonceSize+1+uint64(len(ct))+8)
 		np := 3
