@@ -215,7 +215,7 @@ func TestRunQuick(t *testing.T) {
 	var progress bytes.Buffer
 	opt := Options{
 		Quick:    true,
-		Only:     `^(record/.*/1400|handshake/QSMS/dilithium-s1_kyber.*|handshake/QSMD/dilithium-s1_mceliece.*|connect/DTLS 1\.2.*|goodput/(raw UDP|DTLS.*|TCP|QSMP/QUIC)/(0|5)%)$`,
+		Only:     `^(record/.*/1400|handshake/QSMS/dilithium-s1_kyber.*|handshake/QSMD/dilithium-s1_mceliece.*|connect/DTLS 1\.2.*|goodput/(raw UDP( \(batched\))?|DTLS.*|TCP|QSMP/(QUIC|UDP))/(0|5)%)$`,
 		Duration: 40 * time.Millisecond,
 		Progress: &progress,
 	}
@@ -226,7 +226,7 @@ func TestRunQuick(t *testing.T) {
 	if len(res.Records) != len(RecordProfiles) || len(res.Handshakes) != 1 || len(res.Connects) != 1 {
 		t.Fatalf("selection: %d records, %d handshakes, %d connects", len(res.Records), len(res.Handshakes), len(res.Connects))
 	}
-	if len(res.Goodput) != 5*2 {
+	if len(res.Goodput) != 7*2 {
 		t.Fatalf("%d goodput cells: %+v", len(res.Goodput), res.Goodput)
 	}
 	if len(res.Skipped) != 1 || !strings.Contains(res.Skipped[0], "quick") {
@@ -254,7 +254,8 @@ func TestRunQuick(t *testing.T) {
 
 	md := res.Markdown()
 	for _, want := range []string{"## Record throughput", "## Handshake in memory", "## Handshake over loopback",
-		"## Goodput over loopback", "| raw UDP | 1400 |", "1.00×", "n/a (", "## Skipped", res.Machine.CPUModel} {
+		"## Goodput over loopback", "| raw UDP | 1400 |", "| raw UDP (batched) | 1400 |", "1.00×", "× batched)",
+		"loss 0% (native)", "loss 5% (netsim)", "n/a (netsim: no batch I/O)", "n/a (", "## Skipped", res.Machine.CPUModel} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
@@ -316,6 +317,32 @@ func TestMarkdownFixed(t *testing.T) {
 	}
 	// No results at all still give a valid chart.
 	checkSVG(t, (&Results{}).SVG())
+}
+
+// The goodput table names the sockets of each column and gives batching
+// links their ratio to the batched baseline where it was measured.
+func TestMarkdownBatched(t *testing.T) {
+	res := &Results{Goodput: []GoodputResult{
+		{Link: "raw UDP", Loss: 0, Sockets: SocketsNative, Sent: 10, Delivered: 10, Mbps: 1000},
+		{Link: "raw UDP", Loss: 0.05, Sockets: SocketsNetsim, Sent: 10, Delivered: 9, Mbps: 500},
+		{Link: "raw UDP (batched)", Loss: 0, Sockets: SocketsNative, BatchedIO: true, Sent: 10, Delivered: 10, Mbps: 4000},
+		{Link: "raw UDP (batched)", Loss: 0.05, Status: statusOf(ErrNoBatchIO)},
+		{Link: "QSMP/UDP", Loss: 0, Sockets: SocketsNative, BatchedIO: true, Sent: 10, Delivered: 10, Mbps: 3000},
+		{Link: "QSMP/UDP", Loss: 0.05, Sockets: SocketsNetsim, Sent: 10, Delivered: 9, Mbps: 250},
+		{Link: "DTLS 1.2 (pion)", Loss: 0, Sockets: SocketsNative, Sent: 10, Delivered: 10, Mbps: 500},
+	}}
+	md := res.Markdown()
+	for _, want := range []string{
+		"| link | payload | loss 0% (native) | loss 5% (netsim) |",
+		"| raw UDP (batched) | | 4000 (100.0%, 4.00×) | n/a (netsim: no batch I/O) |",
+		"| QSMP/UDP | | 3000 (100.0%, 3.00×; 0.75× batched) | 250 (90.0%, 0.50×) |",
+		"| DTLS 1.2 (pion) | | 500 (100.0%, 0.50×) | |",
+		"Columns marked native ran on plain UDP sockets",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
 }
 
 // brokenLink fails to connect.

@@ -37,6 +37,12 @@ type Pipe struct {
 	Recv func(ctx context.Context, buf []byte) (int, error)
 	// Close releases both ends.
 	Close func() error
+	// Flush, if not nil, sends what Send has buffered and not sent yet. A
+	// pipe whose Send may hold messages back (RawUDPBatched) sets it; the
+	// goodput harness calls it once after its last Send, and reports its
+	// error as a send error, so that no message counted as sent is
+	// silently held back.
+	Flush func() error
 }
 
 // Link is one transport under test, pluggable into MeasureGoodput and
@@ -50,9 +56,12 @@ type Link interface {
 	// ErrNotBuilt or ErrLinkUnsupported).
 	Available() error
 	// Connect establishes the link (handshake included) from the client
-	// to the server. client and server are two UDP sockets on loopback,
-	// each wrapped by netsim; a link that does not run over them (TCP)
-	// opens its own loopback sockets and returns ErrNoLoss from Lossy.
+	// to the server. client and server are two UDP sockets on loopback:
+	// plain *net.UDPConn for a measurement without loss (so that the link
+	// uses its native I/O path, batched where it batches), and
+	// *netsim.Conn wrappers of them for a lossy one. A link that does not
+	// run over them (TCP) opens its own loopback sockets and returns
+	// ErrNoLoss from Lossy.
 	Connect(ctx context.Context, client, server net.PacketConn) (*Pipe, error)
 	// Lossy returns nil if the link runs over the given sockets, so that
 	// netsim faults apply to it, or why not.
@@ -65,10 +74,18 @@ type GoodputResult struct {
 	Loss float64 `json:"loss"` // netsim loss probability each way
 	// Status is empty for a measured cell, else why it is not ("n/a (not
 	// built yet)").
-	Status    string `json:"status,omitempty"`
-	Payload   int    `json:"payload"`   // bytes per message
-	Sent      int64  `json:"sent"`      // messages the sender sent
-	Delivered int64  `json:"delivered"` // messages the receiver got
+	Status string `json:"status,omitempty"`
+	// Sockets is the kind of UDP sockets the link was given: SocketsNative
+	// (plain *net.UDPConn, at loss 0) or SocketsNetsim (netsim-wrapped,
+	// under loss); empty for a cell not measured. TCP links open their
+	// own sockets and report SocketsNative.
+	Sockets string `json:"sockets,omitempty"`
+	// BatchedIO is true when the link moves many datagrams per system
+	// call in this measurement (a BatchedIO link on native sockets).
+	BatchedIO bool  `json:"batched_io,omitempty"`
+	Payload   int   `json:"payload"`   // bytes per message
+	Sent      int64 `json:"sent"`      // messages the sender sent
+	Delivered int64 `json:"delivered"` // messages the receiver got
 	// Elapsed is from the first send to the last delivery.
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Mbps is delivered payload in megabits (10^6 bits) per second: the
@@ -110,13 +127,41 @@ type GoodputOptions struct {
 	Runs int
 }
 
+// The values of GoodputResult.Sockets.
+const (
+	// SocketsNative: plain *net.UDPConn sockets, each link on its own I/O
+	// path (sendmmsg, GSO and the like where it uses them).
+	SocketsNative = "native"
+	// SocketsNetsim: netsim-wrapped sockets, one datagram per system call
+	// for every link.
+	SocketsNetsim = "netsim"
+)
+
+// socketsFor is the kind of sockets MeasureGoodput gives links at loss.
+func socketsFor(loss float64) string {
+	if loss > 0 {
+		return SocketsNetsim
+	}
+	return SocketsNative
+}
+
+// batchedIO reports whether link moves many datagrams per system call on
+// the sockets it gets at loss: it has a BatchedIO method and gets native
+// sockets (netsim's wrapper reads and writes one datagram at a time).
+func batchedIO(link Link, loss float64) bool {
+	_, ok := link.(interface{ BatchedIO() })
+	return ok && socketsFor(loss) == SocketsNative
+}
+
 // statusOf turns a "cannot run" reason into the table's wording.
 func statusOf(err error) string { return "n/a (" + err.Error() + ")" }
 
-// MeasureGoodput connects link over two netsim-wrapped loopback UDP
-// sockets, sets the loss rate on both once the handshake is done, sends
+// MeasureGoodput connects link over two loopback UDP sockets, sends
 // Payload-byte messages for opt.Duration, and counts what arrives; it does
-// so opt.Runs times and keeps the median run. A link that is not available,
+// so opt.Runs times and keeps the median run. At loss 0 the sockets are
+// plain *net.UDPConn, so that each link runs on its native I/O path; at
+// loss > 0 each is wrapped by netsim, which gets the loss rate once the
+// handshake is done. A link that is not available,
 // or cannot run under loss when loss > 0, gives a result whose Status says
 // so, and no error.
 func MeasureGoodput(ctx context.Context, link Link, loss float64, opt GoodputOptions) (GoodputResult, error) {
@@ -148,13 +193,25 @@ func MeasureGoodput(ctx context.Context, link Link, loss float64, opt GoodputOpt
 }
 
 func goodputOnce(ctx context.Context, link Link, loss float64, opt GoodputOptions) (GoodputResult, error) {
-	res := GoodputResult{Link: link.Name(), Loss: loss, Payload: link.Payload()}
+	res := GoodputResult{Link: link.Name(), Loss: loss, Payload: link.Payload(),
+		Sockets: socketsFor(loss), BatchedIO: batchedIO(link, loss)}
 	if opt.Idle <= 0 {
 		opt.Idle = 200 * time.Millisecond
 	}
-	client, server, err := socketPair(opt.Seed)
-	if err != nil {
-		return res, err
+	var client, server net.PacketConn
+	var sims []*netsim.Conn
+	if res.Sockets == SocketsNetsim {
+		c, s, err := simPair(opt.Seed)
+		if err != nil {
+			return res, err
+		}
+		client, server, sims = c, s, []*netsim.Conn{c, s}
+	} else {
+		c, s, err := udpPair()
+		if err != nil {
+			return res, err
+		}
+		client, server = c, s
 	}
 	defer client.Close()
 	defer server.Close()
@@ -165,12 +222,10 @@ func goodputOnce(ctx context.Context, link Link, loss float64, opt GoodputOption
 		return res, fmt.Errorf("bench: %s connect: %w", link.Name(), err)
 	}
 	defer pipe.Close()
-	fault := netsim.Config{Loss: loss}
-	if err := client.SetConfig(fault); err != nil {
-		return res, err
-	}
-	if err := server.SetConfig(fault); err != nil {
-		return res, err
+	for _, c := range sims {
+		if err := c.SetConfig(netsim.Config{Loss: loss}); err != nil {
+			return res, err
+		}
 	}
 
 	size := link.Payload()
@@ -219,12 +274,19 @@ func goodputOnce(ctx context.Context, link Link, loss float64, opt GoodputOption
 		}
 		res.Sent++
 	}
+	// A pipe that buffers sends what it holds: every message counted in
+	// res.Sent has left, or the measurement fails.
+	if pipe.Flush != nil {
+		if err := pipe.Flush(); err != nil && sendErr == nil {
+			sendErr = fmt.Errorf("flush: %w", err)
+		}
+	}
 	// Drain: wait until everything sent has arrived, or, on a link that
 	// may lose messages, until nothing has arrived for opt.Idle; at most
-	// 10 s.
+	// 10 s. A failed send ends the measurement at once.
 	_, reliable := link.(interface{ Reliable() })
 	sentAt := time.Since(start)
-	for delivered.Load() < res.Sent {
+	for sendErr == nil && delivered.Load() < res.Sent {
 		time.Sleep(min(opt.Idle/4, 10*time.Millisecond))
 		last := time.Duration(lastNano.Load())
 		el := time.Since(start)
@@ -258,17 +320,39 @@ func isTransient(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errNoBufs)
 }
 
-// socketPair binds two UDP sockets on 127.0.0.1 and wraps each in netsim
+// udpSocket binds a UDP socket on 127.0.0.1 with large buffers, so that
+// the kernel, not the socket, is the bottleneck.
+func udpSocket() (*net.UDPConn, error) {
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	_ = pc.SetReadBuffer(8 << 20)
+	_ = pc.SetWriteBuffer(8 << 20)
+	return pc, nil
+}
+
+// udpPair binds two plain UDP sockets on 127.0.0.1: what links get when
+// nothing is to be simulated.
+func udpPair() (client, server *net.UDPConn, err error) {
+	if client, err = udpSocket(); err != nil {
+		return nil, nil, err
+	}
+	if server, err = udpSocket(); err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return client, server, nil
+}
+
+// simPair binds two UDP sockets on 127.0.0.1 and wraps each in netsim
 // with a clean link (faults are set later), seeded differently.
-func socketPair(seed int64) (client, server *netsim.Conn, err error) {
+func simPair(seed int64) (client, server *netsim.Conn, err error) {
 	mk := func(seed int64) (*netsim.Conn, error) {
-		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		pc, err := udpSocket()
 		if err != nil {
 			return nil, err
 		}
-		// Large buffers so the kernel, not the socket, is the bottleneck.
-		_ = pc.SetReadBuffer(8 << 20)
-		_ = pc.SetWriteBuffer(8 << 20)
 		c, err := netsim.Wrap(pc, netsim.Config{Seed: seed})
 		if err != nil {
 			pc.Close()
@@ -302,8 +386,8 @@ type ConnectResult struct {
 // Name is the measurement's name for Options.Only.
 func (r ConnectResult) Name() string { return "connect/" + r.Link }
 
-// MeasureConnect establishes link iterations times over clean loopback
-// sockets and returns the median latency and the mean process CPU per
+// MeasureConnect establishes link iterations times over plain loopback
+// sockets (*net.UDPConn, no netsim wrapper) and returns the median latency and the mean process CPU per
 // handshake.
 func MeasureConnect(ctx context.Context, link Link, iterations int) (ConnectResult, error) {
 	res := ConnectResult{Link: link.Name()}
@@ -316,8 +400,8 @@ func MeasureConnect(ctx context.Context, link Link, iterations int) (ConnectResu
 	}
 	var cpu time.Duration
 	walls := make([]time.Duration, 0, iterations)
-	for i := range iterations {
-		client, server, err := socketPair(int64(i))
+	for range iterations {
+		client, server, err := udpPair()
 		if err != nil {
 			return res, err
 		}

@@ -59,6 +59,7 @@ func ConnectLinks() []Link {
 func Links() []Link {
 	return []Link{
 		RawUDP{},
+		RawUDPBatched{},
 		QSMPUDP{},
 		QSMPQUIC{},
 		QUICDatagrams{},
@@ -172,6 +173,11 @@ func (QUICDatagrams) Available() error { return nil }
 
 // Lossy implements Link.
 func (QUICDatagrams) Lossy() error { return nil }
+
+// BatchedIO marks a link that moves many datagrams per system call on
+// native sockets: quic-go reads with recvmmsg and sends with GSO on a
+// *net.UDPConn (Linux).
+func (QUICDatagrams) BatchedIO() {}
 
 // Connect implements Link.
 func (QUICDatagrams) Connect(ctx context.Context, client, server net.PacketConn) (*Pipe, error) {

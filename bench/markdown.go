@@ -13,7 +13,7 @@ import (
 // Markdown renders the results as markdown tables with ratios: record
 // throughput against AES-256-GCM, in-memory handshakes against the default
 // configuration, loopback handshakes against DTLS 1.2, and goodput against
-// raw UDP at the same loss.
+// raw UDP at the same loss (batching links also against raw UDP (batched)).
 func (r *Results) Markdown() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -58,7 +58,7 @@ func (r *Results) Markdown() string {
 
 	if len(r.Connects) > 0 {
 		w("\n## Handshake over loopback\n\n")
-		w("Time until both ends are established, over 127.0.0.1 (QSMP links use %s, QSMS unless marked QSMD). CPU is the whole process's, both ends together. Median latency and mean CPU over n; ratios are against DTLS 1.2.\n\n", LinkConfig)
+		w("Time until both ends are established, over plain sockets on 127.0.0.1 (no netsim; QSMP links use %s, QSMS unless marked QSMD). CPU is the whole process's, both ends together. Median latency and mean CPU over n; ratios are against DTLS 1.2.\n\n", LinkConfig)
 		w("| link | n | latency ms | CPU ms | latency vs DTLS 1.2 | CPU vs DTLS 1.2 |\n")
 		w("|---|---:|---:|---:|---:|---:|\n")
 		ref, ok := r.connect(DTLS{Version: 12}.Name())
@@ -75,17 +75,25 @@ func (r *Results) Markdown() string {
 	if len(r.Goodput) > 0 {
 		losses := r.losses()
 		w("\n## Goodput over loopback\n\n")
-		w("Mbit/s of delivered payload (median of %d runs of %s each); in brackets the share of sent messages delivered and the ratio to raw UDP at the same loss. Loss is netsim's, applied to both directions after the handshake; nothing is retransmitted on these datagram links, and quic-go's congestion control slows its sender under loss. TCP rows are for reference and cannot run under netsim.\n\n",
+		w("Mbit/s of delivered payload (median of %d runs of %s each); in brackets the share of sent messages delivered and the ratio to raw UDP at the same loss, and for a link that batches its socket I/O (QSMP/UDP and quic-go, on native sockets) also its ratio to raw UDP (batched). ",
 			r.Settings.Runs, r.Settings.Duration)
+		w("Columns marked native ran on plain UDP sockets, each link on its own I/O path (raw UDP one datagram per system call; raw UDP (batched) up to %d per sendmmsg/recvmmsg; QSMP/UDP sendmmsg with GSO and recvmmsg with GRO; quic-go recvmmsg and GSO). ", RawBatch)
+		w("Columns marked netsim ran on netsim-wrapped sockets, which take one datagram per system call for every link, so batching links lose their batching there and raw UDP (batched) is n/a; the loss is applied to both directions after the handshake. ")
+		w("Nothing is retransmitted on these datagram links, and quic-go's congestion control slows its sender under loss. TCP rows are for reference and cannot run under netsim.\n\n")
 		w("| link | payload |")
 		for _, l := range losses {
-			w(" loss %g%% |", l*100)
+			if k := r.socketsAt(l); k != "" {
+				w(" loss %g%% (%s) |", l*100, k)
+			} else {
+				w(" loss %g%% |", l*100)
+			}
 		}
 		w("\n|---|---:|")
 		for range losses {
 			w("---:|")
 		}
 		w("\n")
+		batchedRef := RawUDPBatched{}.Name()
 		for _, link := range r.goodputLinks() {
 			payload := 0
 			for _, x := range r.Goodput {
@@ -112,7 +120,11 @@ func (r *Results) Markdown() string {
 				default:
 					ref, rok := r.goodput(RawUDP{}.Name(), l)
 					rok = rok && ref.Status == ""
-					w(" %.0f (%.1f%%, %s) |", x.Mbps, 100*x.DeliveryRatio(), ratioCell(x.Mbps, ref.Mbps, rok))
+					w(" %.0f (%.1f%%, %s", x.Mbps, 100*x.DeliveryRatio(), ratioCell(x.Mbps, ref.Mbps, rok))
+					if bref, bok := r.goodput(batchedRef, l); x.BatchedIO && link != batchedRef && bok && bref.Status == "" {
+						w("; %s batched", ratioCell(x.Mbps, bref.Mbps, true))
+					}
+					w(") |")
 				}
 			}
 			w("\n")
@@ -193,6 +205,22 @@ func (r *Results) goodput(link string, loss float64) (GoodputResult, bool) {
 		}
 	}
 	return GoodputResult{}, false
+}
+
+// socketsAt is the kind of sockets (GoodputResult.Sockets) of the measured
+// goodput cells at loss, or "" if they differ or none was measured.
+func (r *Results) socketsAt(loss float64) string {
+	k := ""
+	for _, x := range r.Goodput {
+		if x.Loss != loss || x.Sockets == "" {
+			continue
+		}
+		if k != "" && x.Sockets != k {
+			return ""
+		}
+		k = x.Sockets
+	}
+	return k
 }
 
 // goodputLinks lists the links of the goodput results in first-seen order.

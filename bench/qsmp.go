@@ -192,6 +192,11 @@ func (QSMPUDP) Available() error { return nil }
 // Lossy implements Link.
 func (QSMPUDP) Lossy() error { return nil }
 
+// BatchedIO marks a link that moves many datagrams per system call on
+// native sockets: package datagram sends with sendmmsg and GSO and reads
+// with recvmmsg and GRO on a *net.UDPConn (Linux).
+func (QSMPUDP) BatchedIO() {}
+
 // Connect implements Link: a Listener on server, DialPacketConn on client.
 // Both take ownership of their socket and close it with the pipe.
 func (q QSMPUDP) Connect(ctx context.Context, client, server net.PacketConn) (*Pipe, error) {
@@ -223,9 +228,9 @@ func (q QSMPUDP) Connect(ctx context.Context, client, server net.PacketConn) (*P
 // network "quic") with LinkConfig: the handshake on a QUIC stream, records as
 // QUIC DATAGRAM frames. Its API dials and listens on addresses, not on
 // given sockets, so the link runs through a relay (see relay) whose two
-// sockets are the harness's netsim-wrapped ones; the relay's extra hop costs
-// it some goodput against quic-go datagrams, which runs on the sockets
-// directly.
+// sockets are the harness's (netsim-wrapped under loss); the relay's extra
+// hop, one datagram per system call, costs it some goodput against quic-go
+// datagrams, which runs on the sockets directly.
 type QSMPQUIC struct{ Duplex bool }
 
 // Name implements Link.

@@ -11,7 +11,8 @@ import (
 // API binds its own sockets: the client sends to front and the relay passes
 // its datagrams on from back to the server; the server's answers to back go
 // out of front to the last client address seen. With front and back being
-// the harness's netsim-wrapped sockets, faults apply in both directions.
+// the harness's sockets, netsim-wrapped under loss, faults apply in both
+// directions.
 type relay struct {
 	front, back net.PacketConn
 	wg          sync.WaitGroup

@@ -16,7 +16,7 @@ import (
 // The relay carries datagrams both ways between a client and a server that
 // only know each other through it.
 func TestRelay(t *testing.T) {
-	front, back, err := socketPair(1)
+	front, back, err := simPair(1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestRelay(t *testing.T) {
 // listening and dialing on sockets of its own, datagrams flowing both ways
 // under loss.
 func TestRelayQUIC(t *testing.T) {
-	front, back, err := socketPair(2)
+	front, back, err := simPair(2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,8 @@
 // Command qsmp-bench measures qsmp-go against baselines on this machine and
 // prints a markdown table with ratios: record seal/open throughput,
 // handshake latency and server CPU for every implemented configuration,
-// loopback handshakes, and loopback goodput clean and under netsim loss.
+// loopback handshakes, and loopback goodput clean (plain sockets, each link
+// on its native I/O path) and under netsim loss.
 //
 // Usage (from the repository root; bench is a module of its own, so the go
 // command must run inside it, which -C does):
