@@ -56,6 +56,16 @@ func (g goodput) mbps() float64 {
 	return float64(g.delivered) * goodputSize / 1e6 / g.elapsed.Seconds()
 }
 
+// cpuPerRecord is the process's CPU time per record delivered, in ns (0:
+// unknown). Per delivered record, so that a receiver that could not keep
+// up (and the kernel that dropped the rest) does not look cheap.
+func (g goodput) cpuPerRecord() float64 {
+	if g.delivered == 0 {
+		return 0
+	}
+	return float64(g.cpu.Nanoseconds()) / float64(g.delivered)
+}
+
 func (g goodput) fraction() float64 {
 	if g.sent == 0 {
 		return 0
@@ -63,10 +73,11 @@ func (g goodput) fraction() float64 {
 	return float64(g.delivered) / float64(g.sent)
 }
 
-// baselines of the goodput benchmark measured in this run (MB/s).
+// baselines of the goodput benchmark measured in this run (MB/s; rawCPU
+// in ns of process CPU per datagram).
 var baselines struct {
-	mu            sync.Mutex
-	raw, opn, one float64 // opn: OpenBatch; one: Open per record
+	mu                        sync.Mutex
+	raw, opn, one, sl, rawCPU float64 // opn: OpenBatch; one: Open per record; sl: SealDeferred
 }
 
 // BenchmarkGoodput measures the goodput of 1400-byte records over loopback
@@ -80,6 +91,8 @@ var baselines struct {
 //     cryptographic cost as the receive path pays it (the lower baseline);
 //   - open: the same through Opener.Open one record at a time, for
 //     reference;
+//   - seal-batch: record.Sealer.Defer and SealDeferred over 16 records at
+//     a time, as the sender's socket goroutine seals them, on one core;
 //   - qsmp: one Conn writing (Dial) and one reading (Listen, as many
 //     SO_REUSEPORT sockets as GOMAXPROCS), QSMS;
 //   - qsmp-flows: 4 x GOMAXPROCS such sessions at once, writing n records
@@ -91,15 +104,24 @@ var baselines struct {
 // records delivered (delivered, at 0 % loss: what the receiver did not
 // keep up with). qsmp also reports its ratio to the lower of raw and
 // open-batch (x-baseline) and of raw and open (x-one-by-one), measuring
-// the baselines first if their sub-benchmarks did not run:
+// the baselines first if their sub-benchmarks did not run.
+//
+// raw and qsmp also report the process's CPU time per record delivered (cpu-ns/rec,
+// sender and receiver together), and qsmp the budget it implies: sealing
+// and opening a record (the seal-batch and open-batch rates) plus what the
+// kernel costs per datagram (raw's cpu-ns/rec) is the work no carrier can
+// avoid; on GOMAXPROCS cores shared by sender and receiver that bounds
+// goodput at ceiling-MB/s (x-ceiling: the bound over the lower baseline),
+// and carrier-ns/rec is what the carrier spends per record beyond it:
 //
 //	go test -run XXX -bench '^BenchmarkGoodput$' -benchtime 300000x ./datagram/
 func BenchmarkGoodput(b *testing.B) {
 	b.Run("raw", func(b *testing.B) {
 		g := rawGoodput(b, b.N)
 		report(b, g)
+		b.ReportMetric(g.cpuPerRecord(), "cpu-ns/rec")
 		baselines.mu.Lock()
-		baselines.raw = g.mbps()
+		baselines.raw, baselines.rawCPU = g.mbps(), g.cpuPerRecord()
 		baselines.mu.Unlock()
 	})
 	b.Run("open", func(b *testing.B) {
@@ -116,6 +138,13 @@ func BenchmarkGoodput(b *testing.B) {
 		baselines.opn = mbps
 		baselines.mu.Unlock()
 	})
+	b.Run("seal-batch", func(b *testing.B) {
+		mbps := sealRate(b, b.N)
+		b.ReportMetric(mbps, "goodput-MB/s")
+		baselines.mu.Lock()
+		baselines.sl = mbps
+		baselines.mu.Unlock()
+	})
 	b.Run("qsmp-flows", func(b *testing.B) {
 		flows := 4 * runtime.GOMAXPROCS(0)
 		g, socks := qsmpGoodputFlows(b, b.N, flows, false)
@@ -126,10 +155,11 @@ func BenchmarkGoodput(b *testing.B) {
 		g := qsmpGoodput(b, b.N, false)
 		report(b, g)
 		baselines.mu.Lock()
-		raw, opn, one := baselines.raw, baselines.opn, baselines.one
+		raw, opn, one, sl, rawCPU := baselines.raw, baselines.opn, baselines.one, baselines.sl, baselines.rawCPU
 		baselines.mu.Unlock()
 		if raw == 0 {
-			raw = rawGoodput(b, 200000).mbps()
+			r := rawGoodput(b, 200000)
+			raw, rawCPU = r.mbps(), r.cpuPerRecord()
 		}
 		if opn == 0 {
 			opn = openRate(b, 100000, true)
@@ -137,12 +167,23 @@ func BenchmarkGoodput(b *testing.B) {
 		if one == 0 {
 			one = openRate(b, 100000, false)
 		}
+		if sl == 0 {
+			sl = sealRate(b, 100000)
+		}
 		low := min(raw, opn)
 		b.ReportMetric(g.mbps()/low, "x-baseline")
 		b.ReportMetric(g.mbps()/min(raw, one), "x-one-by-one")
 		b.ReportMetric(g.cores(), "cores")
 		b.Logf("qsmp %.1f MB/s (%.3f delivered), raw UDP %.1f MB/s, open %.1f MB/s (batched as the receiver opens; %.1f one by one): %.2fx the lower (%.2fx with one-by-one open)",
 			g.mbps(), g.fraction(), raw, opn, one, g.mbps()/low, g.mbps()/min(raw, one))
+		if bd, ok := goodputBudget(g, sl, opn, rawCPU, runtime.GOMAXPROCS(0)); ok && b.N >= 10000 {
+			b.ReportMetric(g.cpuPerRecord(), "cpu-ns/rec")
+			b.ReportMetric(bd.ceiling, "ceiling-MB/s")
+			b.ReportMetric(bd.ceiling/low, "x-ceiling")
+			b.ReportMetric(bd.carrier, "carrier-ns/rec")
+			b.Logf("per record: seal %.0f ns + open %.0f ns + socket I/O %.0f ns (raw UDP's CPU per datagram) = %.0f ns of unavoidable work; qsmp spent %.0f ns of CPU, so the carrier's share is %.0f ns. On %d cores shared by sender and receiver, the unavoidable work alone caps goodput at %.0f MB/s = %.2fx the lower baseline",
+				bd.seal, bd.open, rawCPU, bd.floor, g.cpuPerRecord(), bd.carrier, runtime.GOMAXPROCS(0), bd.ceiling, bd.ceiling/low)
+		}
 	})
 }
 
@@ -176,6 +217,10 @@ func rawGoodput(tb testing.TB, n int) goodput {
 	defer src.Close()
 	var delivered, lastNano atomic.Int64
 	var wg sync.WaitGroup
+	var cpu0 time.Duration
+	if processCPU != nil {
+		cpu0 = processCPU()
+	}
 	start := time.Now()
 	wg.Go(func() {
 		msgs := make([]batchio.Message, batchSize)
@@ -208,9 +253,13 @@ func rawGoodput(tb testing.TB, n int) goodput {
 		sent += w
 	}
 	waitDelivered(&delivered, &lastNano, int64(n), start)
+	var cpu time.Duration
+	if processCPU != nil {
+		cpu = processCPU() - cpu0
+	}
 	dst.Close()
 	wg.Wait()
-	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load())}
+	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load()), cpu: cpu}
 }
 
 // waitDelivered waits until want records arrived or none did for
@@ -281,6 +330,63 @@ func openRate(tb testing.TB, n int, batch bool) float64 {
 		for i := range recs[:k] {
 			recs[i], _, _ = s.Seal(recs[i][:0], env, record.FlagEncryptedMessage, msg, now)
 		}
+	}
+	return float64(n) * goodputSize / 1e6 / spent.Seconds()
+}
+
+// budget is the CPU account of one goodput run (ns per record; MB/s).
+type budget struct {
+	seal, open, floor, carrier, ceiling float64
+}
+
+// goodputBudget accounts g's CPU time per record against the work no
+// carrier avoids: sealing (sealMBps), opening (openMBps) and the kernel's
+// cost per datagram (rawCPU, ns). With that work alone on cores cores,
+// goodput would be ceiling. ok is false if the process CPU is unknown.
+func goodputBudget(g goodput, sealMBps, openMBps, rawCPU float64, cores int) (b budget, ok bool) {
+	if g.cpu <= 0 || sealMBps <= 0 || openMBps <= 0 {
+		return b, false
+	}
+	b.seal = goodputSize * 1e3 / sealMBps
+	b.open = goodputSize * 1e3 / openMBps
+	b.floor = b.seal + b.open + rawCPU
+	b.carrier = g.cpuPerRecord() - b.floor
+	b.ceiling = float64(cores) * goodputSize * 1e3 / b.floor
+	return b, true
+}
+
+// sealRate seals n 1400-byte QSMS datagram-profile records on one core as
+// the sender's socket goroutine does (Sealer.Defer, then SealDeferred over
+// runs of 16) and returns the plaintext rate in MB/s.
+func sealRate(tb testing.TB, n int) float64 {
+	secret := make([]byte, record.DatagramSecretSize)
+	rand.Read(secret)
+	key, base, err := record.DatagramKeys(false, secret, record.ClientToServer, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var ctr atomic.Uint64
+	s := record.NewSealer(key, base, &ctr)
+	msg := make([]byte, goodputSize)
+	env := make([]byte, envelopeSize)
+	now := record.UnixTime(time.Now())
+	bufs := make([][]byte, maxSealRun)
+	ds := make([]*record.Deferred, maxSealRun)
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, goodputPayload+64)
+		ds[i] = new(record.Deferred)
+	}
+	var spent time.Duration
+	for done := 0; done < n; done += len(bufs) {
+		t0 := time.Now()
+		for i := range bufs {
+			bufs[i], _, err = s.Defer(ds[i], append(bufs[i][:0], env...), env, record.FlagEncryptedMessage, msg, now)
+			if err != nil {
+				tb.Fatal(err)
+			}
+		}
+		s.SealDeferred(bufs, ds)
+		spent += time.Since(t0)
 	}
 	return float64(n) * goodputSize / 1e6 / spent.Seconds()
 }
