@@ -14,10 +14,10 @@ const (
 	maxBufShift = 16 // 64 KiB: the largest MaxPayload fits
 )
 
-var (
-	bufClasses [maxBufShift - minBufShift + 1]sync.Pool // *[]byte of 1<<(minBufShift+i) bytes
-	bufHeaders sync.Pool                                // empty *[]byte, so that giveBuf allocates nothing
-)
+// bufClasses holds *[]byte of 1<<(minBufShift+i) bytes. A buffer travels
+// with its *[]byte (the receive queue holds them too), so that taking and
+// returning one costs a pool operation each and allocates nothing.
+var bufClasses [maxBufShift - minBufShift + 1]sync.Pool
 
 // bufClass returns the class of buffers holding n bytes.
 func bufClass(n int) int {
@@ -45,23 +45,4 @@ func (ep *endpoint) putBuf(bp *[]byte) {
 		return // not one of ours: let it go
 	}
 	bufClasses[bufClass(n)].Put(bp)
-}
-
-// takeBuf returns a pooled buffer's slice, keeping its header for giveBuf.
-func (ep *endpoint) takeBuf() []byte {
-	bp := ep.getBuf()
-	b := *bp
-	*bp = nil
-	bufHeaders.Put(bp)
-	return b
-}
-
-// giveBuf returns a slice from takeBuf (of any length) to its pool.
-func (ep *endpoint) giveBuf(b []byte) {
-	bp, _ := bufHeaders.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	*bp = b[:0]
-	ep.putBuf(bp)
 }

@@ -379,9 +379,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, c.opErr("read", net.ErrClosed)
 		}
-		if rec, ok := c.queue.front(); ok {
+		if bp, ok := c.queue.front(); ok {
+			rec := *bp
 			if len(b) < len(rec) {
 				c.mu.Unlock()
+				c.signal() // the record stays for a Read with room: wake the next one
 				return 0, c.opErr("read", &ShortBufferError{Size: len(rec), Have: len(b)})
 			}
 			c.queue.pop()
@@ -389,7 +391,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.mu.Unlock()
 			n := copy(b, rec)
 			clear(rec)
-			c.ep.giveBuf(rec)
+			c.ep.putBuf(bp)
 			if more {
 				c.signal()
 			}
@@ -682,7 +684,8 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 	}
 	highest, empty := c.rxWin.Highest(), c.rxWin.Empty()
 	now := c.ep.now()
-	h, pt, err := rx.opener.Open(c.ep.takeBuf(), r.Prefix, r.Packet, c.ep.unixNow(now))
+	bp := c.ep.getBuf()
+	h, pt, err := rx.opener.Open(*bp, r.Prefix, r.Packet, c.ep.unixNow(now))
 	epoch := rx.epoch
 	first := err == nil && !rx.seen.Load() && rx.seen.CompareAndSwap(false, true)
 	c.keyMu.RUnlock()
@@ -694,15 +697,17 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 		if errors.Is(err, record.ErrShortPacket) || errors.Is(err, record.ErrLongPacket) || errors.Is(err, record.ErrMessageSize) {
 			c.drops.Add(window.ReasonAuth)
 		}
+		c.ep.putBuf(bp)
 		return
 	}
+	*bp = pt
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if hs := c.hs; hs != nil && hs.final {
 		// The first authenticated record ends the handshake.
 		c.finishHandshakeLocked()
 	}
-	c.acceptLocked(authRecord{flag: h.Flag, pt: pt, from: from, size: size, seq: h.Sequence,
+	c.acceptLocked(authRecord{flag: h.Flag, buf: bp, from: from, size: size, seq: h.Sequence,
 		newHighest: empty || h.Sequence > highest, epoch: epoch, first: first}, now)
 }
 
@@ -741,6 +746,7 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 	var (
 		items  [maxPendingRecords]record.OpenItem
 		group  [2][maxPendingRecords]record.OpenItem
+		bufs   [2][maxPendingRecords]*[]byte // group's pooled Dst buffers
 		ng     [2]int
 		slot   [maxPendingRecords]int8 // the key slot of recs[i], -1: none
 		epochs [2]uint64
@@ -757,7 +763,9 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 			continue
 		}
 		slot[i] = int8(idx)
-		group[idx][ng[idx]] = record.OpenItem{Dst: c.ep.takeBuf(), Prefix: r.rec.Prefix, Pkt: r.rec.Packet}
+		bp := c.ep.getBuf()
+		bufs[idx][ng[idx]] = bp
+		group[idx][ng[idx]] = record.OpenItem{Dst: *bp, Prefix: r.rec.Prefix, Pkt: r.rec.Packet}
 		ng[idx]++
 	}
 	for idx := range 2 {
@@ -776,10 +784,13 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 	}
 	c.keyMu.RUnlock()
 	// Back in arrival order.
-	var taken [2]int
+	var (
+		taken [2]int
+		ibufs [maxPendingRecords]*[]byte
+	)
 	for i := range recs {
 		if idx := slot[i]; idx >= 0 {
-			items[i] = group[idx][taken[idx]]
+			items[i], ibufs[i] = group[idx][taken[idx]], bufs[idx][taken[idx]]
 			taken[idx]++
 		}
 	}
@@ -796,16 +807,17 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 			if errors.Is(it.Err, record.ErrShortPacket) || errors.Is(it.Err, record.ErrLongPacket) || errors.Is(it.Err, record.ErrMessageSize) {
 				c.drops.Add(window.ReasonAuth)
 			}
-			c.ep.giveBuf(it.Dst)
+			c.ep.putBuf(ibufs[i])
 			continue
 		}
+		*ibufs[i] = it.Out
 		if hs := c.hs; hs != nil && hs.final {
 			c.finishHandshakeLocked()
 		}
 		seq := it.Header.Sequence
 		isFirst := first[idx] && !seenFirst[idx]
 		seenFirst[idx] = seenFirst[idx] || isFirst
-		c.acceptLocked(authRecord{flag: it.Header.Flag, pt: it.Out, from: r.from, size: r.size, seq: seq,
+		c.acceptLocked(authRecord{flag: it.Header.Flag, buf: ibufs[i], from: r.from, size: r.size, seq: seq,
 			newHighest: empty || seq > highest, epoch: epochs[idx], first: isFirst}, now)
 		if empty || seq > highest {
 			highest, empty = seq, false
@@ -817,7 +829,7 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 // opening it.
 type authRecord struct {
 	flag       record.Flag
-	pt         []byte
+	buf        *[]byte // the plaintext, in a pooled buffer (getBuf)
 	from       netip.AddrPort
 	size       int    // the datagram's size
 	seq        uint64 // its sequence number
@@ -827,8 +839,12 @@ type authRecord struct {
 }
 
 // acceptLocked acts on an authenticated record that arrived at now.
+//
+// A data record's buffer goes to the receive queue, and back to its pool
+// once Read has copied it out; any other record's buffer is left to the
+// garbage collector, as what handles it may keep the plaintext.
 func (c *Conn) acceptLocked(r authRecord, now mono) {
-	pt, from := r.pt, r.from
+	pt, from := *r.buf, r.from
 	if c.closed || c.endErr != nil {
 		clear(pt)
 		return
@@ -848,10 +864,14 @@ func (c *Conn) acceptLocked(r authRecord, now mono) {
 			clear(pt)
 			break
 		}
-		c.queue.push(pt)
+		c.queue.push(r.buf)
 		c.st.recordsIn.Add(1)
 		c.st.bytesIn.Add(uint64(len(pt)))
-		c.signal()
+		if c.queue.len() == 1 {
+			// Only a queue that was empty can have Reads waiting: a
+			// Read that leaves records behind wakes the next one.
+			c.signal()
+		}
 	case flagClose:
 		c.cfg.Logger.Debug("datagram: peer closed", "local", c.localID, "code", codeOf(pt))
 		c.endLocked(io.EOF, false)
@@ -906,20 +926,20 @@ func (c *Conn) changedLocked() <-chan struct{} {
 // so an idle Conn holds no buffer beyond keptQueue entries (kept so that a
 // reader keeping up with the records does not allocate for each).
 type recQueue struct {
-	items [][]byte
+	items []*[]byte // pooled buffers (getBuf) holding the plaintexts
 	head  int
 }
 
 func (q *recQueue) len() int { return len(q.items) - q.head }
 
-func (q *recQueue) front() ([]byte, bool) {
+func (q *recQueue) front() (*[]byte, bool) {
 	if q.len() == 0 {
 		return nil, false
 	}
 	return q.items[q.head], true
 }
 
-func (q *recQueue) push(b []byte) {
+func (q *recQueue) push(b *[]byte) {
 	if q.head > 0 && len(q.items) == cap(q.items) && q.head >= len(q.items)/2 {
 		n := copy(q.items, q.items[q.head:])
 		clear(q.items[n:])
@@ -944,7 +964,7 @@ const keptQueue = 8
 
 func (q *recQueue) reset() {
 	for i := q.head; i < len(q.items); i++ {
-		clear(q.items[i])
+		clear(*q.items[i])
 	}
 	q.items, q.head = nil, 0
 }

@@ -132,7 +132,7 @@ func FuzzSessionRecords(f *testing.F) {
 			in[from] += size
 			c.mu.Lock()
 			c.acceptLocked(authRecord{
-				flag: fuzzFlags[int(sel&0x7f)%len(fuzzFlags)], pt: pt, from: from, size: size,
+				flag: fuzzFlags[int(sel&0x7f)%len(fuzzFlags)], buf: bufOf(pt), from: from, size: size,
 				newHighest: src&0x80 != 0, epoch: c.rk.latest, first: sel&0x80 != 0,
 			}, c.ep.now())
 			if k := c.keys; k != nil {
@@ -165,7 +165,7 @@ func TestControlReceiverRules(t *testing.T) {
 	feed := func(flag record.Flag, pt []byte) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.acceptLocked(authRecord{flag: flag, pt: pt, from: peer, size: 100, epoch: c.rk.latest}, c.ep.now())
+		c.acceptLocked(authRecord{flag: flag, buf: bufOf(pt), from: peer, size: 100, epoch: c.rk.latest}, c.ep.now())
 	}
 	state := func() (last ctlLast, tx uint64, recv uint64) {
 		c.mu.Lock()
@@ -239,7 +239,7 @@ func TestRekeyDeclined(t *testing.T) {
 		}
 		ack := appendCtlAck(nil, ctlAck{id: id, status: ctlDeclined, ranges: []wire.Range{{Start: 0, End: 40}}})
 		c.mu.Lock()
-		c.acceptLocked(authRecord{flag: flagControlAck, pt: ack, from: fuzzPeer[0], size: 100}, c.ep.now())
+		c.acceptLocked(authRecord{flag: flagControlAck, buf: bufOf(ack), from: fuzzPeer[0], size: 100}, c.ep.now())
 		rolledBack := c.rk.latest == 0 && c.keys.rx[1] == nil
 		c.mu.Unlock()
 		if !rolledBack {

@@ -63,7 +63,7 @@ func TestFlowWriter(t *testing.T) {
 		}
 		// A credit for 10 more records.
 		lim := c.txSeq.Load() + 10
-		feedLocked(c, authRecord{flag: flagCredit, pt: credit(lim)})
+		feedLocked(c, authRecord{flag: flagCredit, buf: bufOf(credit(lim))})
 		for range 10 {
 			if d := write(); d != 0 {
 				t.Fatalf("a write within the credit waited %v", d)
@@ -73,14 +73,14 @@ func TestFlowWriter(t *testing.T) {
 		done := make(chan time.Duration, 1)
 		go func() { done <- write() }()
 		time.Sleep(rto / 4)
-		feedLocked(c, authRecord{flag: flagCredit, pt: credit(lim - 5)}) // stale: ignored
+		feedLocked(c, authRecord{flag: flagCredit, buf: bufOf(credit(lim - 5))}) // stale: ignored
 		synctest.Wait()
 		select {
 		case d := <-done:
 			t.Fatalf("a stale credit released the writer after %v", d)
 		default:
 		}
-		feedLocked(c, authRecord{flag: flagCredit, pt: credit(lim + 100)})
+		feedLocked(c, authRecord{flag: flagCredit, buf: bufOf(credit(lim + 100))})
 		if d := <-done; d != rto/4 {
 			t.Fatalf("released after %v, want %v", d, rto/4)
 		}
@@ -92,8 +92,8 @@ func TestFlowWriter(t *testing.T) {
 			t.Fatalf("%+v", st)
 		}
 		// Malformed credits change nothing.
-		feedLocked(c, authRecord{flag: flagCredit, pt: []byte{1, 2, 3}})
-		feedLocked(c, authRecord{flag: flagBlocked, pt: nil})
+		feedLocked(c, authRecord{flag: flagCredit, buf: bufOf([]byte{1, 2, 3})})
+		feedLocked(c, authRecord{flag: flagBlocked, buf: bufOf(nil)})
 		if st := c.Stats(); st.ControlMalformed != 2 || c.fc.limit.Load() != lim+100 {
 			t.Fatalf("malformed credits: %+v", st)
 		}
@@ -127,7 +127,7 @@ func TestFlowReceiver(t *testing.T) {
 		w := c.socketWindow() // one session on the socket: the whole window
 		buf := make([]byte, 100)
 		data := func(seq uint64, read bool) {
-			feedLocked(c, authRecord{flag: flagData, pt: []byte("d"), seq: seq})
+			feedLocked(c, authRecord{flag: flagData, buf: bufOf([]byte("d")), seq: seq})
 			if read {
 				if _, err := c.Read(buf); err != nil {
 					t.Fatal(err)
@@ -159,11 +159,11 @@ func TestFlowReceiver(t *testing.T) {
 		}
 		// A writer at the current limit waits for progress: nothing sent;
 		// one at an older limit lost a credit: it goes again.
-		feedLocked(c, authRecord{flag: flagBlocked, pt: credit(c.fc.adv)})
+		feedLocked(c, authRecord{flag: flagBlocked, buf: bufOf(credit(c.fc.adv))})
 		if n := c.Stats().CreditsSent; n != 2 {
 			t.Fatalf("blocked at the current limit: %d credits", n)
 		}
-		feedLocked(c, authRecord{flag: flagBlocked, pt: credit(adv)})
+		feedLocked(c, authRecord{flag: flagBlocked, buf: bufOf(credit(adv))})
 		if n := c.Stats().CreditsSent; n != 3 || c.fc.adv != adv+w/4 {
 			t.Fatalf("blocked at a lost limit: %d credits, limit %d", n, c.fc.adv)
 		}
@@ -337,16 +337,16 @@ func FuzzFlowCredit(f *testing.F) {
 			before := c.fc.limit.Load()
 			switch kind % 3 {
 			case 0:
-				feedLocked(c, authRecord{flag: flagCredit, pt: pt})
+				feedLocked(c, authRecord{flag: flagCredit, buf: bufOf(pt)})
 			case 1:
-				feedLocked(c, authRecord{flag: flagBlocked, pt: pt})
+				feedLocked(c, authRecord{flag: flagBlocked, buf: bufOf(pt)})
 				fed++
 			case 2:
 				var seq uint64
 				if len(pt) >= 8 {
 					seq = binary.LittleEndian.Uint64(pt)
 				}
-				feedLocked(c, authRecord{flag: flagData, pt: pt, seq: seq})
+				feedLocked(c, authRecord{flag: flagData, buf: bufOf(pt), seq: seq})
 				fed++
 			}
 			if after := c.fc.limit.Load(); after < before {
@@ -403,3 +403,7 @@ func TestSocketWindow(t *testing.T) {
 		t.Fatalf("netsim socket window %d", w)
 	}
 }
+
+// bufOf returns a pooled-style buffer holding b, as the receive path hands
+// plaintexts to acceptLocked.
+func bufOf(b []byte) *[]byte { return &b }
