@@ -369,12 +369,15 @@ func (s *sock) readLoop() {
 	max := ep.cfg.MaxPayload
 	msgs := make([]batchio.Message, s.batch)
 	arena := make([]byte, len(msgs)*(max+1))
-	for i := range msgs {
-		msgs[i].Buf = arena[i*(max+1) : (i+1)*(max+1) : (i+1)*(max+1)]
-	}
 	var r reader
 	for {
-		n, err := s.bc.ReadBatch(msgs)
+		// Datagrams the kernel coalesced are handled where they lie, in
+		// the socket's receive buffer (a view replaces the Message's
+		// Buf); the others are read into the arena.
+		for i := range msgs {
+			msgs[i].Buf = arena[i*(max+1) : (i+1)*(max+1) : (i+1)*(max+1)]
+		}
+		n, err := s.bc.ReadBatchView(msgs)
 		if err != nil {
 			ep.mu.RLock()
 			closed := ep.closed

@@ -153,13 +153,27 @@ func (c *Conn) Close() error { return c.pc.Close() }
 // Message, in order. An error (a deadline, a closed socket) comes with n ==
 // 0.
 func (c *Conn) ReadBatch(msgs []Message) (int, error) {
+	return c.readBatch(msgs, false)
+}
+
+// ReadBatchView is ReadBatch without a copy of the datagrams the kernel
+// coalesced (GRO): their Messages' Buf is set to the datagram inside the
+// Conn's own receive buffer (N its full length, even above the Buf the
+// caller gave), valid until the next ReadBatch or ReadBatchView. Other
+// datagrams are read into the caller's Buf as by ReadBatch. A caller sets
+// every Buf afresh before each call.
+func (c *Conn) ReadBatchView(msgs []Message) (int, error) {
+	return c.readBatch(msgs, true)
+}
+
+func (c *Conn) readBatch(msgs []Message, view bool) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.sys != nil {
-		return c.sys.readBatch(msgs)
+		return c.sys.readBatch(msgs, view)
 	}
 	return c.readLoop(msgs)
 }

@@ -434,7 +434,7 @@ func TestSegments(t *testing.T) {
 		var got []int
 		var joined []byte
 		for !s.done() {
-			n := s.drain(msgs)
+			n := s.drain(msgs, false)
 			if n == 0 {
 				t.Fatalf("%d/%d: drain stalled", c.total, c.seg)
 			}

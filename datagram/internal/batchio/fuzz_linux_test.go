@@ -41,19 +41,29 @@ func FuzzGROSplit(f *testing.F) {
 	})
 }
 
-// split cuts a payload of total bytes at seg and checks every datagram.
+// split cuts a payload of total bytes at seg and checks every datagram,
+// copied and as views.
 func split(t *testing.T, seg, total, batch, bufSize int, from netip.AddrPort) {
+	splitMode(t, seg, total, batch, bufSize, from, false)
+	splitMode(t, seg, total, batch, bufSize, from, true)
+}
+
+func splitMode(t *testing.T, seg, total, batch, bufSize int, from netip.AddrPort, view bool) {
 	p := payload(1, total, total)
 	var s segments
 	s.reset(p, seg, from)
 	want := segCount(total, seg)
 	msgs := make([]Message, batch)
-	for i := range msgs {
-		msgs[i].Buf = make([]byte, bufSize)
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, bufSize)
 	}
 	count, off := 0, 0
 	for !s.done() {
-		n := s.drain(msgs)
+		for i := range msgs {
+			msgs[i].Buf = bufs[i] // a view replaces it
+		}
+		n := s.drain(msgs, view)
 		if n < 1 || n > batch {
 			t.Fatalf("drain gave %d for %d messages", n, batch)
 		}
@@ -65,9 +75,17 @@ func split(t *testing.T, seg, total, batch, bufSize int, from netip.AddrPort) {
 			if size <= 0 && total > 0 || count > 0 && size == 0 {
 				t.Fatalf("seg %d total %d: empty datagram %d", seg, total, count)
 			}
-			if m.N != min(size, bufSize) || m.Addr != from || !bytes.Equal(m.Buf[:m.N], p[off:off+m.N]) {
-				t.Fatalf("seg %d total %d buf %d: datagram %d has %d bytes, want %d of %d at %d",
-					seg, total, bufSize, count, m.N, min(size, bufSize), size, off)
+			wantN := min(size, bufSize)
+			if view {
+				// The datagram itself, whole, inside the payload.
+				wantN = size
+				if size > 0 && &m.Buf[0] != &p[off] || len(m.Buf) != size {
+					t.Fatalf("seg %d total %d: view %d is not the payload's bytes at %d", seg, total, count, off)
+				}
+			}
+			if m.N != wantN || m.Addr != from || !bytes.Equal(m.Buf[:m.N], p[off:off+m.N]) {
+				t.Fatalf("seg %d total %d buf %d view %v: datagram %d has %d bytes, want %d of %d at %d",
+					seg, total, bufSize, view, count, m.N, wantN, size, off)
 			}
 			off += size
 			count++
@@ -76,7 +94,7 @@ func split(t *testing.T, seg, total, batch, bufSize int, from netip.AddrPort) {
 	if count != want || off != total {
 		t.Fatalf("seg %d total %d: %d datagrams covering %d bytes, want %d covering all", seg, total, count, off, want)
 	}
-	if s.drain(msgs) != 0 {
+	if s.drain(msgs, view) != 0 {
 		t.Fatal("drain after done gave more")
 	}
 }

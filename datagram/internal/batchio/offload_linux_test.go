@@ -3,6 +3,7 @@ package batchio
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -63,20 +64,42 @@ func TestCapsMatchKernel(t *testing.T) {
 // readExactly reads want datagrams in order with batches of size k.
 func readExactly(t *testing.T, uc *net.UDPConn, c *Conn, k, want int) []Message {
 	t.Helper()
-	var got []Message
+	got, _ := readExactlyMode(t, uc, c, k, want, false)
+	return got
+}
+
+// readExactlyMode is readExactly through ReadBatch or ReadBatchView (the
+// datagrams copied out of the views); views counts the datagrams that
+// came as views into the Conn's buffer.
+func readExactlyMode(t *testing.T, uc *net.UDPConn, c *Conn, k, want int, view bool) (got []Message, views int) {
+	t.Helper()
 	msgs := make([]Message, k)
+	bufs := make([][]byte, k)
 	for len(got) < want {
 		for i := range msgs {
-			msgs[i] = Message{Buf: make([]byte, 1<<16)}
+			bufs[i] = make([]byte, 1<<16)
+			msgs[i] = Message{Buf: bufs[i]}
 		}
 		_ = uc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, err := c.ReadBatch(msgs)
+		var n int
+		var err error
+		if view {
+			n, err = c.ReadBatchView(msgs)
+		} else {
+			n, err = c.ReadBatch(msgs)
+		}
 		if err != nil {
 			t.Fatalf("after %d of %d: %v", len(got), want, err)
 		}
-		got = append(got, msgs[:n]...)
+		for i, m := range msgs[:n] {
+			if m.N > 0 && &m.Buf[0] != &bufs[i][0] {
+				views++
+			}
+			m.Buf = bytes.Clone(m.Buf[:m.N])
+			got = append(got, m)
+		}
 	}
-	return got
+	return got, views
 }
 
 // TestGSOGROExact sends runs of equal-size datagrams with a shorter last
@@ -84,6 +107,12 @@ func readExactly(t *testing.T, uc *net.UDPConn, c *Conn, k, want int) []Message 
 // coalesced; the receiver must cut them back exactly, in order, however
 // few messages each ReadBatch is given.
 func TestGSOGROExact(t *testing.T) {
+	for _, view := range []bool{false, true} {
+		t.Run(fmt.Sprintf("view=%v", view), func(t *testing.T) { testGSOGROExact(t, view) })
+	}
+}
+
+func testGSOGROExact(t *testing.T, view bool) {
 	for _, lb := range loopbacks {
 		for _, k := range []int{1, 3, 64} {
 			rx, r, tx, w := needOffload(t, lb.network, lb.addr)
@@ -96,9 +125,14 @@ func TestGSOGROExact(t *testing.T) {
 			if n, err := w.WriteBatch(msgs); n != len(msgs) || err != nil {
 				t.Fatalf("WriteBatch = %d, %v", n, err)
 			}
-			got := readExactly(t, rx, r, k, len(msgs))
+			got, views := readExactlyMode(t, rx, r, k, len(msgs), view)
 			if len(got) != len(msgs) {
 				t.Fatalf("%s, batches of %d: %d datagrams, want %d", lb.network, k, len(got), len(msgs))
+			}
+			// Coalesced datagrams come as views with ReadBatchView, and
+			// never with ReadBatch.
+			if view && views != len(msgs) || !view && views != 0 {
+				t.Errorf("%s, batches of %d, view %v: %d of %d datagrams were views", lb.network, k, view, views, len(msgs))
 			}
 			for i, m := range got {
 				if m.N != len(msgs[i].Buf) || !bytes.Equal(m.Buf[:m.N], msgs[i].Buf) || m.Addr != addrOf(tx) {

@@ -46,14 +46,20 @@ func (s *segments) reset(p []byte, seg int, addr netip.AddrPort) {
 // done reports whether every datagram was handed out.
 func (s *segments) done() bool { return s.next >= s.ncount }
 
-// drain copies the next datagrams into msgs (each cut to its Buf) and
+// drain copies the next datagrams into msgs (each cut to its Buf), or with
+// view points each Message's Buf at the datagram in the payload, and
 // returns how many.
-func (s *segments) drain(msgs []Message) int {
+func (s *segments) drain(msgs []Message, view bool) int {
 	n := 0
 	for s.next < s.ncount && n < len(msgs) {
 		lo, hi := segBounds(len(s.p), s.seg, s.next)
 		m := &msgs[n]
-		m.N = copy(m.Buf, s.p[lo:hi])
+		if view {
+			m.Buf = s.p[lo:hi:hi]
+			m.N = hi - lo
+		} else {
+			m.N = copy(m.Buf, s.p[lo:hi])
+		}
 		m.Addr = s.addr
 		s.next++
 		n++

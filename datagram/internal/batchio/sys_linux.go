@@ -174,9 +174,9 @@ func (s *sysConn) recv(k int) (int, error) {
 	return s.rn, nil
 }
 
-func (s *sysConn) readBatch(msgs []Message) (int, error) {
+func (s *sysConn) readBatch(msgs []Message, view bool) (int, error) {
 	if s.gro {
-		return s.readGRO(msgs)
+		return s.readGRO(msgs, view)
 	}
 	k := min(len(msgs), len(s.rh))
 	for i := range k {
@@ -199,9 +199,10 @@ func (s *sysConn) readBatch(msgs []Message) (int, error) {
 }
 
 // readGRO hands out what the last read left, or reads into the GRO buffers
-// and cuts what arrived into datagrams.
-func (s *sysConn) readGRO(msgs []Message) (int, error) {
-	if n := s.drain(msgs); n > 0 {
+// and cuts what arrived into datagrams (copies, or with view slices of the
+// GRO buffers).
+func (s *sysConn) readGRO(msgs []Message, view bool) (int, error) {
+	if n := s.drain(msgs, view); n > 0 {
 		return n, nil
 	}
 	k := min(len(msgs), len(s.rh))
@@ -228,15 +229,15 @@ func (s *sysConn) readGRO(msgs []Message) (int, error) {
 		}
 	}
 	s.nslots, s.cur = n, 0
-	return s.drain(msgs), nil
+	return s.drain(msgs, view), nil
 }
 
 // drain hands out datagrams left from the last GRO read.
-func (s *sysConn) drain(msgs []Message) int {
+func (s *sysConn) drain(msgs []Message, view bool) int {
 	n := 0
 	for s.cur < s.nslots && n < len(msgs) {
 		sl := &s.slots[s.cur]
-		n += sl.drain(msgs[n:])
+		n += sl.drain(msgs[n:], view)
 		if sl.done() {
 			sl.p = nil
 			s.cur++

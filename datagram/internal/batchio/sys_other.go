@@ -11,5 +11,5 @@ type sysConn struct{}
 func newSys(*net.UDPConn, int, options) *sysConn { return nil }
 
 func (*sysConn) caps() Caps                        { return Caps{} }
-func (*sysConn) readBatch([]Message) (int, error)  { return 0, nil }
+func (*sysConn) readBatch([]Message, bool) (int, error) { return 0, nil }
 func (*sysConn) writeBatch([]Message) (int, error) { return 0, nil }
