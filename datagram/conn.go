@@ -922,9 +922,10 @@ func (c *Conn) changedLocked() <-chan struct{} {
 	return c.changed
 }
 
-// recQueue is a FIFO of records, grown on demand and dropped when drained,
-// so an idle Conn holds no buffer beyond keptQueue entries (kept so that a
-// reader keeping up with the records does not allocate for each).
+// recQueue is a FIFO of records, grown on demand and dropped when drained
+// beyond keptQueue entries, so an idle Conn holds little (the room for
+// keptQueue is kept so that a reader keeping up with the records does not
+// allocate as the queue refills).
 type recQueue struct {
 	items []*[]byte // pooled buffers (getBuf) holding the plaintexts
 	head  int
@@ -959,8 +960,11 @@ func (q *recQueue) pop() {
 	}
 }
 
-// keptQueue is the most entries a drained recQueue keeps.
-const keptQueue = 8
+// keptQueue is the most entries a drained recQueue keeps room for (512
+// bytes of pointers): a busy session's queue drains and refills all the
+// time, and would otherwise grow anew, allocating, each time; a queue that
+// grew larger is dropped when drained, so an idle session holds little.
+const keptQueue = 64
 
 func (q *recQueue) reset() {
 	for i := q.head; i < len(q.items); i++ {

@@ -1,0 +1,45 @@
+package datagram
+
+import "testing"
+
+// TestRecQueueKeepsRoom: a queue that drains and refills (a reader keeping
+// up) keeps its room and allocates nothing after the first fill; one that
+// grew beyond keptQueue is dropped when drained, so an idle Conn holds
+// little.
+func TestRecQueueKeepsRoom(t *testing.T) {
+	var q recQueue
+	bufs := make([]*[]byte, max(4*keptQueue, 64))
+	for i := range bufs {
+		b := []byte{byte(i)}
+		bufs[i] = &b
+	}
+	cycle := func(n int) {
+		for _, b := range bufs[:n] {
+			q.push(b)
+		}
+		for i := range n {
+			b, ok := q.front()
+			if !ok || b != bufs[i] {
+				t.Fatalf("record %d of %d out of order", i, n)
+			}
+			q.pop()
+		}
+		if _, ok := q.front(); ok || q.len() != 0 {
+			t.Fatal("drained queue not empty")
+		}
+	}
+	// The records a fast reader finds queued at a time (the socket reader
+	// hands over up to 16 at once, and Read may lag a few batches).
+	const busy = 48
+	cycle(busy)
+	if allocs := testing.AllocsPerRun(100, func() { cycle(busy) }); allocs != 0 {
+		t.Fatalf("a refill of %d records allocates %.1f times, want 0", busy, allocs)
+	}
+	if cap(q.items) == 0 {
+		t.Fatal("drained queue dropped its room")
+	}
+	cycle(len(bufs))
+	if cap(q.items) != 0 {
+		t.Fatalf("a queue grown to %d entries kept them after draining", len(bufs))
+	}
+}
