@@ -240,8 +240,14 @@ done:
 
 // func ctrXORVAES512(rk *byte, rounds int, ctr *[32]byte, dst, src *byte, length int)
 //
-// Sixteen blocks (eight ZMM registers) per group; a final partial group is
-// computed whole into the frame and XORed with masked loads and stores.
+// Sixteen blocks (eight ZMM registers) per group. A final group of more
+// than eight blocks is computed whole into the frame and XORed with masked
+// loads and stores; one of at most two, four or eight blocks (64, 128 or
+// 256 bytes) runs on one, two or four registers only and is XORed straight
+// from them (vtail), without the frame. The rounds are latency-bound: on
+// the CPUs measured, eight register chains take hardly longer than one, so
+// what a short group saves is the frame's stores, reloads and wiping and
+// the idle rounds' work, not round latency.
 TEXT ·ctrXORVAES512(SB), $512-48
 	MOVQ            rk+0(FP), AX
 	MOVQ            rounds+8(FP), CX
@@ -250,7 +256,17 @@ TEXT ·ctrXORVAES512(SB), $512-48
 	MOVQ            src+32(FP), SI
 	MOVQ            length+40(FP), DX
 	VMOVDQU64       permIdx<>(SB), Z8
-	VBROADCASTI64X4 (R8), Z9
+
+	// The counter is read a word at a time, as callers store it: a
+	// 32-byte load of data just written in smaller pieces cannot be
+	// forwarded from the store buffer and waits for the stores to reach
+	// the cache.
+	VMOVQ           0(R8), X9
+	VPINSRQ         $1, 8(R8), X9, X9
+	VMOVQ           16(R8), X12
+	VPINSRQ         $1, 24(R8), X12, X12
+	VINSERTI128     $1, X12, Y9, Y9
+	VINSERTI64X4    $1, Y9, Z9, Z9
 	VPADDQ          ctrInit<>(SB), Z9, Z9
 	VMOVDQU64       ctrStep<>(SB), Z10
 	VBROADCASTI64X4 (AX), Z13
@@ -258,6 +274,12 @@ TEXT ·ctrXORVAES512(SB), $512-48
 group:
 	TESTQ DX, DX
 	JLE   vdone
+	CMPQ  DX, $64
+	JBE   vshort1
+	CMPQ  DX, $128
+	JBE   vshort2
+	CMPQ  DX, $256
+	JBE   vshort4
 
 	VMOVDQA64 Z9, Z0
 	VPADDQ    Z10, Z0, Z1
@@ -390,6 +412,116 @@ vwipe:
 	VMOVDQU64 Z0, 320(SP)
 	VMOVDQU64 Z0, 384(SP)
 	VMOVDQU64 Z0, 448(SP)
+	JMP       vdone
+
+vshort1:
+	// At most two blocks: one register, the counters in Z9.
+	VPXORQ Z13, Z9, Z0
+	LEAQ   32(AX), R9
+	LEAQ   -1(CX), BX
+
+vround1:
+	VBROADCASTI64X4 (R9), Z11
+	VPERMB          Z0, Z8, Z0
+	VAESENC         Z11, Z0, Z0
+	ADDQ            $32, R9
+	DECQ            BX
+	JNZ             vround1
+
+	VBROADCASTI64X4 (R9), Z11
+	VPERMB          Z0, Z8, Z0
+	VAESENCLAST     Z11, Z0, Z0
+	JMP             vtail
+
+vshort2:
+	// Three or four blocks: two registers.
+	VPADDQ Z10, Z9, Z1
+	VPXORQ Z13, Z9, Z0
+	VPXORQ Z13, Z1, Z1
+	LEAQ   32(AX), R9
+	LEAQ   -1(CX), BX
+
+vround2:
+	VBROADCASTI64X4 (R9), Z11
+	VPERMB          Z0, Z8, Z0
+	VPERMB          Z1, Z8, Z1
+	VAESENC         Z11, Z0, Z0
+	VAESENC         Z11, Z1, Z1
+	ADDQ            $32, R9
+	DECQ            BX
+	JNZ             vround2
+
+	VBROADCASTI64X4 (R9), Z11
+	VPERMB          Z0, Z8, Z0
+	VPERMB          Z1, Z8, Z1
+	VAESENCLAST     Z11, Z0, Z0
+	VAESENCLAST     Z11, Z1, Z1
+	JMP             vtail
+
+vshort4:
+	// Five to eight blocks: four registers.
+	VPADDQ Z10, Z9, Z1
+	VPADDQ Z10, Z1, Z2
+	VPADDQ Z10, Z2, Z3
+	VPXORQ Z13, Z9, Z0
+	VPXORQ Z13, Z1, Z1
+	VPXORQ Z13, Z2, Z2
+	VPXORQ Z13, Z3, Z3
+	LEAQ   32(AX), R9
+	LEAQ   -1(CX), BX
+
+vround4:
+	VBROADCASTI64X4 (R9), Z11
+	VPERMB          Z0, Z8, Z0
+	VPERMB          Z1, Z8, Z1
+	VPERMB          Z2, Z8, Z2
+	VPERMB          Z3, Z8, Z3
+	VAESENC         Z11, Z0, Z0
+	VAESENC         Z11, Z1, Z1
+	VAESENC         Z11, Z2, Z2
+	VAESENC         Z11, Z3, Z3
+	ADDQ            $32, R9
+	DECQ            BX
+	JNZ             vround4
+
+	VBROADCASTI64X4 (R9), Z11
+	VPERMB          Z0, Z8, Z0
+	VPERMB          Z1, Z8, Z1
+	VPERMB          Z2, Z8, Z2
+	VPERMB          Z3, Z8, Z3
+	VAESENCLAST     Z11, Z0, Z0
+	VAESENCLAST     Z11, Z1, Z1
+	VAESENCLAST     Z11, Z2, Z2
+	VAESENCLAST     Z11, Z3, Z3
+
+vtail:
+	// The keystream of the rest of the message (1..256 bytes) is in Z0 and
+	// the registers after it: XOR whole registers, moving the next one
+	// down into Z0, then the last part under a byte mask. A message ending
+	// on a register boundary takes no masked store (which later loads of
+	// the output could not forward from).
+	CMPQ      DX, $64
+	JB        vlast
+	VPXORQ    (SI), Z0, Z0
+	VMOVDQU64 Z0, (DI)
+	SUBQ      $64, DX
+	JZ        vdone
+	ADDQ      $64, SI
+	ADDQ      $64, DI
+	VMOVDQA64 Z1, Z0
+	VMOVDQA64 Z2, Z1
+	VMOVDQA64 Z3, Z2
+	JMP       vtail
+
+vlast:
+	MOVQ       DX, CX
+	MOVQ       $-1, R11
+	SHLQ       CX, R11
+	NOTQ       R11
+	KMOVQ      R11, K1
+	VMOVDQU8.Z (SI), K1, Z4
+	VPXORQ     Z4, Z0, Z0
+	VMOVDQU8   Z0, K1, (DI)
 
 vdone:
 	VPXORQ     Z0, Z0, Z0
