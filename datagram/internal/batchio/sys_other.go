@@ -10,6 +10,6 @@ type sysConn struct{}
 
 func newSys(*net.UDPConn, int, options) *sysConn { return nil }
 
-func (*sysConn) caps() Caps                        { return Caps{} }
+func (*sysConn) caps() Caps                             { return Caps{} }
 func (*sysConn) readBatch([]Message, bool) (int, error) { return 0, nil }
-func (*sysConn) writeBatch([]Message) (int, error) { return 0, nil }
+func (*sysConn) writeBatch([]Message) (int, error)      { return 0, nil }
