@@ -63,7 +63,9 @@ func (o *Opener) openGroup(items []OpenItem, now uint64) {
 	sc := batchScratchPool.Get().(*batchScratch)
 	defer batchScratchPool.Put(sc)
 	ops, which, ads := &sc.ops, &sc.which, &sc.ads
-	k := 0
+	var msgs [batchWidth][]byte // the parsed records' messages
+	var parsed [batchWidth]bool // passed the parse and size checks
+	n := 0
 	for i := range items {
 		it := &items[i]
 		it.Out, it.Err = it.Dst, nil
@@ -82,45 +84,68 @@ func (o *Opener) openGroup(items []OpenItem, now uint64) {
 			it.Err = fmt.Errorf("%w: %d", ErrMessageSize, h.MsgLen)
 			continue
 		}
-		if err := o.win.Check(h.Sequence); err != nil {
-			if r, ok := window.ReasonOf(err); ok {
-				o.drop(r)
+		msgs[i], parsed[i] = p.Message, true
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	// The window pre-checks of the group, under one lock.
+	o.win.Do(func(w *window.Window) {
+		for i := range items {
+			if !parsed[i] {
+				continue
 			}
-			it.Err = err
+			if err := w.Check(items[i].Header.Sequence); err != nil {
+				if r, ok := window.ReasonOf(err); ok {
+					o.drop(r)
+				}
+				items[i].Err, parsed[i] = err, false
+			}
+		}
+	})
+	k := 0
+	for i := range items {
+		if !parsed[i] {
 			continue
 		}
+		it := &items[i]
+		h := it.Header
 		if err := CheckTime(now, h.UTCTime, o.threshold); err != nil {
 			o.drop(window.ReasonTime)
 			it.Err = err
 			continue
 		}
 		op := &ops[k]
-		op.Dst, op.In = it.Dst, p.Message
+		op.Dst, op.In = it.Dst, msgs[i]
 		op.Nonce = RecordNonce(&o.base, h.Sequence)
 		op.AD = append(append(ads[k][:0], it.Prefix...), it.Pkt[:HeaderSize]...)
 		which[k] = i
 		k++
 	}
 	o.key.OpenOnceBatch(ops[:k])
-	for j := range k {
-		op := &ops[j]
-		it := &items[which[j]]
-		if op.Err != nil {
-			o.drop(window.ReasonAuth)
-			it.Err = fmt.Errorf("%w: sequence %d", ErrAuth, it.Header.Sequence)
-			continue
-		}
-		if err := o.win.CheckAndSet(it.Header.Sequence); err != nil {
-			// A concurrent receiver, or an earlier copy in this batch,
-			// accepted the same record first.
-			if r, ok := window.ReasonOf(err); ok {
-				o.drop(r)
+	// The window check-and-sets, in order, under one lock.
+	o.win.Do(func(w *window.Window) {
+		for j := range k {
+			op := &ops[j]
+			it := &items[which[j]]
+			if op.Err != nil {
+				o.drop(window.ReasonAuth)
+				it.Err = fmt.Errorf("%w: sequence %d", ErrAuth, it.Header.Sequence)
+				continue
 			}
-			clear(op.Out[len(it.Dst):])
-			it.Err = err
-			continue
+			if err := w.CheckAndSet(it.Header.Sequence); err != nil {
+				// A concurrent receiver, or an earlier copy in this
+				// batch, accepted the same record first.
+				if r, ok := window.ReasonOf(err); ok {
+					o.drop(r)
+				}
+				clear(op.Out[len(it.Dst):])
+				it.Err = err
+				continue
+			}
+			it.Out = op.Out
 		}
-		it.Out = op.Out
-	}
+	})
 	clear(ops[:k])
 }

@@ -38,6 +38,14 @@ func (s *Sync) CheckAndSet(seq uint64) error {
 	return err
 }
 
+// Do calls f with the window under the lock, so that checking a group of
+// records takes the lock once. f must not call the methods of s.
+func (s *Sync) Do(f func(w *Window)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.w)
+}
+
 // Highest is [Window.Highest] under the lock.
 func (s *Sync) Highest() uint64 {
 	s.mu.Lock()

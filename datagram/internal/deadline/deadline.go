@@ -7,6 +7,7 @@ package deadline
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,7 +18,7 @@ type Deadline struct {
 	timer  *time.Timer
 	expiry chan struct{} // closed when the deadline has passed; nil until needed
 	set    bool          // a deadline (past or future) is set
-	passed bool
+	passed atomic.Bool   // written under mu; read without it by Expired (every Read and Write)
 }
 
 // Set sets the deadline to t; the zero time clears it. A deadline moved
@@ -29,8 +30,9 @@ func (d *Deadline) Set(t time.Time) {
 		d.timer.Stop()
 		d.timer = nil
 	}
-	if d.passed {
-		d.expiry, d.passed = nil, false
+	if d.passed.Load() {
+		d.expiry = nil
+		d.passed.Store(false)
 	}
 	d.set = !t.IsZero()
 	if !d.set {
@@ -56,9 +58,9 @@ func (d *Deadline) expireLocked() {
 	if d.expiry == nil {
 		d.expiry = make(chan struct{})
 	}
-	if !d.passed {
+	if !d.passed.Load() {
 		close(d.expiry)
-		d.passed = true
+		d.passed.Store(true)
 	}
 	d.timer = nil
 }
@@ -73,18 +75,17 @@ func (d *Deadline) Wait() <-chan struct{} {
 	return d.expiry
 }
 
-// Expired reports whether the deadline has passed.
+// Expired reports whether the deadline has passed. It takes no lock: the
+// data paths ask on every call.
 func (d *Deadline) Expired() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.passed
+	return d.passed.Load()
 }
 
 // State reports whether a deadline is set and whether it has passed.
 func (d *Deadline) State() (set, passed bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.set, d.passed
+	return d.set, d.passed.Load()
 }
 
 // HasTimer reports whether the Deadline holds a timer (a future deadline
