@@ -43,3 +43,21 @@ func TestRecQueueKeepsRoom(t *testing.T) {
 		t.Fatalf("a queue grown to %d entries kept them after draining", len(bufs))
 	}
 }
+
+// TestDropClearsBuffer: a datagram given up before it was sent (a deferred
+// record still holds its plaintext) is cleared before its buffer goes back
+// to the pool.
+func TestDropClearsBuffer(t *testing.T) {
+	ep := &endpoint{cfg: &config{}}
+	ep.cfg.MaxPayload = DefaultMaxPayload
+	s := &sock{ep: ep}
+	bp := ep.getBuf()
+	*bp = append(*bp, "secret plaintext"...)
+	b := *bp
+	s.drop(bp, nil)
+	for i, c := range b {
+		if c != 0 {
+			t.Fatalf("byte %d of the dropped datagram is %#x, want it cleared", i, c)
+		}
+	}
+}

@@ -177,8 +177,7 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 				err = os.ErrDeadlineExceeded
 			}
 			if err != nil {
-				job.abandon()
-				s.ep.putBuf(bp)
+				s.drop(bp, job)
 				return err
 			}
 			q.mu.Lock()
@@ -187,8 +186,7 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 	switch {
 	case q.closed:
 		q.mu.Unlock()
-		job.abandon()
-		s.ep.putBuf(bp)
+		s.drop(bp, job)
 		return net.ErrClosed
 	case !q.busy && (wait == nil || !s.batched):
 		// Idle: send now, holding the socket so that what is sent
@@ -219,6 +217,14 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 	}
 	q.mu.Unlock()
 	return nil
+}
+
+// drop gives up a datagram that will not be sent: its job, if any, and
+// its buffer, cleared first (a deferred record still holds its plaintext).
+func (s *sock) drop(bp *[]byte, job *sealJob) {
+	job.abandon()
+	clear(*bp)
+	s.ep.putBuf(bp)
 }
 
 // sendWait is the Conn whose data record may wait: for its Close or its

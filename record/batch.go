@@ -49,16 +49,29 @@ const batchWidth = 16
 // group, so a copy of an earlier record of the same group that also fails
 // its time or tag check is counted (Drops, Err) under that failure rather
 // than as a duplicate. The tags of up to sixteen records are verified together, eight at
-// a time.
+// a time. A record whose AD is longer than MaxBatchAD is opened alone by Open, in its
+// place: the records before it are done first, those after it see what it did.
 func (o *Opener) OpenBatch(items []OpenItem, now uint64) {
 	for len(items) > 0 {
-		n := min(len(items), batchWidth)
+		if !batchable(&items[0]) {
+			it := &items[0]
+			it.Header, it.Out, it.Err = o.Open(it.Dst, it.Prefix, it.Pkt, now)
+			items = items[1:]
+			continue
+		}
+		n := 1
+		for n < min(len(items), batchWidth) && batchable(&items[n]) {
+			n++
+		}
 		o.openGroup(items[:n], now)
 		items = items[n:]
 	}
 }
 
-// openGroup is OpenBatch for at most batchWidth items.
+// batchable reports whether it's AD fits MaxBatchAD.
+func batchable(it *OpenItem) bool { return len(it.Prefix)+HeaderSize <= MaxBatchAD }
+
+// openGroup is OpenBatch for at most batchWidth batchable items.
 func (o *Opener) openGroup(items []OpenItem, now uint64) {
 	sc := batchScratchPool.Get().(*batchScratch)
 	defer batchScratchPool.Put(sc)
@@ -76,10 +89,6 @@ func (o *Opener) openGroup(items []OpenItem, now uint64) {
 		}
 		h := p.Header
 		it.Header = h
-		if len(it.Prefix)+HeaderSize > MaxBatchAD {
-			it.Header, it.Out, it.Err = o.Open(it.Dst, it.Prefix, it.Pkt, now)
-			continue
-		}
 		if int(h.MsgLen) < o.key.TagSize() {
 			it.Err = fmt.Errorf("%w: %d", ErrMessageSize, h.MsgLen)
 			continue

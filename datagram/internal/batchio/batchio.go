@@ -156,10 +156,11 @@ func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 	return c.readBatch(msgs, false)
 }
 
-// ReadBatchView is ReadBatch without a copy of the datagrams the kernel
-// coalesced (GRO): their Messages' Buf is set to the datagram inside the
-// Conn's own receive buffer (N its full length, even above the Buf the
-// caller gave), valid until the next ReadBatch or ReadBatchView. Other
+// ReadBatchView is ReadBatch without the copy on sockets that read through
+// the Conn's own receive buffers (GRO, Caps.GRO): there every datagram,
+// coalesced or not, comes back with its Message's Buf set to the datagram
+// inside that buffer (N its full length, even above the Buf the caller
+// gave), valid until the next ReadBatch or ReadBatchView. On other sockets
 // datagrams are read into the caller's Buf as by ReadBatch. A caller sets
 // every Buf afresh before each call.
 func (c *Conn) ReadBatchView(msgs []Message) (int, error) {
