@@ -841,13 +841,21 @@ type authRecord struct {
 // acceptLocked acts on an authenticated record that arrived at now.
 //
 // A data record's buffer goes to the receive queue, and back to its pool
-// once Read has copied it out; any other record's buffer is left to the
-// garbage collector, as what handles it may keep the plaintext.
+// once Read has copied it out. Any other record is handled here and now
+// (what its handler keeps, it copies: the control channel's reassembly,
+// for one), so its plaintext, a rekey token say, is cleared and its buffer
+// pooled when the handler returns.
 func (c *Conn) acceptLocked(r authRecord, now mono) {
 	pt, from := *r.buf, r.from
 	if c.closed || c.endErr != nil {
 		clear(pt)
 		return
+	}
+	if r.flag != flagData {
+		defer func() {
+			clear(pt)
+			c.ep.putBuf(r.buf)
+		}()
 	}
 	c.noteRecvLocked(now, r.flag == flagData)
 	if r.first {

@@ -1,6 +1,9 @@
 package datagram
 
-import "testing"
+import (
+	"testing"
+	"testing/synctest"
+)
 
 // TestRecQueueKeepsRoom: a queue that drains and refills (a reader keeping
 // up) keeps its room and allocates nothing after the first fill; one that
@@ -60,4 +63,29 @@ func TestDropClearsBuffer(t *testing.T) {
 			t.Fatalf("byte %d of the dropped datagram is %#x, want it cleared", i, c)
 		}
 	}
+}
+
+// TestControlPlaintextCleared: a control record's plaintext (a credit
+// here; a rekey token alike) is cleared once it has been handled, and a data
+// record's is not (Read still needs it).
+func TestControlPlaintextCleared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := fuzzSession(t)
+		defer c.Close()
+		ctl := credit(c.txSeq.Load() + 10)
+		feedLocked(c, authRecord{flag: flagCredit, buf: bufOf(ctl)})
+		if c.fc.limit.Load() != c.txSeq.Load()+10 {
+			t.Fatal("the credit was not applied")
+		}
+		for i, b := range ctl {
+			if b != 0 {
+				t.Fatalf("byte %d of the handled credit record is %#x, want it cleared", i, b)
+			}
+		}
+		data := []byte("data")
+		feedLocked(c, authRecord{flag: flagData, buf: bufOf(data), seq: 1})
+		if string(data) != "data" {
+			t.Fatalf("a queued data record was changed to %q", data)
+		}
+	})
 }
