@@ -419,6 +419,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		c.wantRekey()
 	}
 	if err != nil {
+		clear((*bp)[:cap(*bp)]) // whatever was framed of the plaintext
 		bufPool.Put(bp)
 		if errors.Is(err, ErrKeysExhausted) {
 			c.st.refused.Add(1)
@@ -429,6 +430,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	it.bp = bp
 	if err := c.enqueue(&it); err != nil {
 		it.tx.sealed(1)
+		clear(*bp) // framed, never sealed: it holds the plaintext
 		bufPool.Put(bp)
 		return 0, c.opErr("write", err)
 	}
@@ -510,6 +512,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			h := c.held[0]
 			if len(b) < len(h) {
 				c.mu.Unlock()
+				c.signal() // the record stays for a Read with room: wake the next one
 				return 0, c.opErr("read", &ShortBufferError{Size: len(h), Have: len(b)})
 			}
 			c.held[0] = nil
@@ -545,6 +548,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 				return n, nil
 			}
 			if short > 0 {
+				c.signal() // the records stay held: wake the next Read
 				return 0, c.opErr("read", &ShortBufferError{Size: short, Have: len(b)})
 			}
 			continue // all dropped (counted)
