@@ -409,3 +409,27 @@ func TestGROBuffers(t *testing.T) {
 		t.Fatalf("%d of %d datagrams", len(got), len(msgs))
 	}
 }
+
+// TestReadBatchViewWithoutGRO: on a socket that does not coalesce,
+// ReadBatchView reads every datagram into the caller's buffers, as
+// ReadBatch does.
+func TestReadBatchViewWithoutGRO(t *testing.T) {
+	rx, tx := listen(t, "udp4", "127.0.0.1:0"), listen(t, "udp4", "127.0.0.1:0")
+	r, w := New(rx, 64, WithoutGRO()), New(tx, 64, WithoutGSO())
+	var msgs []Message
+	for i := range 5 {
+		msgs = append(msgs, Message{Buf: payload(9, i, 700), Addr: addrOf(rx)})
+	}
+	if n, err := w.WriteBatch(msgs); n != len(msgs) || err != nil {
+		t.Fatalf("WriteBatch = %d, %v", n, err)
+	}
+	got, views := readExactlyMode(t, rx, r, 3, len(msgs), true)
+	if views != 0 {
+		t.Fatalf("%d of %d datagrams came as views on a socket without GRO", views, len(msgs))
+	}
+	for i, m := range got {
+		if !bytes.Equal(m.Buf, msgs[i].Buf) {
+			t.Fatalf("datagram %d differs", i)
+		}
+	}
+}
