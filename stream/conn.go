@@ -189,7 +189,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 				c.held = pt
 				return 0, &ShortBufferError{Need: len(pt)}
 			}
-			return copy(b, pt), nil
+			n := copy(b, pt)
+			clear(pt)
+			return n, nil
 		case record.FlagErrorCondition:
 			c.fail()
 			if record.Code(pt[0]) == record.CodeNone {
@@ -204,6 +206,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.smu.Lock()
 			err = c.sess.Stream.Rekey(pt)
 			c.smu.Unlock()
+			clear(pt) // the ratchet token
 			if err != nil {
 				return 0, err
 			}
