@@ -743,12 +743,13 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 	highest, empty := c.rxWin.Highest(), c.rxWin.Empty()
 	now := c.ep.now()
 	unixNow := c.ep.unixNow(now)
+	// The records of each key slot (epoch parity) are opened together:
+	// group holds slot 0's in arrival order, then slot 1's.
 	var (
-		items  [maxPendingRecords]record.OpenItem
-		group  [2][maxPendingRecords]record.OpenItem
-		bufs   [2][maxPendingRecords]*[]byte // group's pooled Dst buffers
+		group  [maxPendingRecords]record.OpenItem
+		bufs   [maxPendingRecords]*[]byte // group's pooled Dst buffers
+		pos    [maxPendingRecords]int8    // recs[i]'s place in group, -1: none
 		ng     [2]int
-		slot   [maxPendingRecords]int8 // the key slot of recs[i], -1: none
 		epochs [2]uint64
 		first  [2]bool
 	)
@@ -758,66 +759,69 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 			idx = 1
 		}
 		if k.rx[idx] == nil {
-			slot[i] = -1
+			pos[i] = -1
 			c.st.epochDrops.Add(1)
 			continue
 		}
-		slot[i] = int8(idx)
-		bp := c.ep.getBuf()
-		bufs[idx][ng[idx]] = bp
-		group[idx][ng[idx]] = record.OpenItem{Dst: *bp, Prefix: r.rec.Prefix, Pkt: r.rec.Packet}
+		pos[i] = int8(idx)
 		ng[idx]++
 	}
-	for idx := range 2 {
-		if ng[idx] == 0 {
+	next := [2]int{0, ng[0]}
+	for i, r := range recs {
+		if pos[i] < 0 {
+			continue
+		}
+		p := next[pos[i]]
+		next[pos[i]]++
+		pos[i] = int8(p)
+		bp := c.ep.getBuf()
+		bufs[p] = bp
+		group[p] = record.OpenItem{Dst: *bp, Prefix: r.rec.Prefix, Pkt: r.rec.Packet}
+	}
+	slots := [2][]record.OpenItem{group[:ng[0]], group[ng[0] : ng[0]+ng[1]]}
+	for idx, g := range slots {
+		if len(g) == 0 {
 			continue
 		}
 		rx := k.rx[idx]
-		rx.opener.OpenBatch(group[idx][:ng[idx]], unixNow)
+		rx.opener.OpenBatch(g, unixNow)
 		epochs[idx] = rx.epoch
-		for _, it := range group[idx][:ng[idx]] {
-			if it.Err == nil {
+		for j := range g {
+			if g[j].Err == nil {
 				first[idx] = !rx.seen.Load() && rx.seen.CompareAndSwap(false, true)
 				break
 			}
 		}
 	}
 	c.keyMu.RUnlock()
-	// Back in arrival order.
-	var (
-		taken [2]int
-		ibufs [maxPendingRecords]*[]byte
-	)
-	for i := range recs {
-		if idx := slot[i]; idx >= 0 {
-			items[i], ibufs[i] = group[idx][taken[idx]], bufs[idx][taken[idx]]
-			taken[idx]++
-		}
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	seenFirst := [2]bool{}
 	for i, r := range recs {
-		idx := slot[i]
-		if idx < 0 {
+		p := int(pos[i])
+		if p < 0 {
 			continue
 		}
-		it := &items[i]
+		idx := 0
+		if p >= ng[0] {
+			idx = 1
+		}
+		it, bp := &group[p], bufs[p]
 		if it.Err != nil {
 			if errors.Is(it.Err, record.ErrShortPacket) || errors.Is(it.Err, record.ErrLongPacket) || errors.Is(it.Err, record.ErrMessageSize) {
 				c.drops.Add(window.ReasonAuth)
 			}
-			c.ep.putBuf(ibufs[i])
+			c.ep.putBuf(bp)
 			continue
 		}
-		*ibufs[i] = it.Out
+		*bp = it.Out
 		if hs := c.hs; hs != nil && hs.final {
 			c.finishHandshakeLocked()
 		}
 		seq := it.Header.Sequence
 		isFirst := first[idx] && !seenFirst[idx]
 		seenFirst[idx] = seenFirst[idx] || isFirst
-		c.acceptLocked(authRecord{flag: it.Header.Flag, buf: ibufs[i], from: r.from, size: r.size, seq: seq,
+		c.acceptLocked(authRecord{flag: it.Header.Flag, buf: bp, from: r.from, size: r.size, seq: seq,
 			newHighest: empty || seq > highest, epoch: epochs[idx], first: isFirst}, now)
 		if empty || seq > highest {
 			highest, empty = seq, false

@@ -2,6 +2,7 @@ package datagram
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -108,4 +109,66 @@ func TestReaderOpensRecordsTogether(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestReaderOpensBothEpochsTogether: one socket batch holding records of
+// the previous and the current epoch, interleaved (a rekey in flight), is
+// opened per key slot and delivered in arrival order, every record once.
+func TestReaderOpensBothEpochsTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newNet(t, netsim.Config{Seed: 5})
+		srv, cli := pairConfigs(t, false)
+		p := connectPair(t, n, srv, cli)
+		defer p.close()
+		cl, sv := p.client, p.server
+		ap, ok := addrPortOf(cl.LocalAddr())
+		if !ok {
+			t.Fatal(cl.LocalAddr())
+		}
+		seal := func(pt []byte) []byte {
+			k := cl.keys
+			prefix := wire.RecordPrefix(k.peer, k.tx.epoch&1 == 1)
+			b := append([]byte(nil), prefix[:]...)
+			b, _, err := k.tx.sealer.Seal(b, prefix[:], flagData, pt, record.UnixTime(time.Now()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		var old [][]byte
+		for i := range 6 {
+			old = append(old, seal([]byte(fmt.Sprintf("old %d", i))))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := cl.Rekey(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var dgs [][]byte
+		var want []string
+		for i := range 6 {
+			dgs = append(dgs, old[i])
+			want = append(want, fmt.Sprintf("old %d", i))
+			pt := fmt.Sprintf("new %d", i)
+			dgs = append(dgs, seal([]byte(pt)))
+			want = append(want, pt)
+		}
+		msgs := make([]batchio.Message, len(dgs))
+		for i, d := range dgs {
+			msgs[i] = batchio.Message{Buf: d, N: len(d), Addr: ap}
+		}
+		var r reader
+		r.batch(sv.ep.socks[0], msgs)
+		buf := make([]byte, 2000)
+		for i, w := range want {
+			sv.SetReadDeadline(time.Now().Add(time.Second))
+			m, err := sv.Read(buf)
+			if err != nil || string(buf[:m]) != w {
+				t.Fatalf("read %d: %q, %v; want %q", i, buf[:m], err, w)
+			}
+		}
+		if st := sv.Stats(); st.EpochDrops != 0 || st.Drops.Total() != 0 {
+			t.Fatalf("stats %+v: want no drops", st)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"sync/atomic"
 
 	"github.com/qsmp-go/qsmp/crypto/keccak"
@@ -74,28 +75,16 @@ func datagramSponge(wide bool, secret []byte, dir Direction, epoch uint64) kecca
 // RecordNonce returns the RCS counter at which record seq starts:
 // base + seq·2^11 as 256-bit little-endian integers.
 func RecordNonce(base *[32]byte, seq uint64) [32]byte {
-	var n [32]byte
 	// seq·2^11 spans bits 11..74: add it limb by limb with carry.
-	add := [3]uint64{seq << 11, seq >> 53, 0}
-	var carry uint64
-	for i := 0; i < 4; i++ {
-		limb := binary.LittleEndian.Uint64(base[8*i:])
-		var a uint64
-		if i < 3 {
-			a = add[i]
-		}
-		sum := limb + a
-		c1 := uint64(0)
-		if sum < limb {
-			c1 = 1
-		}
-		sum2 := sum + carry
-		if sum2 < sum {
-			c1 = 1
-		}
-		binary.LittleEndian.PutUint64(n[8*i:], sum2)
-		carry = c1
-	}
+	var n [32]byte
+	l0, c := bits.Add64(binary.LittleEndian.Uint64(base[0:]), seq<<11, 0)
+	l1, c := bits.Add64(binary.LittleEndian.Uint64(base[8:]), seq>>53, c)
+	l2, c := bits.Add64(binary.LittleEndian.Uint64(base[16:]), 0, c)
+	l3, _ := bits.Add64(binary.LittleEndian.Uint64(base[24:]), 0, c)
+	binary.LittleEndian.PutUint64(n[0:], l0)
+	binary.LittleEndian.PutUint64(n[8:], l1)
+	binary.LittleEndian.PutUint64(n[16:], l2)
+	binary.LittleEndian.PutUint64(n[24:], l3)
 	return n
 }
 

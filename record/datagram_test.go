@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math/big"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -302,4 +304,36 @@ func datagramKeyBytes(wide bool, secret []byte, dir Direction, epoch uint64) []b
 	sp := datagramSponge(wide, secret, dir, epoch)
 	sp.Read(k)
 	return k
+}
+
+// TestRecordNonceBig: RecordNonce is base + seq·2^11 modulo 2^256, against
+// math/big for random bases and sequence numbers, carries included.
+func TestRecordNonceBig(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	mod := new(big.Int).Lsh(big.NewInt(1), 256)
+	le := func(b []byte) *big.Int {
+		r := make([]byte, len(b))
+		for i := range b {
+			r[len(b)-1-i] = b[i]
+		}
+		return new(big.Int).SetBytes(r)
+	}
+	for i := range 5000 {
+		var base [32]byte
+		for j := range base {
+			base[j] = byte(rng.Uint32())
+		}
+		if i%3 == 0 { // long carries
+			for j := 1; j < 32; j++ {
+				base[j] = 0xFF
+			}
+		}
+		seq := rng.Uint64() >> (i % 64)
+		n := RecordNonce(&base, seq)
+		want := new(big.Int).Add(le(base[:]), new(big.Int).Lsh(new(big.Int).SetUint64(seq), 11))
+		want.Mod(want, mod)
+		if le(n[:]).Cmp(want) != 0 {
+			t.Fatalf("base %x seq %d: nonce %x", base, seq, n)
+		}
+	}
 }
