@@ -49,6 +49,7 @@ type Conn struct {
 	cond    *sync.Cond // on smu: pending asymmetric ratchet finished
 	pending *handshake.AsymmetricRatchet
 	held    []byte // a record that did not fit the last Read buffer
+	rpart   []byte // the bytes of the next record read so far (kept across a read timeout)
 
 	closeOnce sync.Once
 	closed    bool // guarded by smu
@@ -142,8 +143,62 @@ func (c *Conn) sealAndSend(seal func() ([]byte, error), isData bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.conn.Write(pkt)
-	return err
+	return c.send(pkt)
+}
+
+// send writes a sealed record. The record has used a sequence number and
+// advanced the cipher, so it cannot be sent again: a failed write (a write
+// deadline, a partial write) ends the connection rather than let the next
+// record reach the peer out of sequence.
+func (c *Conn) send(pkt []byte) error {
+	if _, err := c.conn.Write(pkt); err != nil {
+		c.fail()
+		return err
+	}
+	return nil
+}
+
+// readRecord reads the next framed record. Bytes read before an error are
+// kept for the next call, so a read deadline that expires in the middle of
+// a record loses nothing. A msglen out of range ends the connection (the
+// rest of the stream can no longer be framed).
+func (c *Conn) readRecord() ([]byte, error) {
+	if err := c.fill(record.HeaderSize); err != nil {
+		return nil, err
+	}
+	size, err := recordSize(c.rpart, dataLimit)
+	if err != nil {
+		c.rpart = nil
+		c.fail()
+		return nil, err
+	}
+	if err := c.fill(size); err != nil {
+		return nil, err
+	}
+	pkt := c.rpart
+	c.rpart = nil
+	return pkt, nil
+}
+
+// fill reads into rpart until it holds n bytes.
+func (c *Conn) fill(n int) error {
+	if cap(c.rpart) < n {
+		c.rpart = append(make([]byte, 0, n), c.rpart...)
+	}
+	for len(c.rpart) < n {
+		m, err := c.conn.Read(c.rpart[len(c.rpart):n])
+		c.rpart = c.rpart[:len(c.rpart)+m]
+		if len(c.rpart) == n {
+			break
+		}
+		if err != nil {
+			if err == io.EOF && len(c.rpart) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // Read returns the next data record. Ratchet records are processed on the
@@ -161,7 +216,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.held = nil
 			return n, nil
 		}
-		pkt, err := readRecordLimit(c.conn, dataLimit)
+		pkt, err := c.readRecord()
 		if err != nil {
 			return 0, err
 		}
@@ -201,7 +256,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		case record.FlagSymmetricRatchetRequest:
 			if len(pt) != 32 {
 				c.fail()
-				return 0, fmt.Errorf("stream: ratchet token of %d bytes", len(pt))
+				return 0, fmt.Errorf("%w: symmetric ratchet token of %d bytes, want 32", record.ErrMessageSize, len(pt))
 			}
 			c.smu.Lock()
 			err = c.sess.Stream.Rekey(pt)
@@ -286,8 +341,7 @@ func (c *Conn) AsymmetricRatchet() error {
 	if err != nil {
 		return err
 	}
-	_, err = c.conn.Write(pkt)
-	return err
+	return c.send(pkt)
 }
 
 // Close sends the encrypted close record (error code 0, digest 2.4) and
@@ -329,13 +383,18 @@ func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
 // RemoteAddr returns the remote network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 
-// SetDeadline sets the read and write deadlines.
+// SetDeadline sets the read and write deadlines. As in package net, an
+// expired deadline fails I/O with an error wrapping os.ErrDeadlineExceeded.
+// A Read that times out may be retried (a partly received record is kept),
+// but a Write that times out ends the connection: its record has used a
+// sequence number and cannot be sent again.
 func (c *Conn) SetDeadline(t time.Time) error { return c.conn.SetDeadline(t) }
 
 // SetReadDeadline sets the read deadline.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
 
-// SetWriteDeadline sets the write deadline.
+// SetWriteDeadline sets the write deadline. A Write that times out ends
+// the connection (see SetDeadline).
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 
 // Listener accepts QSMP sessions over TCP. Handshakes run concurrently in

@@ -171,17 +171,29 @@ func readRecordLimit(r io.Reader, limit func(record.Flag) int) ([]byte, error) {
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
 	}
-	h, _ := record.ParseHeader(hdr[:])
-	max := limit(h.Flag)
-	if h.MsgLen == 0 || int64(h.MsgLen) > int64(max) {
-		return nil, fmt.Errorf("%w: msglen %d (flag %v)", ErrRecordSize, h.MsgLen, h.Flag)
+	size, err := recordSize(hdr[:], limit)
+	if err != nil {
+		return nil, err
 	}
-	pkt := make([]byte, record.HeaderSize+int(h.MsgLen))
+	pkt := make([]byte, size)
 	copy(pkt, hdr[:])
 	if _, err := io.ReadFull(r, pkt[record.HeaderSize:]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the header came, the record did not
+		}
 		return nil, err
 	}
 	return pkt, nil
+}
+
+// recordSize returns the whole size of the record whose header is hdr,
+// with msglen bounded by limit(flag).
+func recordSize(hdr []byte, limit func(record.Flag) int) (int, error) {
+	h, _ := record.ParseHeader(hdr)
+	if h.MsgLen == 0 || int64(h.MsgLen) > int64(limit(h.Flag)) {
+		return 0, fmt.Errorf("%w: msglen %d (flag %v)", ErrRecordSize, h.MsgLen, h.Flag)
+	}
+	return record.HeaderSize + int(h.MsgLen), nil
 }
 
 // runHandshake drives m over conn until it is established.
