@@ -283,6 +283,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 				return 0, fmt.Errorf("%w: unexpected response", handshake.ErrRatchet)
 			}
 			err := c.sess.StreamAsymmetricFinish(c.pending, pt)
+			c.pending.Clear() // erased by a success, kept by a failure: the connection ends either way
 			c.pending = nil
 			c.cond.Broadcast()
 			c.smu.Unlock()

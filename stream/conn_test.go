@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/qsmp-go/qsmp/crypto/suite"
 	"github.com/qsmp-go/qsmp/handshake"
 	"github.com/qsmp-go/qsmp/record"
 )
@@ -490,4 +491,69 @@ func TestTruncatedRecord(t *testing.T) {
 			t.Fatalf("record cut at %d bytes: %v, want io.ErrUnexpectedEOF", cut, err)
 		}
 	}
+}
+
+// TestForgedAsymmetricResponse: a response to our pending asymmetric
+// ratchet that does not verify is refused with handshake.ErrRatchet, ends
+// the connection, releases a Write waiting for the ratchet, and erases the
+// pending decapsulation key.
+func TestForgedAsymmetricResponse(t *testing.T) {
+	c, sc := session(t, true)
+	if err := c.AsymmetricRatchet(); err != nil {
+		t.Fatal(err)
+	}
+	pending := c.pending
+	size := handshake.AsymmetricResponseSize(mustKEM(t, c), mustSigner(t, c))
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Write([]byte("waits for the ratchet"))
+		done <- err
+	}()
+	// The server answers with a response of the right size that it did not sign.
+	sendAs(t, sc, record.FlagAsymmetricRatchetResponse, bytes.Repeat([]byte{0x5A}, size), 0)
+	if _, err := readWithin(t, c, make([]byte, 100)); !errors.Is(err, handshake.ErrRatchet) {
+		t.Fatalf("forged response: %v, want handshake.ErrRatchet", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("waiting Write: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the failed ratchet did not release the waiting Write")
+	}
+	if _, err := pending.Finish(c.sess, make([]byte, size)); err == nil || !strings.Contains(err.Error(), "no request pending") {
+		t.Fatalf("the pending ratchet was not erased: Finish says %v", err)
+	}
+	ended(t, c, sc)
+}
+
+// TestQSMSAsymmetricRequestRefused: QSMS has no asymmetric ratchet; a
+// request from the peer is refused with handshake.ErrRatchet and ends the
+// connection.
+func TestQSMSAsymmetricRequestRefused(t *testing.T) {
+	c, sc := session(t, false)
+	sendAs(t, c, record.FlagAsymmetricRatchetRequest, make([]byte, 64), 0)
+	if _, err := readWithin(t, sc, make([]byte, 100)); !errors.Is(err, handshake.ErrRatchet) {
+		t.Fatalf("asymmetric request on QSMS: %v, want handshake.ErrRatchet", err)
+	}
+	ended(t, sc, c)
+}
+
+func mustKEM(t *testing.T, c *Conn) suite.KEM {
+	t.Helper()
+	k, err := c.sess.Suite.KEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustSigner(t *testing.T, c *Conn) suite.Signer {
+	t.Helper()
+	v, err := c.sess.Suite.Signer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
