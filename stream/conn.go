@@ -285,6 +285,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 			err := c.sess.StreamAsymmetricFinish(c.pending, pt)
 			c.pending.Clear() // erased by a success, kept by a failure: the connection ends either way
 			c.pending = nil
+			if err != nil {
+				// Ended before the waiting writers are released, so that
+				// none of them slips a record out under the old keys.
+				c.closed = true
+			}
 			c.cond.Broadcast()
 			c.smu.Unlock()
 			if err != nil {
