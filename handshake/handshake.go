@@ -152,6 +152,12 @@ type Machine interface {
 	// Expect returns the flag and message size of the next packet the
 	// machine accepts, and false when it expects none.
 	Expect() (record.Flag, int, bool)
+	// Abort gives up a handshake that has not completed: it zeroes the
+	// secrets the machine holds (ephemeral keys, KEM secrets, session keys
+	// not yet handed over), and every later Start or Handle fails with
+	// ErrState. After Done it does nothing: the Session owns its keys. It
+	// must not run concurrently with Start or Handle.
+	Abort()
 }
 
 // fail builds the *Error of a stage.

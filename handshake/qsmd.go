@@ -25,6 +25,7 @@ const (
 	qsmdExchangeAnswered
 	qsmdEstablishSent
 	qsmdEstablished
+	qsmdAborted // Abort: nothing more
 )
 
 // PeerLookup returns the verification key of the initiator that presents
@@ -540,3 +541,38 @@ func (s *QSMDServer) Done() bool { return s.state == qsmdEstablished }
 
 // Session implements Machine.
 func (s *QSMDServer) Session() *Session { return s.session }
+
+// Abort implements Machine.
+func (c *QSMDClient) Abort() {
+	if c.state == qsmdEstablished || c.state == qsmdAborted {
+		return
+	}
+	clear(c.seca)
+	clear(c.dk)
+	c.seca, c.dk = nil, nil
+	c.keys.Clear()
+	clearCiphers(&c.tx, &c.rx)
+	c.state = qsmdAborted
+}
+
+// Abort implements Machine.
+func (s *QSMDServer) Abort() {
+	if s.state == qsmdEstablished || s.state == qsmdAborted {
+		return
+	}
+	clear(s.dk)
+	s.dk = nil
+	s.keys.Clear()
+	clearCiphers(&s.tx, &s.rx)
+	s.state = qsmdAborted
+}
+
+// clearCiphers zeroes and drops the ciphers of a handshake given up.
+func clearCiphers(tx, rx **rcs.Cipher) {
+	for _, c := range []**rcs.Cipher{tx, rx} {
+		if *c != nil {
+			(*c).Clear()
+			*c = nil
+		}
+	}
+}

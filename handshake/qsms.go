@@ -24,6 +24,7 @@ const (
 	qsmsConnectAnswered
 	qsmsExchangeSent
 	qsmsEstablished
+	qsmsAborted // Abort: nothing more
 )
 
 // QSMSClient is the client side of the Simplex handshake (digest 5): it knows
@@ -190,6 +191,16 @@ func (c *QSMSClient) Done() bool { return c.state == qsmsEstablished }
 
 // Session implements Machine.
 func (c *QSMSClient) Session() *Session { return c.session }
+
+// Abort implements Machine.
+func (c *QSMSClient) Abort() {
+	if c.state == qsmsEstablished || c.state == qsmsAborted {
+		return
+	}
+	c.keys.Clear()
+	clearCiphers(&c.tx, &c.rx)
+	c.state = qsmsAborted
+}
 
 // QSMSServer is the server side of the Simplex handshake (digest 5).
 type QSMSServer struct {
@@ -360,3 +371,13 @@ func (s *QSMSServer) Done() bool { return s.state == qsmsEstablished }
 
 // Session implements Machine.
 func (s *QSMSServer) Session() *Session { return s.session }
+
+// Abort implements Machine.
+func (s *QSMSServer) Abort() {
+	if s.state == qsmsEstablished || s.state == qsmsAborted {
+		return
+	}
+	clear(s.dk)
+	s.dk = nil
+	s.state = qsmsAborted
+}
