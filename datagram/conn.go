@@ -590,6 +590,9 @@ func (c *Conn) close() error {
 	c.closed = true
 	hs := c.hs
 	c.hs = nil
+	if hs != nil && !hs.busy {
+		hs.m.Abort() // an unfinished handshake's secrets (no-op once established)
+	}
 	if c.endErr == nil {
 		for range closeCopies {
 			if _, err := c.sendRecord(flagClose, []byte{byte(record.CodeNone)}, nil); err != nil {

@@ -397,6 +397,7 @@ func (ep *endpoint) newHandshake(s *sock, f wire.Fragment, size int, ap netip.Ad
 	ep.mu.Lock()
 	if ep.closed || ep.halfOpen >= ep.cfg.MaxHalfOpen || ep.pending[key] != nil {
 		ep.mu.Unlock()
+		m.Abort() // unused (it holds nothing yet)
 		return
 	}
 	id := ep.newIDLocked()

@@ -18,13 +18,14 @@ import (
 // (after the 21-byte header) of handshake packet i; the client sends the
 // even ones. Each side checks every byte it receives.
 type fakeMachine struct {
-	server bool
-	delay  time.Duration // the listener's connect request takes this long
-	handle *atomic.Int64 // counts Handle calls (may be nil)
-	sizes  []int
-	next   int // index of the next packet received
-	done   bool
-	starts int
+	server  bool
+	delay   time.Duration // the listener's connect request takes this long
+	handle  *atomic.Int64 // counts Handle calls (may be nil)
+	sizes   []int
+	next    int // index of the next packet received
+	done    bool
+	starts  int
+	aborted atomic.Bool // Abort was called before the handshake completed
 }
 
 var errFake = errors.New("fake machine: wrong message")
@@ -119,4 +120,11 @@ func (m *fakeMachine) Expect() (record.Flag, int, bool) {
 		return 0, 0, false
 	}
 	return record.Flag(m.next + 1), m.sizes[m.next], true
+}
+
+// Abort implements handshake.Machine: it records an abort before Done.
+func (m *fakeMachine) Abort() {
+	if !m.done {
+		m.aborted.Store(true)
+	}
 }

@@ -161,6 +161,8 @@ func (c *Conn) clientHandshake(ctx context.Context) error {
 			c.mu.Lock()
 			if c.hs == hs {
 				c.afterHandleLocked(hs, out, err)
+			} else {
+				hs.m.Abort() // given up while this goroutine held it
 			}
 			c.mu.Unlock()
 		case err := <-hs.result:
@@ -352,6 +354,11 @@ func (c *Conn) failHandshakeLocked(err error) {
 	c.cfg.Logger.Debug("datagram: handshake failed", c.hsAttrsLocked(err)...)
 	c.hs = nil
 	hs.release()
+	if !hs.busy {
+		// Its secrets go now; a machine at work is aborted by whoever
+		// holds it when it finds the handshake gone.
+		hs.m.Abort()
+	}
 	if c.server {
 		c.closed = true
 		close(c.done)
@@ -484,6 +491,7 @@ func (c *Conn) dispatchLocked(msg []byte, now time.Time) {
 	hs.busy = true
 	if !c.ep.pool.submit(job{c: c, hs: hs, msg: msg, connect: hs.inIdx == 0}, c.cfg.MaxQueuedKeyGen) {
 		c.ep.st.queueFull.Add(1)
+		hs.busy = false // no worker has it
 		c.failHandshakeLocked(errQueueFull)
 	}
 }
@@ -518,16 +526,18 @@ func (c *Conn) runJob(j job) {
 	if !time.Now().Before(hs.deadline) {
 		// Its deadline passed while queued: drop it unprocessed.
 		c.ep.st.expired.Add(1)
-		if !gone {
-			c.mu.Lock()
-			if c.hs == hs {
-				c.failHandshakeLocked(ErrHandshakeTimeout)
-			}
-			c.mu.Unlock()
+		c.mu.Lock()
+		if c.hs == hs {
+			c.failHandshakeLocked(ErrHandshakeTimeout)
 		}
+		hs.m.Abort() // this worker holds it, and it is given up
+		c.mu.Unlock()
 		return
 	}
 	if gone {
+		c.mu.Lock()
+		hs.m.Abort()
+		c.mu.Unlock()
 		return
 	}
 	if j.connect {
@@ -539,6 +549,8 @@ func (c *Conn) runJob(j job) {
 	accept := false
 	if c.hs == hs {
 		accept = c.afterHandleLocked(hs, out, err)
+	} else {
+		hs.m.Abort() // given up while this worker held it
 	}
 	c.mu.Unlock()
 	if accept {

@@ -80,6 +80,7 @@ func newListener(pc net.PacketConn, cfg *Config, more ...net.PacketConn) (*Liste
 		return nil, err
 	}
 	l0, ok := expectLen(probe)
+	probe.Abort() // only asked for the connect request's size
 	if !ok {
 		return nil, fmt.Errorf("%w: the handshake machine expects no connect request", ErrConfig)
 	}

@@ -198,6 +198,7 @@ func recordSize(hdr []byte, limit func(record.Flag) int) (int, error) {
 
 // runHandshake drives m over conn until it is established.
 func runHandshake(ctx context.Context, conn net.Conn, m handshake.Machine, timeout time.Duration) error {
+	defer m.Abort() // a handshake that does not complete leaves no secret behind (no-op once Done)
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
 	}

@@ -155,6 +155,7 @@ func runHandshake(st *quic.Stream, cfg *config, server bool) (*handshake.Session
 		}
 		first = p.append(nil)
 	}
+	defer m.Abort() // a handshake that does not complete leaves no secret behind (no-op once Done)
 	failed := func(err error) error {
 		var he *handshake.Error
 		if errors.As(err, &he) && !errors.Is(err, handshake.ErrPeer) && he.Packet != nil {
