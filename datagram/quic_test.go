@@ -127,6 +127,17 @@ func TestQUICRatchetsMidStream(t *testing.T) {
 			defer cancel()
 			for i, step := range []func(context.Context) error{c.Rekey, s.Rekey, c.RatchetAsymmetric, s.RatchetAsymmetric} {
 				time.Sleep(100 * time.Millisecond)
+				// Let the previous ratchet finish on both sides first: a
+				// ratchet call returns once any ratchet completes on its
+				// side, the peer's included, so the next one would
+				// otherwise merge into it when loss delays it.
+				for j := 0; j < 500; j++ {
+					cs, ss := c.Stats(), s.Stats()
+					if cs.Epoch == ss.Epoch && cs.RxEpoch == ss.RxEpoch && cs.AsymmetricRatchets == ss.AsymmetricRatchets {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
 				if err := step(ctx); err != nil {
 					errs[4] = fmt.Errorf("ratchet %d: %w", i, err)
 					return
