@@ -59,8 +59,10 @@ func (d *Deadline) expireLocked() {
 		d.expiry = make(chan struct{})
 	}
 	if !d.passed.Load() {
-		close(d.expiry)
+		// Passed before the channel closes: whoever the close wakes
+		// sees Expired (which takes no lock) true.
 		d.passed.Store(true)
+		close(d.expiry)
 	}
 	d.timer = nil
 }
