@@ -590,8 +590,8 @@ func (c *Conn) close() error {
 	c.closed = true
 	hs := c.hs
 	c.hs = nil
-	if hs != nil && !hs.busy {
-		hs.m.Abort() // an unfinished handshake's secrets (no-op once established)
+	if hs != nil {
+		hs.abandonLocked() // an unfinished handshake's secrets (no-op once established)
 	}
 	if c.endErr == nil {
 		for range closeCopies {

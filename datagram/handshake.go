@@ -116,6 +116,15 @@ func (hs *hsState) release() {
 	hs.sender, hs.out = nil, nil
 }
 
+// abandonLocked aborts the machine of a handshake given up (its secrets
+// zeroed) unless a goroutine is working on it: that one aborts it when it
+// finds the handshake gone. The Conn's lock is held.
+func (hs *hsState) abandonLocked() {
+	if !hs.busy {
+		hs.m.Abort()
+	}
+}
+
 // expectLen returns the packet length the machine expects next.
 func expectLen(m handshake.Machine) (uint32, bool) {
 	_, size, ok := m.Expect()
@@ -354,11 +363,7 @@ func (c *Conn) failHandshakeLocked(err error) {
 	c.cfg.Logger.Debug("datagram: handshake failed", c.hsAttrsLocked(err)...)
 	c.hs = nil
 	hs.release()
-	if !hs.busy {
-		// Its secrets go now; a machine at work is aborted by whoever
-		// holds it when it finds the handshake gone.
-		hs.m.Abort()
-	}
+	hs.abandonLocked()
 	if c.server {
 		c.closed = true
 		close(c.done)
@@ -535,9 +540,7 @@ func (c *Conn) runJob(j job) {
 		return
 	}
 	if gone {
-		c.mu.Lock()
-		hs.m.Abort()
-		c.mu.Unlock()
+		hs.m.Abort() // given up while queued for this worker, which holds it
 		return
 	}
 	if j.connect {
