@@ -102,8 +102,18 @@ func TestAsymmetricRatchetMidStream(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 			for _, who := range []*Conn{p.cli, p.srv} {
 				// A call returns after any asymmetric ratchet completed
-				// since: let the peer see the end of the previous one.
+				// since, the peer's included: let the previous one finish
+				// on both sides first (under loss the stream may take a
+				// while to deliver its last message), or the next call
+				// merges into it.
 				time.Sleep(50 * time.Millisecond)
+				for j := 0; j < 500; j++ {
+					cs, ss := p.cli.Stats(), p.srv.Stats()
+					if cs.Epoch == ss.Epoch && cs.RxEpoch == ss.RxEpoch && cs.AsymmetricRatchets == ss.AsymmetricRatchets {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				errs[4] = who.RatchetAsymmetric(ctx)
 				cancel()
