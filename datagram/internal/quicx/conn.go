@@ -950,16 +950,19 @@ func (c *Conn) Close() error {
 	c.held = nil
 	c.mu.Unlock()
 	close(c.done)
+	// One bound for the whole wait: the queued records, the close record
+	// and the peer's answer share CloseTimeout.
+	end := time.Now().Add(c.cfg.CloseTimeout)
 	// What Write accepted leaves before the close record.
-	c.drainSends(c.cfg.CloseTimeout)
+	c.drainSends(time.Until(end))
 	if !peerClosed && !lost {
 		c.swmu.Lock()
-		c.stream.SetWriteDeadline(time.Now().Add(c.cfg.CloseTimeout))
+		c.stream.SetWriteDeadline(end)
 		err := c.writeControlLocked(record.FlagErrorCondition, []byte{byte(record.CodeNone)})
 		c.stream.Close()
 		c.swmu.Unlock()
 		if err == nil {
-			t := time.NewTimer(c.cfg.CloseTimeout)
+			t := time.NewTimer(time.Until(end))
 			select {
 			case <-c.peerFin:
 			case <-c.lost:
