@@ -743,7 +743,17 @@ func (c *Conn) openBatch(b []byte, ents []queued) (n int, ok bool, short int) {
 	}
 	if nh > 0 {
 		c.mu.Lock()
-		c.held = append(c.held, held[:nh]...)
+		if c.closed {
+			// Close ran while these were opened and zeroed what was
+			// held; nothing would zero these later, and no Read takes
+			// them.
+			for _, h := range held[:nh] {
+				clear(h)
+			}
+			short = 0
+		} else {
+			c.held = append(c.held, held[:nh]...)
+		}
 		c.mu.Unlock()
 	}
 	return n, ok, short

@@ -2,13 +2,18 @@ package quicx
 
 import (
 	"errors"
+	"net"
 	"os"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/qsmp-go/qsmp/netsim"
+	"github.com/qsmp-go/qsmp/record"
 )
+
+// cleanNet is a link that loses, duplicates and reorders nothing.
+var cleanNet = netsim.Config{Seed: 7, Delay: 10 * time.Millisecond, Bandwidth: 20 << 20, QueueLimit: 8 << 20}
 
 // cutPath drops everything between the two ends of p.
 func (p *simPair) cutPath() {
@@ -50,4 +55,73 @@ func TestCloseBoundedWithQueuedSends(t *testing.T) {
 			t.Fatalf("Close took %v, want at most CloseTimeout %v", d, DefaultCloseTimeout)
 		}
 	})
+}
+
+// TestCloseDuringOpenZeroesPlaintexts: a Read that took datagrams from the
+// queue and is opening them when Close runs (Close zeroes the queue and the
+// held plaintexts) must not leave the plaintexts it opened in c.held, where
+// nothing would ever zero them; the Read then reports net.ErrClosed.
+func TestCloseDuringOpenZeroesPlaintexts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, false)
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		msgs := [][]byte{message(1, 200), message(2, 300), message(3, 400)}
+		for _, m := range msgs {
+			if _, err := p.cli.Write(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		s := p.srv
+		// What Read does first: take the queued datagrams under mu.
+		s.mu.Lock()
+		var ents []queued
+		for {
+			e, ok := s.queue.pop()
+			if !ok {
+				break
+			}
+			ents = append(ents, e)
+		}
+		s.mu.Unlock()
+		if len(ents) != len(msgs) {
+			t.Fatalf("%d datagrams queued, want %d", len(ents), len(msgs))
+		}
+		pkts := make([][]byte, len(ents))
+		for i := range ents {
+			pkts[i] = ents[i].pkt
+		}
+		s.Close() // meanwhile
+		// Then it opens them, into a buffer too short for the first.
+		n, ok, short := s.openBatch(make([]byte, 10), ents)
+		s.mu.Lock()
+		held := len(s.held)
+		s.mu.Unlock()
+		if held != 0 {
+			t.Fatalf("%d plaintexts held after Close", held)
+		}
+		if ok || n != 0 || short != 0 {
+			t.Fatalf("openBatch after Close: n %d, ok %v, short %d; want nothing", n, ok, short)
+		}
+		for i, pkt := range pkts {
+			body := pkt[1+record.HeaderSize : 1+record.HeaderSize+len(msgs[i])]
+			if !allZero(body) {
+				t.Fatalf("record %d: plaintext left in memory after Close", i)
+			}
+		}
+		if _, err := s.Read(make([]byte, 1000)); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read after Close: %v", err)
+		}
+	})
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
