@@ -1,6 +1,8 @@
 package datagram
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -74,4 +76,38 @@ func TestAbandonedHandshakesAborted(t *testing.T) {
 			t.Errorf("clients: %d of %d unfinished machines not aborted", u, total)
 		}
 	})
+}
+
+// TestDialEndsWithMessageWaiting: a dial whose context ends while a
+// completed handshake message waits for it leaves neither the message nor
+// the machine's secrets behind. The dialing goroutine picks at random
+// between the message and the context, so a few rounds take both ways.
+func TestDialEndsWithMessageWaiting(t *testing.T) {
+	sizes := []int{50, 100, 100, 100}
+	var log machineLog
+	_, cli := pairConfigs(t, false)
+	cli.newMachine = log.wrap(fakeFactory(sizes...))
+	const rounds = 24
+	for range rounds {
+		ctx, cancel := context.WithCancel(context.Background())
+		c, err := newClient(newCapturePC("127.0.0.1:6000"), udp(fuzzAddrs[0]), cli, ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := fakeMessage(1, sizes[1])
+		c.mu.Lock()
+		c.dispatchLocked(msg, time.Now()) // message 1 completed, for the dialer
+		c.mu.Unlock()
+		cancel()
+		if err := c.clientHandshake(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("handshake: %v, want context.Canceled", err)
+		}
+		c.Close()
+		if !bytes.Equal(msg, make([]byte, len(msg))) {
+			t.Fatal("the waiting message was not cleared")
+		}
+	}
+	if u, total := log.unaborted(); total != rounds || u != 0 {
+		t.Errorf("%d of %d unfinished machines not aborted", u, total)
+	}
 }

@@ -162,6 +162,7 @@ func (c *Conn) clientHandshake(ctx context.Context) error {
 	c.sendCookieRequestLocked(now)
 	c.armLocked(now)
 	c.mu.Unlock()
+	defer c.dropUnhandled(hs)
 	for {
 		select {
 		case msg := <-hs.inbox:
@@ -188,6 +189,26 @@ func (c *Conn) clientHandshake(ctx context.Context) error {
 			}
 			return err
 		}
+	}
+}
+
+// dropUnhandled clears a completed message the dialing goroutine leaves
+// unhandled in the inbox when it returns (its context ended, or the
+// handshake failed, while the message waited). The message made the
+// handshake busy, so whoever gave the handshake up left its machine to this
+// goroutine: it aborts the machine if the handshake is gone already, and
+// otherwise leaves that to Close, which now finds it idle.
+func (c *Conn) dropUnhandled(hs *hsState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case msg := <-hs.inbox:
+		clear(msg)
+		hs.busy = false
+		if c.hs != hs {
+			hs.m.Abort()
+		}
+	default:
 	}
 }
 
