@@ -38,13 +38,7 @@ func (m mlkem) GenerateKey(rand io.Reader) (pk, sk []byte, err error) {
 		return nil, nil, err
 	}
 	pub, priv := m.s.DeriveKeyPair(seed)
-	if pk, err = pub.MarshalBinary(); err != nil {
-		return nil, nil, err
-	}
-	if sk, err = priv.MarshalBinary(); err != nil {
-		return nil, nil, err
-	}
-	return pk, sk, nil
+	return marshalPair(m.Name(), pub, priv)
 }
 
 func (m mlkem) Encapsulate(rand io.Reader, pk []byte) (ct, ss []byte, err error) {
@@ -53,7 +47,7 @@ func (m mlkem) Encapsulate(rand io.Reader, pk []byte) (ct, ss []byte, err error)
 	}
 	pub, err := m.s.UnmarshalBinaryPublicKey(pk)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %v", ErrKeySize, m.Name(), err)
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrKeySize, m.Name(), err)
 	}
 	seed := make([]byte, m.s.EncapsulationSeedSize())
 	defer clear(seed)
@@ -72,7 +66,7 @@ func (m mlkem) Decapsulate(sk, ct []byte) ([]byte, error) {
 	}
 	priv, err := m.s.UnmarshalBinaryPrivateKey(sk)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrKeySize, m.Name(), err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrKeySize, m.Name(), err)
 	}
 	return m.s.Decapsulate(priv, ct)
 }

@@ -33,13 +33,7 @@ func (m mldsa) GenerateKey(rand io.Reader) (pk, sk []byte, err error) {
 		return nil, nil, err
 	}
 	pub, priv := m.s.DeriveKey(seed)
-	if pk, err = pub.MarshalBinary(); err != nil {
-		return nil, nil, err
-	}
-	if sk, err = priv.MarshalBinary(); err != nil {
-		return nil, nil, err
-	}
-	return pk, sk, nil
+	return marshalPair(m.Name(), pub, priv)
 }
 
 // Sign is deterministic and reads nothing from rand.
@@ -49,7 +43,7 @@ func (m mldsa) Sign(_ io.Reader, sk, msg []byte) ([]byte, error) {
 	}
 	priv, err := m.s.UnmarshalBinaryPrivateKey(sk)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrKeySize, m.Name(), err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrKeySize, m.Name(), err)
 	}
 	sig := m.s.Sign(priv, msg, nil)
 	out := make([]byte, 0, len(sig)+len(msg))
@@ -66,7 +60,7 @@ func (m mldsa) Open(pk, signedMsg []byte) ([]byte, error) {
 	}
 	pub, err := m.s.UnmarshalBinaryPublicKey(pk)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrKeySize, m.Name(), err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrKeySize, m.Name(), err)
 	}
 	if !m.s.Verify(pub, signedMsg[n:], signedMsg[:n], nil) {
 		return nil, fmt.Errorf("%w: %s", ErrVerify, m.Name())

@@ -69,15 +69,9 @@ func (s slhDSA) GenerateKey(rand io.Reader) (pk, sk []byte, err error) {
 	}
 	pub, priv, err := slhdsa.GenerateKey(bytes.NewReader(seed), s.id)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %v", ErrRandom, s.name, err)
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrRandom, s.name, err)
 	}
-	if pk, err = pub.MarshalBinary(); err != nil {
-		return nil, nil, fmt.Errorf("suite: %s: encoding public key: %w", s.name, err)
-	}
-	if sk, err = priv.MarshalBinary(); err != nil {
-		return nil, nil, fmt.Errorf("suite: %s: encoding private key: %w", s.name, err)
-	}
-	return pk, sk, nil
+	return marshalPair(s.name, pub, priv)
 }
 
 // Sign reads exactly n bytes of opt_rand from rand (after checking the key)
@@ -89,7 +83,7 @@ func (s slhDSA) Sign(rand io.Reader, sk, msg []byte) ([]byte, error) {
 	}
 	priv := slhdsa.PrivateKey{ID: s.id}
 	if err := priv.UnmarshalBinary(sk); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrKeySize, s.name, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrKeySize, s.name, err)
 	}
 	optRand := make([]byte, s.n)
 	defer clear(optRand)
@@ -116,7 +110,7 @@ func (s slhDSA) Open(pk, signedMsg []byte) ([]byte, error) {
 	}
 	pub := slhdsa.PublicKey{ID: s.id}
 	if err := pub.UnmarshalBinary(pk); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrKeySize, s.name, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrKeySize, s.name, err)
 	}
 	if !slhdsa.Verify(&pub, slhdsa.NewMessage(signedMsg[n:]), signedMsg[:n], nil) {
 		return nil, fmt.Errorf("%w: %s", ErrVerify, s.name)

@@ -11,6 +11,7 @@ package suite
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -93,16 +94,26 @@ type Suite struct {
 	KEMPublicKeySize, KEMPrivateKeySize, CiphertextSize int
 }
 
-// Wire returns the 34 bytes that travel on the wire: the name and a NUL.
+// Wire returns the 34 bytes that travel on the wire: the name and a NUL. A
+// nil Suite gives 34 zero bytes, which FromWire rejects.
 func (s *Suite) Wire() [ConfigSize]byte {
 	var w [ConfigSize]byte
-	copy(w[:], s.Name)
+	if s != nil {
+		copy(w[:ConfigSize-1], s.Name)
+	}
 	return w
 }
 
+// errNilSuite is the error of a method called on a nil *Suite (such as the
+// result of a failed Lookup whose error was ignored).
+var errNilSuite = fmt.Errorf("%w: nil *Suite", ErrUnknownConfig)
+
 // KEM returns the configuration's key-encapsulation mechanism, or an error
-// wrapping ErrNotImplemented.
+// wrapping ErrNotImplemented (ErrUnknownConfig for a nil Suite).
 func (s *Suite) KEM() (KEM, error) {
+	if s == nil {
+		return nil, errNilSuite
+	}
 	k, ok := kems[s.KEMName]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s (%s)", ErrNotImplemented, s.Name, s.KEMName)
@@ -111,8 +122,11 @@ func (s *Suite) KEM() (KEM, error) {
 }
 
 // Signer returns the configuration's signature scheme, or an error wrapping
-// ErrNotImplemented.
+// ErrNotImplemented (ErrUnknownConfig for a nil Suite).
 func (s *Suite) Signer() (Signer, error) {
+	if s == nil {
+		return nil, errNilSuite
+	}
 	v, ok := signers[s.SignatureName]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s (%s)", ErrNotImplemented, s.Name, s.SignatureName)
@@ -139,8 +153,13 @@ func (s *Suite) Implemented() bool {
 	return err == nil
 }
 
-// String returns the configuration name.
-func (s *Suite) String() string { return s.Name }
+// String returns the configuration name ("<nil>" for a nil Suite).
+func (s *Suite) String() string {
+	if s == nil {
+		return "<nil>"
+	}
+	return s.Name
+}
 
 // Lookup returns the suite of a configuration string. The name may be given
 // with or without its terminating NUL.
@@ -175,13 +194,25 @@ func All() []*Suite {
 // default of DESIGN.md section 6.
 const Default = "dilithium-s3_kyber-s3_sha3_rcs256"
 
+// marshalPair encodes a generated key pair; name labels the errors.
+func marshalPair(name string, pub, priv encoding.BinaryMarshaler) (pk, sk []byte, err error) {
+	if pk, err = pub.MarshalBinary(); err != nil {
+		return nil, nil, fmt.Errorf("suite: %s: encoding public key: %w", name, err)
+	}
+	if sk, err = priv.MarshalBinary(); err != nil {
+		clear(pk)
+		return nil, nil, fmt.Errorf("suite: %s: encoding private key: %w", name, err)
+	}
+	return pk, sk, nil
+}
+
 // readFull draws exactly len(b) bytes from r.
 func readFull(r io.Reader, b []byte) error {
 	if r == nil {
 		return fmt.Errorf("%w: nil random source", ErrRandom)
 	}
 	if _, err := io.ReadFull(r, b); err != nil {
-		return fmt.Errorf("%w: %v", ErrRandom, err)
+		return fmt.Errorf("%w: %w", ErrRandom, err)
 	}
 	return nil
 }
