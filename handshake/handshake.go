@@ -59,11 +59,19 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e == nil {
+		return "handshake: <nil>"
+	}
 	return fmt.Sprintf("handshake: %s: %s: %v", e.Stage, e.Code, e.Err)
 }
 
 // Unwrap returns the cause and the code, so errors.Is matches either.
-func (e *Error) Unwrap() []error { return []error{e.Err, e.Code} }
+func (e *Error) Unwrap() []error {
+	if e == nil {
+		return nil
+	}
+	return []error{e.Err, e.Code}
+}
 
 // Identity is a host's long-term signature key.
 type Identity struct {
@@ -163,6 +171,16 @@ type Machine interface {
 // fail builds the *Error of a stage.
 func fail(stage string, code record.Code, err error, now uint64) *Error {
 	return &Error{Stage: stage, Code: code, Err: err, Packet: record.PlainError(code, now)}
+}
+
+// errUnbuilt is the cause reported by a machine that was not made by its
+// constructor (a nil pointer or a zero value): it has no configuration.
+var errUnbuilt = fmt.Errorf("%w: machine not created by its constructor (nil or zero value)", ErrInput)
+
+// unbuilt is the failure of a call on such a machine. It carries no error
+// packet: there is no configured peer to send one to.
+func unbuilt(stage string) *Error {
+	return &Error{Stage: stage, Code: record.CodeInvalidInput, Err: errUnbuilt}
 }
 
 // receive parses pkt and validates its header (digest 1.6), mapping failures

@@ -82,8 +82,14 @@ func NewQSMDClient(cfg Config, local, server Identity) (*QSMDClient, error) {
 	return &QSMDClient{cfg: cfg, kem: k, sig: s, sizes: sizesQSMD(k, s), local: local, server: server}, nil
 }
 
+// built reports whether c was made by NewQSMDClient.
+func (c *QSMDClient) built() bool { return c != nil && c.sig != nil }
+
 // Expect implements Machine.
 func (c *QSMDClient) Expect() (record.Flag, int, bool) {
+	if !c.built() {
+		return 0, 0, false
+	}
 	switch c.state {
 	case qsmdConnectSent:
 		return record.FlagConnectResponse, c.sizes.connectResp, true
@@ -98,6 +104,9 @@ func (c *QSMDClient) Expect() (record.Flag, int, bool) {
 // Start builds the signed connect request (digest 6.2).
 func (c *QSMDClient) Start() ([]byte, error) {
 	const stage = "connect request"
+	if !c.built() {
+		return nil, unbuilt(stage)
+	}
 	now := c.cfg.now()
 	if c.state != qsmdNone {
 		return nil, fail(stage, record.CodeInvalidRequest, ErrState, now)
@@ -123,6 +132,9 @@ func (c *QSMDClient) Start() ([]byte, error) {
 
 // Handle implements Machine.
 func (c *QSMDClient) Handle(pkt []byte) ([]byte, error) {
+	if !c.built() {
+		return nil, unbuilt("receive")
+	}
 	switch c.state {
 	case qsmdConnectSent:
 		return c.handleConnectResponse(pkt)
@@ -276,10 +288,15 @@ func (c *QSMDClient) handleEstablishResponse(pkt []byte) error {
 }
 
 // Done implements Machine.
-func (c *QSMDClient) Done() bool { return c.state == qsmdEstablished }
+func (c *QSMDClient) Done() bool { return c != nil && c.state == qsmdEstablished }
 
 // Session implements Machine.
-func (c *QSMDClient) Session() *Session { return c.session }
+func (c *QSMDClient) Session() *Session {
+	if c == nil {
+		return nil
+	}
+	return c.session
+}
 
 // QSMDServer is the listener of the Duplex handshake (digest 6).
 type QSMDServer struct {
@@ -315,8 +332,14 @@ func NewQSMDServer(cfg Config, id Identity, lookup PeerLookup) (*QSMDServer, err
 	return &QSMDServer{cfg: cfg, kem: k, sig: s, sizes: sizesQSMD(k, s), id: id, lookup: lookup}, nil
 }
 
+// built reports whether s was made by NewQSMDServer.
+func (s *QSMDServer) built() bool { return s != nil && s.sig != nil }
+
 // Expect implements Machine.
 func (s *QSMDServer) Expect() (record.Flag, int, bool) {
+	if !s.built() {
+		return 0, 0, false
+	}
 	switch s.state {
 	case qsmdNone:
 		return record.FlagConnectRequest, s.sizes.connectReq, true
@@ -329,10 +352,18 @@ func (s *QSMDServer) Expect() (record.Flag, int, bool) {
 }
 
 // Start implements Machine: the listener sends nothing first.
-func (s *QSMDServer) Start() ([]byte, error) { return nil, nil }
+func (s *QSMDServer) Start() ([]byte, error) {
+	if !s.built() {
+		return nil, unbuilt("start")
+	}
+	return nil, nil
+}
 
 // Handle implements Machine.
 func (s *QSMDServer) Handle(pkt []byte) ([]byte, error) {
+	if !s.built() {
+		return nil, unbuilt("receive")
+	}
 	switch s.state {
 	case qsmdNone:
 		return s.handleConnectRequest(pkt)
@@ -348,6 +379,9 @@ func (s *QSMDServer) Handle(pkt []byte) ([]byte, error) {
 // generation and no signature verification (header, key id, expiration,
 // configuration, peer lookup), so a carrier can reject a request cheaply.
 func (s *QSMDServer) CheckConnectRequest(pkt []byte) error {
+	if !s.built() {
+		return unbuilt("connect request")
+	}
 	if _, _, ferr := s.checkConnectRequest(pkt, s.cfg.now()); ferr != nil {
 		return ferr
 	}
@@ -376,7 +410,7 @@ func (s *QSMDServer) checkConnectRequest(pkt []byte, now uint64) (record.Packet,
 		if err == nil {
 			err = fmt.Errorf("peer key of %d bytes", len(peer))
 		}
-		return p, nil, fail(stage, record.CodeKeyUnrecognized, fmt.Errorf("%w: %v", ErrKeyUnknown, err), now)
+		return p, nil, fail(stage, record.CodeKeyUnrecognized, fmt.Errorf("%w: %w", ErrKeyUnknown, err), now)
 	}
 	if now > s.id.Expiration {
 		return p, nil, fail(stage, record.CodeKeyExpired, ErrKeyExpired, now)
@@ -537,14 +571,19 @@ func (s *QSMDServer) handleEstablishRequest(pkt []byte) ([]byte, error) {
 }
 
 // Done implements Machine.
-func (s *QSMDServer) Done() bool { return s.state == qsmdEstablished }
+func (s *QSMDServer) Done() bool { return s != nil && s.state == qsmdEstablished }
 
 // Session implements Machine.
-func (s *QSMDServer) Session() *Session { return s.session }
+func (s *QSMDServer) Session() *Session {
+	if s == nil {
+		return nil
+	}
+	return s.session
+}
 
 // Abort implements Machine.
 func (c *QSMDClient) Abort() {
-	if c.state == qsmdEstablished || c.state == qsmdAborted {
+	if c == nil || c.state == qsmdEstablished || c.state == qsmdAborted {
 		return
 	}
 	clear(c.seca)
@@ -557,7 +596,7 @@ func (c *QSMDClient) Abort() {
 
 // Abort implements Machine.
 func (s *QSMDServer) Abort() {
-	if s.state == qsmdEstablished || s.state == qsmdAborted {
+	if s == nil || s.state == qsmdEstablished || s.state == qsmdAborted {
 		return
 	}
 	clear(s.dk)

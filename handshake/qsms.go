@@ -60,8 +60,14 @@ func (c *QSMSClient) connectResponseSize() int {
 	return c.sig.SignatureSize() + 32 + c.kem.PublicKeySize()
 }
 
+// built reports whether c was made by NewQSMSClient.
+func (c *QSMSClient) built() bool { return c != nil && c.sig != nil }
+
 // Expect implements Machine.
 func (c *QSMSClient) Expect() (record.Flag, int, bool) {
+	if !c.built() {
+		return 0, 0, false
+	}
 	switch c.state {
 	case qsmsConnectSent:
 		return record.FlagConnectResponse, c.connectResponseSize(), true
@@ -73,8 +79,11 @@ func (c *QSMSClient) Expect() (record.Flag, int, bool) {
 
 // Start builds the connect request (digest 5.2).
 func (c *QSMSClient) Start() ([]byte, error) {
-	now := c.cfg.now()
 	const stage = "connect request"
+	if !c.built() {
+		return nil, unbuilt(stage)
+	}
+	now := c.cfg.now()
 	if c.state != qsmsNone {
 		return nil, fail(stage, record.CodeInvalidRequest, ErrState, now)
 	}
@@ -93,6 +102,9 @@ func (c *QSMSClient) Start() ([]byte, error) {
 
 // Handle implements Machine.
 func (c *QSMSClient) Handle(pkt []byte) ([]byte, error) {
+	if !c.built() {
+		return nil, unbuilt("receive")
+	}
 	switch c.state {
 	case qsmsConnectSent:
 		return c.handleConnectResponse(pkt)
@@ -187,14 +199,19 @@ func (c *QSMSClient) handleExchangeResponse(pkt []byte) error {
 }
 
 // Done implements Machine.
-func (c *QSMSClient) Done() bool { return c.state == qsmsEstablished }
+func (c *QSMSClient) Done() bool { return c != nil && c.state == qsmsEstablished }
 
 // Session implements Machine.
-func (c *QSMSClient) Session() *Session { return c.session }
+func (c *QSMSClient) Session() *Session {
+	if c == nil {
+		return nil
+	}
+	return c.session
+}
 
 // Abort implements Machine.
 func (c *QSMSClient) Abort() {
-	if c.state == qsmsEstablished || c.state == qsmsAborted {
+	if c == nil || c.state == qsmsEstablished || c.state == qsmsAborted {
 		return
 	}
 	c.keys.Clear()
@@ -227,8 +244,14 @@ func NewQSMSServer(cfg Config, id Identity) (*QSMSServer, error) {
 	return &QSMSServer{cfg: cfg, kem: k, sig: s, id: id}, nil
 }
 
+// built reports whether s was made by NewQSMSServer.
+func (s *QSMSServer) built() bool { return s != nil && s.sig != nil }
+
 // Expect implements Machine.
 func (s *QSMSServer) Expect() (record.Flag, int, bool) {
+	if !s.built() {
+		return 0, 0, false
+	}
 	switch s.state {
 	case qsmsNone:
 		return record.FlagConnectRequest, qsmsConnectRequestSize, true
@@ -239,10 +262,18 @@ func (s *QSMSServer) Expect() (record.Flag, int, bool) {
 }
 
 // Start implements Machine: the server sends nothing first.
-func (s *QSMSServer) Start() ([]byte, error) { return nil, nil }
+func (s *QSMSServer) Start() ([]byte, error) {
+	if !s.built() {
+		return nil, unbuilt("start")
+	}
+	return nil, nil
+}
 
 // Handle implements Machine.
 func (s *QSMSServer) Handle(pkt []byte) ([]byte, error) {
+	if !s.built() {
+		return nil, unbuilt("receive")
+	}
 	switch s.state {
 	case qsmsNone:
 		return s.handleConnectRequest(pkt)
@@ -256,6 +287,9 @@ func (s *QSMSServer) Handle(pkt []byte) ([]byte, error) {
 // key generation or signature (header, key id, expiration, configuration),
 // so a carrier can reject a request before spending work on it.
 func (s *QSMSServer) CheckConnectRequest(pkt []byte) error {
+	if !s.built() {
+		return unbuilt("connect request")
+	}
 	_, err := s.checkConnectRequest(pkt, s.cfg.now())
 	if err != nil {
 		return err
@@ -367,14 +401,19 @@ func (s *QSMSServer) handleExchangeRequest(pkt []byte) ([]byte, error) {
 }
 
 // Done implements Machine.
-func (s *QSMSServer) Done() bool { return s.state == qsmsEstablished }
+func (s *QSMSServer) Done() bool { return s != nil && s.state == qsmsEstablished }
 
 // Session implements Machine.
-func (s *QSMSServer) Session() *Session { return s.session }
+func (s *QSMSServer) Session() *Session {
+	if s == nil {
+		return nil
+	}
+	return s.session
+}
 
 // Abort implements Machine.
 func (s *QSMSServer) Abort() {
-	if s.state == qsmsEstablished || s.state == qsmsAborted {
+	if s == nil || s.state == qsmsEstablished || s.state == qsmsAborted {
 		return
 	}
 	clear(s.dk)

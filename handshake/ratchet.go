@@ -28,6 +28,9 @@ type AsymmetricRatchet struct {
 
 // schemes returns the session's primitives and checks it can ratchet.
 func (s *Session) schemes() (suite.KEM, suite.Signer, error) {
+	if s == nil {
+		return nil, nil, errNilSession
+	}
 	if !s.Duplex || s.Local == nil || len(s.Local.SigningKey) == 0 || len(s.PeerVerifyKey) == 0 {
 		return nil, nil, fmt.Errorf("%w: only an established QSMD session can ratchet asymmetrically", ErrRatchet)
 	}
@@ -42,13 +45,36 @@ func (s *Session) schemes() (suite.KEM, suite.Signer, error) {
 	return k, v, nil
 }
 
+// errNilSession is the failure of a ratchet call on a nil *Session.
+var errNilSession = fmt.Errorf("%w: nil *Session", ErrRatchet)
+
+// streamState returns the session's stream-profile state, or an error when
+// the session has none (a Session not made by a handshake).
+func (s *Session) streamState() (*record.Stream, error) {
+	if s == nil {
+		return nil, errNilSession
+	}
+	if s.Stream == nil {
+		return nil, fmt.Errorf("%w: the session has no stream state", ErrRatchet)
+	}
+	return s.Stream, nil
+}
+
 // AsymmetricRequestSize is the plaintext size of a request: SIG + 64 + EK.
+// It is 0 if either scheme is nil.
 func AsymmetricRequestSize(k suite.KEM, v suite.Signer) int {
+	if k == nil || v == nil {
+		return 0
+	}
 	return v.SignatureSize() + qsmdHashSize + k.PublicKeySize()
 }
 
 // AsymmetricResponseSize is the plaintext size of a response: SIG + 64 + CT.
+// It is 0 if either scheme is nil.
 func AsymmetricResponseSize(k suite.KEM, v suite.Signer) int {
+	if k == nil || v == nil {
+		return 0
+	}
 	return v.SignatureSize() + qsmdHashSize + k.CiphertextSize()
 }
 
@@ -103,12 +129,16 @@ func (s *Session) RespondAsymmetric(rand io.Reader, request []byte) (response, s
 	return append(signed, ct...), ss, nil
 }
 
-// Finish verifies the response payload and returns the 32-byte secret for
-// the next keys. The pending state is erased on success; on failure it is
-// kept, so a genuine response may still follow a forged one.
+// Finish verifies the response payload against the peer key of s (the
+// session that made the request) and returns the 32-byte secret for the
+// next keys. The pending state is erased on success; on failure it is kept,
+// so a genuine response may still follow a forged one.
 func (r *AsymmetricRatchet) Finish(s *Session, response []byte) ([]byte, error) {
 	if r == nil || r.dk == nil {
 		return nil, fmt.Errorf("%w: no request pending", ErrRatchet)
+	}
+	if s == nil {
+		return nil, errNilSession
 	}
 	if len(response) != AsymmetricResponseSize(r.kem, r.sig) {
 		return nil, fmt.Errorf("%w: response of %d bytes, want %d", ErrRatchet, len(response), AsymmetricResponseSize(r.kem, r.sig))
@@ -141,11 +171,15 @@ func (r *AsymmetricRatchet) Clear() {
 // StreamAsymmetricRequest seals a request as the C code does on TCP: flag
 // 0x10, utctime 0, under the current transmit cipher.
 func (s *Session) StreamAsymmetricRequest(rand io.Reader) ([]byte, *AsymmetricRatchet, error) {
+	st, err := s.streamState()
+	if err != nil {
+		return nil, nil, err
+	}
 	payload, pending, err := s.NewAsymmetricRequest(rand)
 	if err != nil {
 		return nil, nil, err
 	}
-	pkt, err := s.Stream.SealFlag(record.FlagAsymmetricRatchetRequest, payload, 0)
+	pkt, err := st.SealFlag(record.FlagAsymmetricRatchetRequest, payload, 0)
 	if err != nil {
 		pending.Clear()
 		return nil, nil, err
@@ -157,25 +191,33 @@ func (s *Session) StreamAsymmetricRequest(rand io.Reader) ([]byte, *AsymmetricRa
 // plaintext) with the sealed response, then re-keys the stream as the C
 // responder does after sending.
 func (s *Session) StreamAsymmetricRespond(rand io.Reader, request []byte) ([]byte, error) {
+	st, err := s.streamState()
+	if err != nil {
+		return nil, err
+	}
 	resp, ss, err := s.RespondAsymmetric(rand, request)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(ss)
-	pkt, err := s.Stream.SealFlag(record.FlagAsymmetricRatchetResponse, resp, 0)
+	pkt, err := st.SealFlag(record.FlagAsymmetricRatchetResponse, resp, 0)
 	if err != nil {
 		return nil, err
 	}
-	return pkt, s.Stream.Rekey(ss)
+	return pkt, st.Rekey(ss)
 }
 
 // StreamAsymmetricFinish completes a ratchet from the response's plaintext
 // and re-keys the stream.
 func (s *Session) StreamAsymmetricFinish(pending *AsymmetricRatchet, response []byte) error {
+	st, err := s.streamState()
+	if err != nil {
+		return err
+	}
 	ss, err := pending.Finish(s, response)
 	if err != nil {
 		return err
 	}
 	defer clear(ss)
-	return s.Stream.Rekey(ss)
+	return st.Rekey(ss)
 }
