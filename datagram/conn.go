@@ -166,6 +166,7 @@ type connCounters struct {
 	rekeys, asym                             atomic.Uint64
 	kaOut, kaIn, probes                      atomic.Uint64
 	challenges, migrations, pathFailed       atomic.Uint64
+	copies                                   atomic.Uint64
 	creditsOut, creditsIn                    atomic.Uint64
 	writesBlocked, creditTimeouts            atomic.Uint64
 }
@@ -214,8 +215,11 @@ type Stats struct {
 	KeepAlivesSent, KeepAlivesReceived, Probes uint64
 	// PathChallenges counts challenges sent to a candidate address of the
 	// peer, Migrations candidates that answered and became the peer's
-	// address, PathFailures candidates that did not.
-	PathChallenges, Migrations, PathFailures uint64
+	// address, PathFailures candidates that did not. PathCopies counts
+	// authentic copies of accepted records that came from a third address
+	// while a candidate was pending (a copy raced ahead of its original;
+	// docs/DATAGRAM.md 7.5).
+	PathChallenges, Migrations, PathFailures, PathCopies uint64
 	// CreditsSent and CreditsReceived count flow credits (docs/DATAGRAM.md
 	// section 7.9); WritesBlocked the Writes that waited at the peer's
 	// limit, CreditTimeouts those of them that went ahead after a
@@ -251,7 +255,7 @@ func (c *Conn) Stats() Stats {
 		Rekeys: st.rekeys.Load(), AsymmetricRatchets: st.asym.Load(),
 		WritesRefused:  st.refused.Load(),
 		KeepAlivesSent: st.kaOut.Load(), KeepAlivesReceived: st.kaIn.Load(), Probes: st.probes.Load(),
-		PathChallenges: st.challenges.Load(), Migrations: st.migrations.Load(), PathFailures: st.pathFailed.Load(),
+		PathChallenges: st.challenges.Load(), Migrations: st.migrations.Load(), PathFailures: st.pathFailed.Load(), PathCopies: st.copies.Load(),
 		CreditsSent: st.creditsOut.Load(), CreditsReceived: st.creditsIn.Load(),
 		WritesBlocked: st.writesBlocked.Load(), CreditTimeouts: st.creditTimeouts.Load(),
 		RTT: time.Duration(st.rtt.Load()),
@@ -701,6 +705,11 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 			c.drops.Add(window.ReasonAuth)
 		}
 		c.ep.putBuf(bp)
+		if errors.Is(err, window.ErrDuplicate) && from != c.peerAddr() {
+			c.mu.Lock()
+			c.onCopyLocked(idx, r, from, size, now)
+			c.mu.Unlock()
+		}
 		return
 	}
 	*bp = pt
@@ -815,6 +824,9 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 				c.drops.Add(window.ReasonAuth)
 			}
 			c.ep.putBuf(bp)
+			if c.cand != nil && errors.Is(it.Err, window.ErrDuplicate) {
+				c.onCopyLocked(idx, r.rec, r.from, r.size, now)
+			}
 			continue
 		}
 		*bp = it.Out
@@ -868,8 +880,18 @@ func (c *Conn) acceptLocked(r authRecord, now mono) {
 	if r.first {
 		c.onEpochSeenLocked(r.epoch, now)
 	}
+	responded := false
 	if from != c.peerAddr() {
-		c.onOtherAddressLocked(from, r.size, r.newHighest, now)
+		if r.flag == flagPathResponse {
+			// Before the address counts as a new one: the response may
+			// validate it (an answer from another address than the
+			// candidate's, see onCopyLocked).
+			c.onPathResponseLocked(pt, from)
+			responded = true
+		}
+		if from != c.peerAddr() {
+			c.onOtherAddressLocked(from, r.size, r.newHighest, now)
+		}
 	}
 	switch r.flag {
 	case flagData:
@@ -900,7 +922,9 @@ func (c *Conn) acceptLocked(r authRecord, now mono) {
 	case flagPathChallenge:
 		c.onPathChallengeLocked(pt, from)
 	case flagPathResponse:
-		c.onPathResponseLocked(pt, from)
+		if !responded {
+			c.onPathResponseLocked(pt, from)
+		}
 	case flagCredit:
 		c.onCreditLocked(pt)
 	case flagBlocked:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -346,5 +347,172 @@ func TestForgedRecords(t *testing.T) {
 			t.Fatalf("originals: %d accepted, want %d", got, len(held))
 		}
 		t.Logf("%d bit flips and %d forged ids or epochs: none accepted; the %d originals were", len(flips), len(forged), len(held))
+	})
+}
+
+// racePC sends, while on, a copy of every datagram from the attacker's
+// socket first: an attacker who sees the client's traffic and wins every
+// race to the listener.
+type racePC struct {
+	net.PacketConn
+	attacker net.PacketConn
+	on       atomic.Bool
+	sent     atomic.Int64 // bytes the attacker sent
+}
+
+func (p *racePC) WriteTo(b []byte, to net.Addr) (int, error) {
+	if p.on.Load() {
+		if n, err := p.attacker.WriteTo(b, to); err == nil {
+			p.sent.Add(int64(n))
+		}
+	}
+	return p.PacketConn.WriteTo(b, to)
+}
+
+// racedPair is connectPair with the client's socket behind a tapPC behind
+// a racePC.
+func racedPair(t *testing.T, n *netsim.Network, attacker net.PacketConn) (*pair, *racePC, *tapPC) {
+	t.Helper()
+	srv, cli := pairConfigs(t, false)
+	l, err := NewListener(listenPC(t, n, "127.0.0.1:4433"), srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := make(chan *Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			acc <- c.(*Conn)
+		}
+		close(acc)
+	}()
+	tap := &tapPC{PacketConn: listenPC(t, n, "127.0.0.1:0")}
+	rp := &racePC{PacketConn: tap, attacker: attacker}
+	c, err := DialPacketConn(t.Context(), rp, l.Addr(), cli)
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	s := <-acc
+	if s == nil {
+		t.Fatal("no session accepted")
+	}
+	return &pair{l: l, client: c, server: s}, rp, tap
+}
+
+// drainPC counts the datagrams and bytes waiting on pc.
+func drainPC(pc net.PacketConn) (k, bytes int) {
+	buf := make([]byte, 70000)
+	for {
+		pc.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		m, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			return k, bytes
+		}
+		k++
+		bytes += m
+	}
+}
+
+// TestRoamingRacedCopies: the client's NAT rebinds while an attacker races
+// a copy of every datagram the client sends (its path responses too) from
+// its own address. Every original then arrives second, as a duplicate, and
+// the attacker is the candidate; the listener still finds the client: the
+// authentic copies from the client's new address earn it a challenge bound
+// to that address, and the client's answer, raced as well, validates it.
+// The attacker gets no more than three times what it sent and never the
+// session. Positive control: TestRoaming (the same move, no attacker);
+// without the copies' challenges the listener keeps sending to the old
+// address for as long as the race goes on.
+func TestRoamingRacedCopies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newNet(t, netsim.Config{Seed: 73, Delay: 20 * time.Millisecond})
+		attacker := listenPC(t, n, "127.0.0.66:6666")
+		p, rp, tap := racedPair(t, n, attacker)
+		defer p.close()
+		c, s := p.client, p.server
+		exchange(t, c, s, "before")
+		newAddr, err := n.Rebind(tap.PacketConn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp.on.Store(true)
+		exchange(t, c, s, "after the move") // the attacker's copy, authentic
+		time.Sleep(time.Second)
+		if got := s.RemoteAddr().String(); got != newAddr.String() {
+			t.Fatalf("listener sends to %s, want the client's new address %s", got, newAddr)
+		}
+		exchange(t, s, c, "found") // while the race goes on
+		exchange(t, c, s, "and back")
+		time.Sleep(5 * time.Second) // the attacker's candidacy expires
+		if k, bytes := drainPC(attacker); k == 0 || bytes > amplificationFactor*int(rp.sent.Load()) {
+			t.Fatalf("attacker got %d datagrams, %d bytes, for %d bytes sent", k, bytes, rp.sent.Load())
+		}
+		ss := s.Stats()
+		t.Logf("listener: %d challenges, %d copies, %d failed candidates, %d migrations", ss.PathChallenges, ss.PathCopies, ss.PathFailures, ss.Migrations)
+		if ss.Migrations != 1 || ss.PathCopies == 0 || s.RemoteAddr().String() != newAddr.String() {
+			t.Fatalf("listener stats %+v", ss)
+		}
+	})
+}
+
+// TestRoamingCopiesFromVictims: while an attacker's raced copy holds a
+// candidacy open, it replays the same authentic record from many victims'
+// addresses. At most maxAltAddresses of them get anything, a challenge
+// worth at most three times the copy each, and none gets the session.
+// Control: the first victims do get their challenge (the copies are
+// examined at all).
+func TestRoamingCopiesFromVictims(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newNet(t, netsim.Config{Seed: 74, Delay: 20 * time.Millisecond})
+		attacker := listenPC(t, n, "127.0.0.66:6666")
+		p, _, tap := racedPair(t, n, attacker)
+		defer p.close()
+		c, s := p.client, p.server
+		clientAddr := s.RemoteAddr().String()
+		exchange(t, c, s, "before")
+		// Hold the next record: the attacker's copy goes first (a
+		// candidacy), then the victims', then the original.
+		tap.setHold(true)
+		if _, err := c.Write([]byte("copied")); err != nil {
+			t.Fatal(err)
+		}
+		held := tap.setHold(false)
+		if len(held) != 1 {
+			t.Fatalf("%d datagrams held", len(held))
+		}
+		rec := held[0].b
+		attacker.WriteTo(rec, held[0].to)
+		time.Sleep(30 * time.Millisecond)
+		var victims []net.PacketConn
+		for i := range 10 {
+			v := listenPC(t, n, fmt.Sprintf("127.0.1.%d:7000", i+1))
+			victims = append(victims, v)
+			v.WriteTo(rec, held[0].to)
+			time.Sleep(time.Millisecond)
+		}
+		tap.PacketConn.WriteTo(rec, held[0].to)
+		deadlineRead(t, s, "copied")
+		time.Sleep(5 * time.Second)
+		answered := 0
+		for _, v := range victims {
+			k, bytes := drainPC(v)
+			if k > 0 {
+				answered++
+			}
+			if bytes > amplificationFactor*len(rec) {
+				t.Fatalf("victim %v got %d bytes for a copy of %d", v.LocalAddr(), bytes, len(rec))
+			}
+		}
+		if answered == 0 || answered > maxAltAddresses {
+			t.Fatalf("%d victims challenged, want 1 to %d", answered, maxAltAddresses)
+		}
+		if got := s.RemoteAddr().String(); got != clientAddr {
+			t.Fatalf("the session moved to %s", got)
+		}
+		exchange(t, s, c, "still to the client")
+		if ss := s.Stats(); ss.Migrations != 0 || ss.PathCopies != 10 {
+			t.Fatalf("listener stats %+v", ss)
+		}
 	})
 }

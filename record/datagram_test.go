@@ -337,3 +337,53 @@ func TestRecordNonceBig(t *testing.T) {
 		}
 	}
 }
+
+// TestReopen: Reopen opens a copy of an accepted record, refuses a tampered
+// or stale copy, and neither consults nor moves the window nor counts
+// anything.
+func TestReopen(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		s, o, drops := datagramPair(t, wide, ClientToServer, 0)
+		env := []byte{1, 4, 9, 9, 9, 9, 9, 9, 9, 9}
+		r1, _, _ := s.Seal(nil, env, FlagEncryptedMessage, []byte("first"), 1000)
+		r2, _, _ := s.Seal(nil, env, FlagEncryptedMessage, []byte("second"), 1000)
+		if _, _, err := o.Open(nil, env, r1, 1000); err != nil {
+			t.Fatal(err)
+		}
+		// A copy of the accepted record: authentic.
+		h, pt, err := o.Reopen(nil, env, r1, 1000)
+		if err != nil || h.Sequence != 1 || string(pt) != "first" {
+			t.Fatalf("reopen: %q, %+v, %v", pt, h, err)
+		}
+		// It does not consult the window either: a record never opened
+		// reopens, and still opens afterwards (the window did not move).
+		if _, pt, err := o.Reopen([]byte("x"), env, r2, 1000); err != nil || string(pt) != "xsecond" {
+			t.Fatalf("reopen of a fresh record: %q, %v", pt, err)
+		}
+		if _, _, err := o.Open(nil, env, r2, 1000); err != nil {
+			t.Fatalf("open after reopen: %v", err)
+		}
+		for _, at := range []int{0, 13, 22, len(r1) - 1} {
+			bad := bytes.Clone(r1)
+			bad[at] ^= 1
+			if _, _, err := o.Reopen(nil, env, bad, 1000); err == nil {
+				t.Fatalf("copy tampered at %d reopened", at)
+			}
+		}
+		if _, _, err := o.Reopen(nil, env[:9], r1, 1000); !errors.Is(err, ErrAuth) {
+			t.Fatalf("other prefix: %v", err)
+		}
+		if _, _, err := o.Reopen(nil, env, r1, 1061); !errors.Is(err, ErrTime) {
+			t.Fatalf("stale: %v", err)
+		}
+		if _, _, err := o.Reopen(nil, env, r1[:30], 1000); !errors.Is(err, ErrShortPacket) {
+			t.Fatalf("truncated: %v", err)
+		}
+		if d := drops.Snapshot(); d.Total() != 0 {
+			t.Fatalf("Reopen counted drops: %+v", d)
+		}
+		if _, _, err := o.Open(nil, env, r1, 1000); !errors.Is(err, window.ErrDuplicate) {
+			t.Fatalf("the window forgot the first record: %v", err)
+		}
+	}
+}

@@ -43,8 +43,9 @@ func FuzzParsePacket(f *testing.F) {
 }
 
 // FuzzDatagramOpen feeds arbitrary bytes (and mutations of a genuine record)
-// to the datagram-profile opener: it must never panic nor accept a record
-// that differs from the genuine one.
+// to the datagram-profile opener, through Reopen and then Open: they must
+// never panic nor accept a record that differs from the genuine one, and
+// they agree (the window is fresh).
 func FuzzDatagramOpen(f *testing.F) {
 	key, base, err := DatagramKeys(false, make([]byte, DatagramSecretSize), ClientToServer, 0)
 	if err != nil {
@@ -57,9 +58,17 @@ func FuzzDatagramOpen(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		win, _ := window.NewSync(64)
-		_, pt, err := NewOpener(key, base, win, nil, 60).Open(nil, nil, b, 1000)
+		o := NewOpener(key, base, win, nil, 60)
+		_, rpt, rerr := o.Reopen(nil, nil, b, 1000)
+		if rerr == nil && !bytes.Equal(b, genuine) {
+			t.Fatalf("reopened a forged record (%q)", rpt)
+		}
+		_, pt, err := o.Open(nil, nil, b, 1000)
 		if err == nil && !bytes.Equal(b, genuine) {
 			t.Fatalf("accepted a forged record (%q)", pt)
+		}
+		if (err == nil) != (rerr == nil) {
+			t.Fatalf("Open: %v, Reopen before it: %v", err, rerr)
 		}
 	})
 }
