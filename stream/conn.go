@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -30,9 +31,25 @@ func (e *TooLargeError) Error() string {
 }
 
 // PeerError reports that the peer closed the session with an error code.
+// It unwraps to the code (a record.Code is an error, so
+// errors.Is(err, record.CodeChannelDown) works, as for *handshake.Error) and
+// to handshake.ErrPeer, the sentinel of an error packet from the peer.
 type PeerError struct{ Code record.Code }
 
-func (e *PeerError) Error() string { return "stream: peer closed the session: " + e.Code.String() }
+func (e *PeerError) Error() string {
+	if e == nil {
+		return "stream: peer closed the session: <nil>"
+	}
+	return "stream: peer closed the session: " + e.Code.String()
+}
+
+// Unwrap returns the code and handshake.ErrPeer.
+func (e *PeerError) Unwrap() []error {
+	if e == nil {
+		return nil
+	}
+	return []error{e.Code, handshake.ErrPeer}
+}
 
 // Conn is an established QSMP session over a TCP connection. It satisfies
 // net.Conn with message semantics: one Write is one record, one Read returns
@@ -52,7 +69,18 @@ type Conn struct {
 	rpart   []byte // the bytes of the next record read so far (kept across a read timeout)
 
 	closeOnce sync.Once
-	closed    bool // guarded by smu
+	closed    bool      // guarded by smu
+	wdeadline time.Time // guarded by smu: the write deadline, for writers waiting on cond
+}
+
+// errInvalidConn is the error of a method called on a Conn that this
+// package did not make.
+var errInvalidConn = fmt.Errorf("%w: Conn not made by Dial, Client, Server or Accept", ErrInvalid)
+
+// ok reports whether c was made by newConn (net.Conn's methods check the
+// same way and fail with an error).
+func (c *Conn) ok() bool {
+	return c != nil && c.conn != nil && c.cond != nil && c.cfg != nil && c.sess != nil && c.sess.Stream != nil
 }
 
 func newConn(c net.Conn, sess *handshake.Session, cfg *Config) *Conn {
@@ -64,6 +92,12 @@ func newConn(c net.Conn, sess *handshake.Session, cfg *Config) *Conn {
 // Dial connects to addr ("tcp", "tcp4" or "tcp6") and runs the client side
 // of the handshake within ctx.
 func Dial(ctx context.Context, network, addr string, cfg *Config) (*Conn, error) {
+	if ctx == nil {
+		return nil, fmt.Errorf("%w: nil context", ErrInvalid)
+	}
+	if cfg == nil {
+		return nil, errNilConfig
+	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
@@ -79,6 +113,9 @@ func Dial(ctx context.Context, network, addr string, cfg *Config) (*Conn, error)
 
 // Client runs the client side of the handshake over an existing connection.
 func Client(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error) {
+	if err := checkArgs(ctx, c, cfg); err != nil {
+		return nil, err
+	}
 	m, err := cfg.clientMachine()
 	if err != nil {
 		return nil, err
@@ -91,6 +128,9 @@ func Client(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error) {
 
 // Server runs the server side of the handshake over an existing connection.
 func Server(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error) {
+	if err := checkArgs(ctx, c, cfg); err != nil {
+		return nil, err
+	}
 	m, err := cfg.serverMachine()
 	if err != nil {
 		return nil, err
@@ -101,17 +141,31 @@ func Server(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error) {
 	return newConn(c, m.Session(), cfg), nil
 }
 
-// Session returns the handshake's result.
-func (c *Conn) Session() *handshake.Session { return c.sess }
+// Session returns the handshake's result (nil for a Conn this package did
+// not make).
+func (c *Conn) Session() *handshake.Session {
+	if c == nil {
+		return nil
+	}
+	return c.sess
+}
 
 // MaxMessage returns the largest message one Write accepts (64 KiB less the
-// tag, the C limit).
-func (c *Conn) MaxMessage() int { return record.StreamMaxPlaintext(c.sess.Stream.TagSize()) }
+// tag, the C limit), or 0 for a Conn this package did not make.
+func (c *Conn) MaxMessage() int {
+	if !c.ok() {
+		return 0
+	}
+	return record.StreamMaxPlaintext(c.sess.Stream.TagSize())
+}
 
 func (c *Conn) now() uint64 { return record.UnixTime(c.cfg.now()()) }
 
 // Write seals b as one record.
 func (c *Conn) Write(b []byte) (int, error) {
+	if !c.ok() {
+		return 0, errInvalidConn
+	}
 	if len(b) > c.MaxMessage() {
 		return 0, &TooLargeError{Size: len(b), Limit: c.MaxMessage()}
 	}
@@ -126,13 +180,30 @@ func (c *Conn) Write(b []byte) (int, error) {
 
 // sealAndSend seals under smu and writes under wmu, so records leave in the
 // order of their sequence numbers. Data waits while an asymmetric ratchet is
-// pending, because the C responder re-keys before our next records arrive.
+// pending, because the C responder re-keys before our next records arrive;
+// the wait ends at the write deadline with an error wrapping
+// os.ErrDeadlineExceeded (nothing was sealed, so the connection stays up).
 func (c *Conn) sealAndSend(seal func() ([]byte, error), isData bool) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.smu.Lock()
 	for isData && c.pending != nil && !c.closed {
+		if c.wdeadline.IsZero() {
+			c.cond.Wait()
+			continue
+		}
+		d := time.Until(c.wdeadline)
+		if d <= 0 {
+			c.smu.Unlock()
+			return fmt.Errorf("stream: waiting for the asymmetric ratchet to finish: %w", os.ErrDeadlineExceeded)
+		}
+		t := time.AfterFunc(d, func() {
+			c.smu.Lock()
+			c.cond.Broadcast()
+			c.smu.Unlock()
+		})
 		c.cond.Wait()
+		t.Stop()
 	}
 	if c.closed {
 		c.smu.Unlock()
@@ -204,6 +275,9 @@ func (c *Conn) fill(n int) error {
 // Read returns the next data record. Ratchet records are processed on the
 // way; a close record from the peer gives io.EOF (code 0) or *PeerError.
 func (c *Conn) Read(b []byte) (int, error) {
+	if !c.ok() {
+		return 0, errInvalidConn
+	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
@@ -313,6 +387,9 @@ func (c *Conn) fail() {
 // Ratchet sends a symmetric ratchet request and re-keys (digest 8.2). On
 // QSMS it needs Config.SymmetricRatchet.
 func (c *Conn) Ratchet() error {
+	if !c.ok() {
+		return errInvalidConn
+	}
 	if !c.sess.Duplex && !c.cfg.SymmetricRatchet {
 		return ErrRatchetDisabled
 	}
@@ -328,6 +405,9 @@ func (c *Conn) Ratchet() error {
 // completes when Read processes the peer's response; until then Write waits,
 // so that no record is sealed under keys the peer has already replaced.
 func (c *Conn) AsymmetricRatchet() error {
+	if !c.ok() {
+		return errInvalidConn
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.smu.Lock()
@@ -351,8 +431,12 @@ func (c *Conn) AsymmetricRatchet() error {
 }
 
 // Close sends the encrypted close record (error code 0, digest 2.4) and
-// closes the connection.
+// closes the connection. A Write blocked on a peer that does not read is
+// cut off (it fails and ends the connection) rather than block Close.
 func (c *Conn) Close() error {
+	if !c.ok() {
+		return errInvalidConn
+	}
 	var err error
 	c.closeOnce.Do(func() {
 		// Mark closed first, so a writer waiting for a ratchet gives up and
@@ -363,7 +447,13 @@ func (c *Conn) Close() error {
 		c.cond.Broadcast()
 		c.smu.Unlock()
 
-		c.wmu.Lock()
+		if !c.wmu.TryLock() {
+			// A writer holds the lock: waiting for the ratchet (woken
+			// above), or in conn.Write, where a peer that stops reading
+			// would block it, and Close, forever.
+			c.conn.SetWriteDeadline(time.Unix(1, 0))
+			c.wmu.Lock()
+		}
 		c.smu.Lock()
 		if !wasClosed {
 			if pkt, serr := c.sess.Stream.SealClose(record.CodeNone, c.now()); serr == nil {
@@ -383,25 +473,65 @@ func (c *Conn) Close() error {
 	return err
 }
 
-// LocalAddr returns the local network address.
-func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+// LocalAddr returns the local network address (nil for a Conn this package
+// did not make).
+func (c *Conn) LocalAddr() net.Addr {
+	if !c.ok() {
+		return nil
+	}
+	return c.conn.LocalAddr()
+}
 
-// RemoteAddr returns the remote network address.
-func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+// RemoteAddr returns the remote network address (nil for a Conn this
+// package did not make).
+func (c *Conn) RemoteAddr() net.Addr {
+	if !c.ok() {
+		return nil
+	}
+	return c.conn.RemoteAddr()
+}
 
 // SetDeadline sets the read and write deadlines. As in package net, an
 // expired deadline fails I/O with an error wrapping os.ErrDeadlineExceeded.
 // A Read that times out may be retried (a partly received record is kept),
 // but a Write that times out ends the connection: its record has used a
 // sequence number and cannot be sent again.
-func (c *Conn) SetDeadline(t time.Time) error { return c.conn.SetDeadline(t) }
+// A Write waiting for an asymmetric ratchet to finish gives up at the write
+// deadline without ending the connection (it has sealed nothing).
+func (c *Conn) SetDeadline(t time.Time) error {
+	if !c.ok() {
+		return errInvalidConn
+	}
+	c.setWriteWait(t)
+	return c.conn.SetDeadline(t)
+}
 
 // SetReadDeadline sets the read deadline.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if !c.ok() {
+		return errInvalidConn
+	}
+	return c.conn.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets the write deadline. A Write that times out ends
 // the connection (see SetDeadline).
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if !c.ok() {
+		return errInvalidConn
+	}
+	c.setWriteWait(t)
+	return c.conn.SetWriteDeadline(t)
+}
+
+// setWriteWait records the write deadline for writers waiting on cond and
+// wakes them to look at it.
+func (c *Conn) setWriteWait(t time.Time) {
+	c.smu.Lock()
+	c.wdeadline = t
+	c.cond.Broadcast()
+	c.smu.Unlock()
+}
 
 // Listener accepts QSMP sessions over TCP. Handshakes run concurrently in
 // the background (at most Config.MaxHandshakes at once); Accept returns
@@ -415,10 +545,17 @@ type Listener struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	active map[net.Conn]struct{}
+	err    error // set by NewListener for a nil net.Listener or Config: Accept fails with it
 }
+
+// errInvalidListener is the error of a Listener this package did not make.
+var errInvalidListener = fmt.Errorf("%w: Listener not made by Listen or NewListener", ErrInvalid)
 
 // Listen listens on addr and accepts QSMP sessions.
 func Listen(network, addr string, cfg *Config) (*Listener, error) {
+	if cfg == nil {
+		return nil, errNilConfig
+	}
 	if _, err := cfg.serverMachine(); err != nil {
 		return nil, err
 	}
@@ -429,9 +566,20 @@ func Listen(network, addr string, cfg *Config) (*Listener, error) {
 	return NewListener(l, cfg), nil
 }
 
-// NewListener serves QSMP on an existing listener.
+// NewListener serves QSMP on an existing listener. With a nil l or cfg it
+// serves nothing: Accept fails with an error wrapping ErrInvalid or
+// ErrConfig, and Close closes l.
 func NewListener(l net.Listener, cfg *Config) *Listener {
 	ln := &Listener{l: l, cfg: cfg, conns: make(chan *Conn), done: make(chan struct{}), active: map[net.Conn]struct{}{}}
+	switch {
+	case l == nil:
+		ln.err = fmt.Errorf("%w: nil net.Listener", ErrInvalid)
+	case cfg == nil:
+		ln.err = errNilConfig
+	}
+	if ln.err != nil {
+		return ln
+	}
 	ln.wg.Add(1)
 	go ln.serve()
 	return ln
@@ -498,6 +646,14 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // AcceptContext is Accept with a context.
 func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
+	switch {
+	case l == nil || l.done == nil:
+		return nil, errInvalidListener
+	case l.err != nil:
+		return nil, l.err
+	case ctx == nil:
+		return nil, fmt.Errorf("%w: nil context", ErrInvalid)
+	}
 	select {
 	case c := <-l.conns:
 		return c, nil
@@ -511,10 +667,15 @@ func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
 // Close stops listening, aborts handshakes in progress and waits for the
 // background goroutines. Established connections are not closed.
 func (l *Listener) Close() error {
+	if l == nil || l.done == nil {
+		return errInvalidListener
+	}
 	var err error
 	l.once.Do(func() {
 		close(l.done)
-		err = l.l.Close()
+		if l.l != nil {
+			err = l.l.Close()
+		}
 		l.mu.Lock()
 		for c := range l.active {
 			c.Close()
@@ -525,5 +686,10 @@ func (l *Listener) Close() error {
 	return err
 }
 
-// Addr returns the listener's address.
-func (l *Listener) Addr() net.Addr { return l.l.Addr() }
+// Addr returns the listener's address (nil if it has no net.Listener).
+func (l *Listener) Addr() net.Addr {
+	if l == nil || l.l == nil {
+		return nil
+	}
+	return l.l.Addr()
+}

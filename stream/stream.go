@@ -41,6 +41,10 @@ var (
 	// ErrRecordSize reports a peeked msglen of 0 or above 64 KiB, which ends
 	// the connection as in the C receive loops.
 	ErrRecordSize = errors.New("stream: record length out of range")
+	// ErrInvalid reports a nil context, connection or listener passed to
+	// this package, or a Conn or Listener that it did not make (a nil
+	// pointer or a zero value).
+	ErrInvalid = errors.New("stream: invalid argument or unestablished value")
 )
 
 // Config configures a connection. The configuration string comes from the
@@ -111,8 +115,27 @@ func (c *Config) handshakeConfig() (handshake.Config, error) {
 	return handshake.Config{Suite: s, Rand: c.rand(), Now: c.now(), TimeThreshold: c.TimeThreshold}, nil
 }
 
+// errNilConfig is the error of a nil *Config.
+var errNilConfig = fmt.Errorf("%w: nil *Config", ErrConfig)
+
+// checkArgs checks the arguments every handshake entry point takes.
+func checkArgs(ctx context.Context, c net.Conn, cfg *Config) error {
+	switch {
+	case ctx == nil:
+		return fmt.Errorf("%w: nil context", ErrInvalid)
+	case c == nil:
+		return fmt.Errorf("%w: nil net.Conn", ErrInvalid)
+	case cfg == nil:
+		return errNilConfig
+	}
+	return nil
+}
+
 // clientMachine builds the initiator's state machine.
 func (c *Config) clientMachine() (handshake.Machine, error) {
+	if c == nil {
+		return nil, errNilConfig
+	}
 	hc, err := c.handshakeConfig()
 	if err != nil {
 		return nil, err
@@ -131,6 +154,9 @@ func (c *Config) clientMachine() (handshake.Machine, error) {
 
 // serverMachine builds the responder's state machine.
 func (c *Config) serverMachine() (handshake.Machine, error) {
+	if c == nil {
+		return nil, errNilConfig
+	}
 	hc, err := c.handshakeConfig()
 	if err != nil {
 		return nil, err
