@@ -68,6 +68,13 @@ func (p *tapPC) records() [][]byte {
 // tappedPair is connectPair with the client's socket behind a tapPC.
 func tappedPair(t *testing.T, n *netsim.Network, srv, cli *Config) (*pair, *tapPC) {
 	t.Helper()
+	tap := &tapPC{PacketConn: listenPC(t, n, "127.0.0.1:0")}
+	return wrappedPair(t, n, srv, cli, tap), tap
+}
+
+// wrappedPair is connectPair with the client on the socket pc.
+func wrappedPair(t *testing.T, n *netsim.Network, srv, cli *Config, pc net.PacketConn) *pair {
+	t.Helper()
 	l, err := NewListener(listenPC(t, n, "127.0.0.1:4433"), srv)
 	if err != nil {
 		t.Fatal(err)
@@ -80,8 +87,7 @@ func tappedPair(t *testing.T, n *netsim.Network, srv, cli *Config) (*pair, *tapP
 		}
 		close(acceptAll)
 	}()
-	tap := &tapPC{PacketConn: listenPC(t, n, "127.0.0.1:0")}
-	c, err := DialPacketConn(t.Context(), tap, l.Addr(), cli)
+	c, err := DialPacketConn(t.Context(), pc, l.Addr(), cli)
 	if err != nil {
 		l.Close()
 		t.Fatal(err)
@@ -90,7 +96,7 @@ func tappedPair(t *testing.T, n *netsim.Network, srv, cli *Config) (*pair, *tapP
 	if s == nil {
 		t.Fatal("no session accepted")
 	}
-	return &pair{l: l, client: c, server: s}, tap
+	return &pair{l: l, client: c, server: s}
 }
 
 // TestRoaming: the client's NAT rebinds mid-session (netsim Rebind). The
@@ -155,18 +161,6 @@ func TestRoamingAttacks(t *testing.T) {
 		clientAddr := s.RemoteAddr().String()
 		attacker := listenPC(t, n, "127.0.0.66:6666")
 		victim := listenPC(t, n, "127.0.0.77:7777")
-		received := func(pc net.PacketConn) (k, bytes int) {
-			buf := make([]byte, 70000)
-			for {
-				pc.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
-				m, _, err := pc.ReadFrom(buf)
-				if err != nil {
-					return k, bytes
-				}
-				k++
-				bytes += m
-			}
-		}
 		for _, src := range []net.PacketConn{attacker, victim} {
 			// Race: the attacker's copy goes out first.
 			tap.setHold(true)
@@ -186,7 +180,7 @@ func TestRoamingAttacks(t *testing.T) {
 			}
 			deadlineRead(t, s, "raced") // the copy, authentic
 			time.Sleep(5 * time.Second) // challenges, then the candidate expires
-			k, bytes := received(src)
+			k, bytes := drainPC(src)
 			if k == 0 || bytes > amplificationFactor*len(held[0].b) {
 				t.Fatalf("%v got %d datagrams, %d bytes, for %d bytes sent", src.LocalAddr(), k, bytes, len(held[0].b))
 			}
@@ -200,7 +194,7 @@ func TestRoamingAttacks(t *testing.T) {
 				src.WriteTo(d, s.ep.pc.LocalAddr())
 			}
 			time.Sleep(time.Second)
-			if k, _ := received(src); k != 0 {
+			if k, _ := drainPC(src); k != 0 {
 				t.Fatalf("replays from %v answered with %d datagrams", src.LocalAddr(), k)
 			}
 			if s.Stats().Drops.Duplicate == dups {
@@ -374,30 +368,9 @@ func (p *racePC) WriteTo(b []byte, to net.Addr) (int, error) {
 func racedPair(t *testing.T, n *netsim.Network, attacker net.PacketConn) (*pair, *racePC, *tapPC) {
 	t.Helper()
 	srv, cli := pairConfigs(t, false)
-	l, err := NewListener(listenPC(t, n, "127.0.0.1:4433"), srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc := make(chan *Conn, 1)
-	go func() {
-		c, err := l.Accept()
-		if err == nil {
-			acc <- c.(*Conn)
-		}
-		close(acc)
-	}()
 	tap := &tapPC{PacketConn: listenPC(t, n, "127.0.0.1:0")}
 	rp := &racePC{PacketConn: tap, attacker: attacker}
-	c, err := DialPacketConn(t.Context(), rp, l.Addr(), cli)
-	if err != nil {
-		l.Close()
-		t.Fatal(err)
-	}
-	s := <-acc
-	if s == nil {
-		t.Fatal("no session accepted")
-	}
-	return &pair{l: l, client: c, server: s}, rp, tap
+	return wrappedPair(t, n, srv, cli, rp), rp, tap
 }
 
 // drainPC counts the datagrams and bytes waiting on pc.

@@ -159,25 +159,41 @@ func (o *Opener) drop(r window.Reason) {
 // somewhere else is authentic (an attacker's copy may have overtaken the
 // original; docs/DATAGRAM.md 7.5). The plaintext is appended to dst.
 func (o *Opener) Reopen(dst, prefix, pkt []byte, now uint64) (Header, []byte, error) {
-	p, err := ParsePacket(pkt)
+	h, msg, err := o.parse(pkt)
 	if err != nil {
-		return Header{}, dst, err
-	}
-	h := p.Header
-	if int(h.MsgLen) < o.key.TagSize() {
-		return h, dst, fmt.Errorf("%w: %d", ErrMessageSize, h.MsgLen)
+		return h, dst, err
 	}
 	if err := CheckTime(now, h.UTCTime, o.threshold); err != nil {
 		return h, dst, err
 	}
-	nonce := RecordNonce(&o.base, h.Sequence)
+	out, err := o.openMessage(dst, prefix, pkt, msg, h.Sequence)
+	return h, out, err
+}
+
+// parse parses a record and checks that its message can hold a tag; it
+// returns the header and the message (ciphertext ‖ tag).
+func (o *Opener) parse(pkt []byte) (Header, []byte, error) {
+	p, err := ParsePacket(pkt)
+	if err != nil {
+		return Header{}, nil, err
+	}
+	if int(p.Header.MsgLen) < o.key.TagSize() {
+		return p.Header, nil, fmt.Errorf("%w: %d", ErrMessageSize, p.Header.MsgLen)
+	}
+	return p.Header, p.Message, nil
+}
+
+// openMessage verifies and decrypts the message of record pkt (sequence
+// seq), its AD prefix ‖ header, appending the plaintext to dst.
+func (o *Opener) openMessage(dst, prefix, pkt, msg []byte, seq uint64) ([]byte, error) {
+	nonce := RecordNonce(&o.base, seq)
 	var adBuf [256]byte
 	ad := append(append(adBuf[:0], prefix...), pkt[:HeaderSize]...)
-	out, err := o.key.OpenOnce(dst, &nonce, ad, p.Message)
+	out, err := o.key.OpenOnce(dst, &nonce, ad, msg)
 	if err != nil {
-		return h, dst, fmt.Errorf("%w: sequence %d", ErrAuth, h.Sequence)
+		return dst, fmt.Errorf("%w: sequence %d", ErrAuth, seq)
 	}
-	return h, out, nil
+	return out, nil
 }
 
 // Open verifies one record in the order of RFC 4303: parse; read-only window
@@ -185,13 +201,9 @@ func (o *Opener) Reopen(dst, prefix, pkt []byte, now uint64) (Header, []byte, er
 // the atomic check-and-set of the window. An unverified sequence number
 // never moves anything. The plaintext is appended to dst.
 func (o *Opener) Open(dst, prefix, pkt []byte, now uint64) (Header, []byte, error) {
-	p, err := ParsePacket(pkt)
+	h, msg, err := o.parse(pkt)
 	if err != nil {
-		return Header{}, dst, err
-	}
-	h := p.Header
-	if int(h.MsgLen) < o.key.TagSize() {
-		return h, dst, fmt.Errorf("%w: %d", ErrMessageSize, h.MsgLen)
+		return h, dst, err
 	}
 	if err := o.win.Check(h.Sequence); err != nil {
 		if r, ok := window.ReasonOf(err); ok {
@@ -203,13 +215,10 @@ func (o *Opener) Open(dst, prefix, pkt []byte, now uint64) (Header, []byte, erro
 		o.drop(window.ReasonTime)
 		return h, dst, err
 	}
-	nonce := RecordNonce(&o.base, h.Sequence)
-	var adBuf [256]byte
-	ad := append(append(adBuf[:0], prefix...), pkt[:HeaderSize]...)
-	out, err := o.key.OpenOnce(dst, &nonce, ad, p.Message)
+	out, err := o.openMessage(dst, prefix, pkt, msg, h.Sequence)
 	if err != nil {
 		o.drop(window.ReasonAuth)
-		return h, dst, fmt.Errorf("%w: sequence %d", ErrAuth, h.Sequence)
+		return h, dst, err
 	}
 	if err := o.win.CheckAndSet(h.Sequence); err != nil {
 		// A concurrent receiver accepted the same record first.
