@@ -651,6 +651,7 @@ func (c *Conn) stopSessionLocked() {
 	c.rk.clear()
 	c.cand = nil
 	c.notifyLocked()
+	c.wakeWriterLocked()
 	c.keyMu.Lock()
 	if k := c.keys; k != nil {
 		if k.tx != nil {

@@ -192,13 +192,18 @@ func (c *Conn) onCreditLocked(pt []byte) {
 		return
 	}
 	c.st.creditsIn.Add(1)
-	f := &c.fc
-	if lim := binary.LittleEndian.Uint64(pt); lim > f.limit.Load() {
-		f.limit.Store(lim)
-		if f.wake != nil {
-			close(f.wake)
-			f.wake = nil
-		}
+	if lim := binary.LittleEndian.Uint64(pt); lim > c.fc.limit.Load() {
+		c.fc.limit.Store(lim)
+		c.wakeWriterLocked()
+	}
+}
+
+// wakeWriterLocked wakes a Write waiting for credit: a credit arrived, or
+// the session ended (the Write then reports why).
+func (c *Conn) wakeWriterLocked() {
+	if f := &c.fc; f.wake != nil {
+		close(f.wake)
+		f.wake = nil
 	}
 }
 
