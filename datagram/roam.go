@@ -92,8 +92,10 @@ func (c *Conn) challengeSize() int {
 func (c *Conn) onOtherAddressLocked(from netip.AddrPort, size int, newHighest bool, now mono) {
 	if p := c.cand; p != nil && p.ap == from {
 		p.rx += size
-		if p.nextAt == 0 && p.sent == 0 {
-			c.challengeLocked(now) // the budget may allow it now
+		if p.nextAt == 0 {
+			// Waiting for budget (before the first challenge, or since
+			// the timer found it spent): it may allow one now.
+			c.challengeLocked(now)
 		}
 		return
 	}
