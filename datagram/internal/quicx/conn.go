@@ -887,10 +887,29 @@ func (c *Conn) readStream() {
 			return
 		}
 		if err := c.handleControl(ctl); err != nil {
+			if c.closing.Load() {
+				// Close has finished our side of the stream, so an answer
+				// could not be written: that is the end of a session we
+				// are closing, not a violation to report with
+				// CodeProtocol. Wait for the peer's FIN, which Close
+				// waits for.
+				c.cfg.Logger.Debug("quicx: control message during close", "err", err)
+				c.awaitFin()
+				return
+			}
 			c.fail(err)
 			return
 		}
 	}
+}
+
+// awaitFin discards the rest of the peer's stream until it ends.
+func (c *Conn) awaitFin() {
+	if _, err := io.Copy(io.Discard, c.stream); err != nil {
+		c.setLost(err)
+		return
+	}
+	c.finOnce.Do(func() { close(c.peerFin) })
 }
 
 // handleControl acts on one control message from the peer.

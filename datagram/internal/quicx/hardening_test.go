@@ -1,12 +1,16 @@
 package quicx
 
 import (
+	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/quic-go/quic-go"
 
 	"github.com/qsmp-go/qsmp/netsim"
 	"github.com/qsmp-go/qsmp/record"
@@ -124,4 +128,45 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// TestCloseRacingPeerRekey: the peer's rekey request is being handled when
+// Close has already written the close record and finished the stream. The
+// answer cannot be written any more; that is the end of a session we are
+// closing, not a protocol violation: the QUIC connection must end with
+// CodeClosed (not CodeProtocol), and the peer reads io.EOF.
+func TestCloseRacingPeerRekey(t *testing.T) {
+	// Real time: the reader is held on a mutex, which a synctest bubble
+	// does not count as durably blocked.
+	{
+		srvCfg, cliCfg := configs(t, false)
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		p.srv.rkMu.Lock() // the server's reader stops at the request
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rekeyErr := make(chan error, 1)
+		go func() { rekeyErr <- p.cli.Rekey(ctx) }()
+		time.Sleep(100 * time.Millisecond)
+		closed := make(chan struct{})
+		go func() { p.srv.Close(); close(closed) }()
+		time.Sleep(100 * time.Millisecond) // the close record reaches the client
+		start := time.Now()
+		p.srv.rkMu.Unlock()
+		<-closed
+		if d := time.Since(start); d > DefaultCloseTimeout/2 {
+			t.Fatalf("Close returned %v after the reader went on, want at once (the peer's FIN)", d)
+		}
+		<-p.cli.qc.Context().Done()
+		var ae *quic.ApplicationError
+		if err := context.Cause(p.cli.qc.Context()); !errors.As(err, &ae) || ae.ErrorCode != CodeClosed {
+			t.Fatalf("QUIC connection ended with %v, want application error %d", err, CodeClosed)
+		}
+		if _, err := p.cli.Read(make([]byte, 10)); err != io.EOF {
+			t.Fatalf("client read: %v, want io.EOF", err)
+		}
+		if err := <-rekeyErr; !errors.Is(err, ErrPeerClosed) {
+			t.Fatalf("client rekey: %v, want ErrPeerClosed", err)
+		}
+	}
 }
