@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -169,4 +170,89 @@ func TestCloseRacingPeerRekey(t *testing.T) {
 			t.Fatalf("client rekey: %v, want ErrPeerClosed", err)
 		}
 	}
+}
+
+// failingRand reads from r until fail is set; then it fills half of each
+// buffer and fails, remembering the buffers it was given.
+type failingRand struct {
+	mu   sync.Mutex
+	r    io.Reader
+	fail bool
+	seen [][]byte
+}
+
+var errRand = errors.New("test: random source failed")
+
+func (f *failingRand) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.fail {
+		return f.r.Read(p)
+	}
+	f.seen = append(f.seen, p)
+	n, _ := f.r.Read(p[:len(p)/2])
+	return n, errRand
+}
+
+func (f *failingRand) setFail(v bool) {
+	f.mu.Lock()
+	f.fail = v
+	f.mu.Unlock()
+}
+
+// TestRatchetRandomFailure: a random source that fails while a ratchet
+// starts makes Rekey and RatchetAsymmetric return its error, leaves
+// nothing of the partial randomness behind, and leaves the session as it
+// was: the next ratchets succeed and records flow.
+func TestRatchetRandomFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, true)
+		fr := &failingRand{r: drbg("failing rand")}
+		cliCfg.Rand = fr
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+
+		fr.setFail(true)
+		if err := p.cli.Rekey(ctx); !errors.Is(err, errRand) {
+			t.Fatalf("rekey with a failing random source: %v", err)
+		}
+		for i, b := range fr.seen {
+			if !allZero(b) {
+				t.Fatalf("rekey token %d (%d bytes) not zeroed after the failure", i, len(b))
+			}
+		}
+		if err := p.cli.RatchetAsymmetric(ctx); !errors.Is(err, errRand) {
+			t.Fatalf("asymmetric ratchet with a failing random source: %v", err)
+		}
+		for i, b := range fr.seen {
+			if !allZero(b) {
+				t.Fatalf("random buffer %d (%d bytes) of the asymmetric ratchet not zeroed after the failure", i, len(b))
+			}
+		}
+		p.cli.rkMu.Lock()
+		state, pend := p.cli.rk.state, p.cli.rk.pend
+		p.cli.rkMu.Unlock()
+		if state != rekeyIdle || pend != nil {
+			t.Fatalf("ratchet state %d, pending %v after the failures", state, pend != nil)
+		}
+		if st := p.cli.Stats(); st.Epoch != 0 || st.ControlSent != 0 {
+			t.Fatalf("client moved: %+v", st)
+		}
+
+		fr.setFail(false)
+		if err := p.cli.Rekey(ctx); err != nil {
+			t.Fatalf("rekey after the failure: %v", err)
+		}
+		time.Sleep(3 * DefaultRekeyGrace) // the previous epoch's keys retire
+		if err := p.cli.RatchetAsymmetric(ctx); err != nil {
+			t.Fatalf("asymmetric ratchet after the failure: %v", err)
+		}
+		exchangeMsg(t, p.cli, p.srv, "after")
+		exchangeMsg(t, p.srv, p.cli, "after")
+		if st := p.cli.Stats(); st.Epoch != 2 || st.AsymmetricRatchets != 1 {
+			t.Fatalf("client stats %+v, want epoch 2 after one asymmetric ratchet", st)
+		}
+	})
 }

@@ -223,6 +223,7 @@ func (c *Conn) startSymLocked() (bool, error) {
 	next := cur + 1
 	token := make([]byte, tokenSize)
 	if _, err := io.ReadFull(c.cfg.Rand, token); err != nil {
+		clear(token) // what the source gave before it failed
 		return false, fmt.Errorf("quicx: rekey token: %w", err)
 	}
 	msg := appendRekey(nil, rekeyRequest, next, token)
