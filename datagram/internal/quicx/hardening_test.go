@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -253,6 +254,54 @@ func TestRatchetRandomFailure(t *testing.T) {
 		exchangeMsg(t, p.srv, p.cli, "after")
 		if st := p.cli.Stats(); st.Epoch != 2 || st.AsymmetricRatchets != 1 {
 			t.Fatalf("client stats %+v, want epoch 2 after one asymmetric ratchet", st)
+		}
+	})
+}
+
+// TestForgedAsymmetricResponse: a response whose signature does not verify
+// ends the session, moves no epoch, and zeroes the pending decapsulation
+// key at once (not only at Close).
+func TestForgedAsymmetricResponse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, true)
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		// The client's request, as startAsymLocked leaves it, but kept
+		// from the server, which answers with a forged response.
+		req, pend, err := p.cli.sess.NewAsymmetricRequest(drbg("request"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.cli.rkMu.Lock()
+		p.cli.rk.state, p.cli.rk.epoch, p.cli.rk.pend, p.cli.rk.asym = rekeyAsymInit, 1, pend, true
+		p.cli.rk.gen++
+		p.cli.rkMu.Unlock()
+		resp, secret, err := p.srv.sess.RespondAsymmetric(drbg("response"), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(secret)
+		resp[10] ^= 1 // inside the signature
+		p.srv.swmu.Lock()
+		err = p.srv.writeMessageLocked(record.FlagAsymmetricRatchetResponse, ratchetBody(1, resp))
+		p.srv.swmu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.cli.Read(make([]byte, 100)); !errors.Is(err, ErrProtocol) {
+			t.Fatalf("client read after a forged response: %v", err)
+		}
+		if dk := reflect.ValueOf(pend).Elem().FieldByName("dk"); dk.Len() != 0 {
+			t.Fatalf("pending decapsulation key of %d bytes kept after the failure", dk.Len())
+		}
+		p.cli.rkMu.Lock()
+		state, kept := p.cli.rk.state, p.cli.rk.pend
+		p.cli.rkMu.Unlock()
+		if state != rekeyIdle || kept != nil {
+			t.Fatalf("ratchet state %d, pending kept %v", state, kept != nil)
+		}
+		if st := p.cli.Stats(); st.Epoch != 0 || st.RxEpoch != 0 || st.AsymmetricRatchets != 0 {
+			t.Fatalf("client moved: %+v", st)
 		}
 	})
 }

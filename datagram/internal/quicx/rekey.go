@@ -494,6 +494,13 @@ func (c *Conn) handleAsymmetric(flag record.Flag, msg []byte) error {
 		}
 		secret, err := c.rk.pend.Finish(c.sess, payload)
 		if err != nil {
+			// The session ends: the decapsulation key goes now, not at
+			// Close.
+			c.rk.pend.Clear()
+			c.rk.pend = nil
+			c.rk.state = rekeyIdle
+			c.rk.gen++
+			c.notifyLocked()
 			return fmt.Errorf("%w: %w", ErrProtocol, err)
 		}
 		defer clear(secret)
