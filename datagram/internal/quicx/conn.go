@@ -457,43 +457,25 @@ func (c *Conn) writable() error {
 	return nil
 }
 
-// seal appends prefix ‖ record to dst under the current transmit epoch.
+// seal appends prefix ‖ record to dst under the current transmit epoch and
+// counts it against the keys' limits (control records; data records are
+// framed by frameData and sealed by the sender goroutine).
 func (c *Conn) seal(dst []byte, kind byte, flag record.Flag, pt []byte) ([]byte, error) {
-	out, _, err := c.sealRecord(dst, kind, flag, pt, false)
-	return out, err
-}
-
-// sealRecord is seal that counts what the transmit keys sealed. For data
-// it enforces the hard limits (ErrKeysExhausted) and reports whether a
-// limit has just been reached (due: start a rekey).
-func (c *Conn) sealRecord(dst []byte, kind byte, flag record.Flag, pt []byte, data bool) (out []byte, due bool, err error) {
 	c.txMu.RLock()
 	defer c.txMu.RUnlock()
 	tx := c.tx
 	if tx == nil {
-		return dst, false, net.ErrClosed
-	}
-	cfg := c.cfg
-	var age time.Duration
-	if data {
-		if cfg.RekeyAfterTime != noLimit || cfg.RejectAfterTime != noLimit {
-			age = time.Since(tx.start)
-		}
-		if tx.records.Load() >= uint64(cfg.RejectAfterRecords) || tx.bytes.Load() >= uint64(cfg.RejectAfterBytes) || age >= cfg.RejectAfterTime {
-			return dst, !tx.asked.Swap(true), ErrKeysExhausted
-		}
+		return dst, net.ErrClosed
 	}
 	start := len(dst)
 	dst = append(dst, prefixFor(kind, tx.epoch))
-	out, _, err = tx.sealer.Seal(dst, dst[start:start+1], flag, pt, c.now())
+	out, _, err := tx.sealer.Seal(dst, dst[start:start+1], flag, pt, c.now())
 	if err != nil {
-		return out, false, err
+		return out, err
 	}
-	recs, bytes := tx.records.Add(1), tx.bytes.Add(uint64(len(pt)))
-	if data && !tx.asked.Load() && (recs >= uint64(cfg.RekeyAfterRecords) || bytes >= uint64(cfg.RekeyAfterBytes) || age >= cfg.RekeyAfterTime) {
-		due = !tx.asked.Swap(true)
-	}
-	return out, due, nil
+	tx.records.Add(1)
+	tx.bytes.Add(uint64(len(pt)))
+	return out, nil
 }
 
 // Read returns the next record's plaintext. It blocks until a record

@@ -305,3 +305,53 @@ func TestForgedAsymmetricResponse(t *testing.T) {
 		}
 	})
 }
+
+// TestDeadlineChangesWakeBlockedCalls: SetDeadline moved into the past
+// wakes a Read and a Write blocked without deadlines at once, with
+// os.ErrDeadlineExceeded; cleared, they work again; Close wakes blocked
+// calls with net.ErrClosed.
+func TestDeadlineChangesWakeBlockedCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, false)
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		readErr := make(chan error, 1)
+		go func() { _, err := p.cli.Read(make([]byte, 100)); readErr <- err }()
+		p.cutPath()
+		fillSendQueue(t, p.cli)
+		writeErr := make(chan error, 1)
+		go func() { _, err := p.cli.Write([]byte("blocked")); writeErr <- err }()
+		synctest.Wait()
+		start := time.Now()
+		p.cli.SetDeadline(start.Add(-time.Second))
+		for name, ch := range map[string]chan error{"read": readErr, "write": writeErr} {
+			var ne net.Error
+			if err := <-ch; !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("blocked %s after SetDeadline in the past: %v", name, err)
+			}
+		}
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("woken after %v, want at once", d)
+		}
+		// Moved forward while blocked: the call waits for the new time.
+		p.cli.SetReadDeadline(time.Now().Add(time.Second))
+		go func() { _, err := p.cli.Read(make([]byte, 100)); readErr <- err }()
+		synctest.Wait()
+		start = time.Now()
+		p.cli.SetReadDeadline(start.Add(3 * time.Second))
+		if err := <-readErr; !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) != 3*time.Second {
+			t.Fatalf("read after the deadline moved: %v after %v", err, time.Since(start))
+		}
+
+		p.cli.SetDeadline(time.Time{})
+		go func() { _, err := p.cli.Read(make([]byte, 100)); readErr <- err }()
+		go func() { _, err := p.cli.Write([]byte("blocked")); writeErr <- err }()
+		synctest.Wait()
+		go p.cli.Close()
+		for name, ch := range map[string]chan error{"read": readErr, "write": writeErr} {
+			if err := <-ch; !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("blocked %s at Close: %v, want net.ErrClosed", name, err)
+			}
+		}
+	})
+}

@@ -58,7 +58,7 @@ func (q *sendQueue) waitLocked() <-chan struct{} {
 
 // frameData frames b into *it as a data record under the current transmit
 // epoch without sealing it, enforcing the hard limits (ErrKeysExhausted) and
-// reporting whether a rekey is due, as sealRecord does. The record counts
+// reporting whether a rekey is due (the soft limits). The record counts
 // as pending on its keys until sendLoop seals it (or the caller drops it
 // with it.tx.sealed).
 func (c *Conn) frameData(it *sendItem, dst, b []byte) (due bool, err error) {
