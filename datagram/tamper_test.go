@@ -1,0 +1,132 @@
+package datagram
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/qsmp-go/qsmp/datagram/internal/wire"
+)
+
+// TestHandshakeTamperedMessages drives a listener by hand with handshake
+// messages an on-path attacker could alter (fragments are not
+// authenticated): a connect request that fails the cheap checks ends its
+// half-open session at once; an exchange request the machine rejects is
+// counted and dropped, and the genuine copy completes the handshake;
+// fragments and acks naming the wrong sender or length are dropped and
+// counted, never acted upon.
+func TestHandshakeTamperedMessages(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, cli := pairConfigs(t, false)
+		pc := newCapturePC("127.0.0.1:4433")
+		l, err := NewListener(pc, srv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ep := l.ep
+		n, err := cli.normalize(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp := DefaultMaxPayload
+		plain := mp - wire.FragmentOverhead(false, false)
+		withCookie := mp - wire.FragmentOverhead(true, false)
+		cookieFor := func(a netip.AddrPort, cid uint64, msg0 []byte) []byte {
+			ep.handle(fragments(msg0, 0, 0, cid, nil, nil, plain)[0], udp(a))
+			cr, err := wire.ParseCookieReply(pc.take(a)[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cr.Cookie[:]
+		}
+
+		// A connect request that fails CheckConnectRequest.
+		bad := netip.MustParseAddrPort("10.0.0.1:1000")
+		m, _ := n.clientMachine()
+		msg0, _ := m.Start()
+		forged := append([]byte(nil), msg0...)
+		forged[0] ^= 0xff // the header's flag
+		ck := cookieFor(bad, 7, forged)
+		for _, d := range fragments(forged, 0, 0, 7, ck, nil, withCookie) {
+			ep.handle(d, udp(bad))
+		}
+		synctest.Wait()
+		if st := l.Stats(); st.Rejected != 1 || st.HalfOpen != 0 || st.Sessions != 0 || st.ConnectRequests != 0 {
+			t.Fatalf("forged connect request: %+v", st)
+		}
+		m.Abort()
+
+		// A genuine handshake whose exchange request is altered first.
+		a := netip.MustParseAddrPort("10.0.0.2:1000")
+		const cid = 9
+		m, _ = n.clientMachine()
+		msg0, _ = m.Start()
+		ck = cookieFor(a, cid, msg0)
+		for _, d := range fragments(msg0, 0, 0, cid, ck, nil, withCookie) {
+			ep.handle(d, udp(a))
+		}
+		synctest.Wait()
+		msg1, sid, ok := reassemble(t, pc.take(a), 1)
+		if !ok {
+			t.Fatal("no connect response")
+		}
+		// Acks of the connect response from a sender id of 0 or another
+		// session's are stale.
+		stale := l.Stats().Stale
+		for _, sender := range []uint64{0, cid + 1} {
+			ack := wire.Ack{Receiver: sid, Sender: sender, Message: 1, Ranges: []wire.Range{{Start: 0, End: uint32(len(msg1))}}}
+			ep.handle(ack.Append(nil), udp(a))
+		}
+		if got := l.Stats().Stale; got != stale+2 {
+			t.Fatalf("acks from wrong senders: stale %d -> %d", stale, got)
+		}
+		msg2, err := m.Handle(msg1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Abort()
+		// A fragment of the exchange request with the wrong length, one
+		// from the wrong sender.
+		st0 := l.Stats()
+		wrongLen := append(append([]byte(nil), msg2...), 0)
+		ep.handle(fragments(wrongLen, 2, sid, cid, nil, nil, plain)[0], udp(a))
+		ep.handle(fragments(msg2, 2, sid, cid+1, nil, nil, plain)[0], udp(a))
+		if st := l.Stats(); st.Malformed != st0.Malformed+1 || st.Stale != st0.Stale+1 {
+			t.Fatalf("wrong length and sender: %+v, before %+v", st, st0)
+		}
+		altered := append([]byte(nil), msg2...)
+		altered[0] ^= 0xff // the header's flag
+		for _, d := range fragments(altered, 2, sid, cid, nil, nil, plain) {
+			ep.handle(d, udp(a))
+		}
+		synctest.Wait()
+		if st := l.Stats(); st.Rejected != 2 || st.HalfOpen != 1 || st.Established != 0 {
+			t.Fatalf("altered exchange request: %+v", st)
+		}
+		pc.take(a)
+		for _, d := range fragments(msg2, 2, sid, cid, nil, nil, plain) {
+			ep.handle(d, udp(a))
+		}
+		synctest.Wait()
+		msg3, _, ok := reassemble(t, pc.take(a), 3)
+		if !ok {
+			t.Fatal("no exchange response to the genuine exchange request")
+		}
+		if _, err := m.Handle(msg3); err != nil || !m.Done() {
+			t.Fatalf("client machine on the exchange response: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s, err := l.AcceptContext(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if st := s.Stats(); st.HandshakeRejected != 1 {
+			t.Fatalf("session stats %+v", st)
+		}
+	})
+}
