@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -352,6 +353,143 @@ func TestDeadlineChangesWakeBlockedCalls(t *testing.T) {
 			if err := <-ch; !errors.Is(err, net.ErrClosed) {
 				t.Fatalf("blocked %s at Close: %v, want net.ErrClosed", name, err)
 			}
+		}
+	})
+}
+
+// TestStreamViolations: control records that are authentic but break the
+// carrier's rules each end the session with ErrProtocol on the receiver's
+// Read and CodeProtocol on the QUIC connection; no epoch moves.
+func TestStreamViolations(t *testing.T) {
+	token := make([]byte, tokenSize)
+	cases := []struct {
+		name, want string // want: in the server's error
+		send       func(c *Conn) error
+	}{
+		{"ready after the handshake", "unexpected", func(c *Conn) error {
+			return c.writeControl(record.FlagSessionEstablishVerify, []byte{readyByte})
+		}},
+		{"rekey to a later epoch", "ratchet to epoch 2 from 0", func(c *Conn) error {
+			return c.writeControl(record.FlagSymmetricRatchetRequest, appendRekey(nil, rekeyRequest, 2, token))
+		}},
+		{"second request while answering", "while answering one", func(c *Conn) error {
+			if err := c.writeControl(record.FlagSymmetricRatchetRequest, appendRekey(nil, rekeyRequest, 1, token)); err != nil {
+				return err
+			}
+			return c.writeControl(record.FlagSymmetricRatchetRequest, appendRekey(nil, rekeyRequest, 1, token))
+		}},
+		{"ack without a request", "unexpected rekey ack", func(c *Conn) error {
+			return c.writeControl(record.FlagSymmetricRatchetRequest, appendRekey(nil, rekeyAck, 1, nil))
+		}},
+		{"switch without a ratchet", "unexpected rekey switch", func(c *Conn) error {
+			return c.writeControl(record.FlagSymmetricRatchetRequest, appendRekey(nil, rekeySwitched, 5, nil))
+		}},
+		{"response without a request", "unexpected asymmetric ratchet response", func(c *Conn) error {
+			c.swmu.Lock()
+			defer c.swmu.Unlock()
+			return c.writeMessageLocked(record.FlagAsymmetricRatchetResponse, ratchetBody(1, make([]byte, c.cfg.asymResp-8)))
+		}},
+		{"rekey inside a ratchet message", "inside a ratchet message", func(c *Conn) error {
+			if err := c.writeControl(record.FlagAsymmetricRatchetRequest, appendFragment(nil, 0, make([]byte, 100))); err != nil {
+				return err
+			}
+			return c.writeControl(record.FlagSymmetricRatchetRequest, appendRekey(nil, rekeyAck, 1, nil))
+		}},
+		{"empty rekey message", "rekey message of 1 bytes", func(c *Conn) error {
+			return c.writeControl(record.FlagSymmetricRatchetRequest, []byte{rekeyAck})
+		}},
+		{"replayed control record", "after", func(c *Conn) error {
+			// The first fragment of a ratchet message: accepted, and not
+			// answered before the message is complete.
+			frame, err := c.seal(nil, prefixStream, record.FlagAsymmetricRatchetRequest, appendFragment(nil, 0, make([]byte, 100)))
+			if err != nil {
+				return err
+			}
+			c.swmu.Lock()
+			defer c.swmu.Unlock()
+			_, err = c.stream.Write(append(frame, frame...))
+			return err
+		}},
+		{"record of an epoch without keys", "epoch without keys", func(c *Conn) error {
+			frame, err := c.seal(nil, prefixStream, record.FlagSymmetricRatchetRequest, appendRekey(nil, rekeyAck, 1, nil))
+			if err != nil {
+				return err
+			}
+			frame[0] |= epochBit
+			c.swmu.Lock()
+			defer c.swmu.Unlock()
+			_, err = c.stream.Write(frame)
+			return err
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srvCfg, cliCfg := configs(t, true)
+				p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+				defer p.close()
+				if err := tc.send(p.cli); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 100)
+				if _, err := p.srv.Read(buf); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("server read: %v, want ErrProtocol (%s)", err, tc.want)
+				}
+				var ae *quic.ApplicationError
+				if _, err := p.cli.Read(buf); !errors.As(err, &ae) || ae.ErrorCode != CodeProtocol || !errors.Is(err, ErrConnectionLost) {
+					t.Fatalf("client read: %v, want a lost connection with code %d", err, CodeProtocol)
+				}
+				if _, err := p.srv.Write([]byte("x")); !errors.Is(err, ErrProtocol) {
+					t.Fatalf("server write after the violation: %v", err)
+				}
+				if st := p.srv.Stats(); st.Epoch != 0 || st.Rekeys != 0 {
+					t.Fatalf("server moved: %+v", st)
+				}
+			})
+		})
+	}
+}
+
+// TestMalformedDatagrams: datagrams with a wrong prefix, of an epoch
+// without keys, or whose header lies about their length are dropped and
+// counted, never delivered; records around them are.
+func TestMalformedDatagrams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, false)
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		seal := func(s string) []byte {
+			rec, err := p.cli.seal(nil, prefixDatagram, record.FlagEncryptedMessage, []byte(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rec
+		}
+		wrongPrefix := seal("wrong prefix")
+		wrongPrefix[0] = prefixStream
+		oddEpoch := seal("odd epoch")
+		oddEpoch[0] |= epochBit
+		truncated := seal("a record cut short")
+		truncated = truncated[:len(truncated)-20]
+		for _, d := range [][]byte{seal("first"), wrongPrefix, oddEpoch, truncated, {0x04}, seal("last")} {
+			if err := p.cli.qc.SendDatagram(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		buf := make([]byte, 100)
+		for _, want := range []string{"first", "last"} {
+			p.srv.SetReadDeadline(time.Now().Add(time.Second))
+			if k, err := p.srv.Read(buf); err != nil || string(buf[:k]) != want {
+				t.Fatalf("read %q, %v; want %q", buf[:k], err, want)
+			}
+		}
+		p.srv.SetReadDeadline(time.Now().Add(time.Second))
+		if k, err := p.srv.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read %q, %v; want nothing more", buf[:k], err)
+		}
+		st := p.srv.Stats()
+		if st.Malformed != 3 || st.StaleEpoch != 1 || st.RecordsIn != 2 || st.Drops.Total() != 0 {
+			t.Fatalf("stats %+v: want 3 malformed, 1 stale epoch, 2 records", st)
 		}
 	})
 }
