@@ -86,7 +86,10 @@ func TestSendQueue(t *testing.T) {
 		to := netip.MustParseAddrPort("127.0.0.1:2")
 		c := &Conn{ep: ep, done: make(chan struct{})}
 
-		// The sender goroutine takes datagram 0 and blocks in WriteTo.
+		// The socket has just sent (a quiet one would send data on the
+		// writer's goroutine: TestQuietWriteLeavesAtOnce), so the sender
+		// goroutine takes datagram 0 and blocks in WriteTo.
+		s.tx.lastAt = ep.now() + mono(time.Hour)
 		if err := s.send(numbered(ep, 0), to, false, &sendWait{c}, nil); err != nil {
 			t.Fatal(err)
 		}

@@ -93,12 +93,16 @@ type sock struct {
 // empty, sends them in batches (one sendmmsg, runs of equal-size datagrams
 // to one address as one GSO send). A send finding the socket idle goes out
 // at once on the caller's goroutine instead, unless it is data (Write) on
-// a batched socket, which always queues so that a fast writer's records
-// leave in batches. Datagrams leave in the order they were queued.
+// a batched socket that sent something less than quietGap ago: that
+// queues, so that a fast writer's records leave in batches, while a record
+// after a quiet spell leaves before Write returns, without waiting for a
+// goroutine to be scheduled. Datagrams leave in the order they were
+// queued.
 type txQueue struct {
 	mu     sync.Mutex
 	q      []txItem
 	spare  []txItem
+	lastAt mono          // when the socket last started sending (a direct send or a batch)
 	busy   bool          // a sender goroutine runs, or a direct send is in progress
 	wake   chan struct{} // closed when the queue shrinks or the socket turns idle; nil if nobody waits
 	closed bool
@@ -188,10 +192,11 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 		q.mu.Unlock()
 		s.drop(bp, job)
 		return net.ErrClosed
-	case !q.busy && (wait == nil || !s.batched):
+	case !q.busy && (wait == nil || !s.batched || s.quietLocked()):
 		// Idle: send now, holding the socket so that what is sent
 		// meanwhile queues behind.
 		q.busy = true
+		q.lastAt = s.ep.now()
 		q.mu.Unlock()
 		if job != nil {
 			it.job = *job
@@ -217,6 +222,22 @@ func (s *sock) send(bp *[]byte, addr netip.AddrPort, envelope bool, wait *sendWa
 	}
 	q.mu.Unlock()
 	return nil
+}
+
+// quietGap is how long a batched socket must have sent nothing for a data
+// record to leave at once, on the writer's goroutine, rather than queue
+// for a batch. A writer that keeps the socket busier than this gets its
+// records sealed eight at a time and sent in batches; one that writes
+// less often gained nothing from the queue (its records were sealed and
+// sent one by one anyway) but a goroutine hand-off per record, a few
+// microseconds on an idle machine and tens where waking a sleeping thread
+// is slow.
+const quietGap = 10 * time.Microsecond
+
+// quietLocked reports whether the socket has sent nothing for quietGap
+// (q.mu held, the socket idle).
+func (s *sock) quietLocked() bool {
+	return s.ep.now()-s.tx.lastAt >= mono(quietGap)
 }
 
 // drop gives up a datagram that will not be sent: its job, if any, and
@@ -287,6 +308,7 @@ func (s *sock) flush() {
 		}
 		items := q.q
 		q.q, q.spare = q.spare[:0], nil
+		q.lastAt = s.ep.now()
 		q.wakeLocked()
 		msgs := q.msgs[:0]
 		q.msgs = nil
