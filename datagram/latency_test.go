@@ -9,9 +9,10 @@ import (
 )
 
 // BenchmarkRoundTrip measures the round-trip time of a 64-byte record over
-// loopback UDP, one at a time: the client writes, the server's reader
-// echoes it, the client reads it back. raw does the same with two plain
-// UDP sockets. Each reports the median, 90th and 99th percentile in
+// loopback, one at a time: the client writes, the server's reader echoes
+// it, the client reads it back; qsmp over UDP, qsmp-quic over QUIC
+// datagrams. raw does the same with two plain UDP sockets, quic-go with
+// quic-go's own DATAGRAM frames (no QSMP). Each reports the median, 90th and 99th percentile in
 // microseconds (the machine's thread wake-ups set the tail; GOMAXPROCS=1
 // shows the path without them):
 //
@@ -48,34 +49,61 @@ func BenchmarkRoundTrip(b *testing.B) {
 			return err
 		})
 	})
-	b.Run("qsmp", func(b *testing.B) {
-		srv, cli := pairConfigs(b, false)
-		l, err := Listen("udp4", "127.0.0.1:0", srv)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer l.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, s := dialLoopback(b, ctx, l, "udp4", cli)
-		defer c.Close()
+	b.Run("quic-go", func(b *testing.B) {
+		cli, srv, closeAll := rawQUIC(b)
+		defer closeAll()
+		ctx := context.Background()
 		go func() {
-			buf := make([]byte, 2000)
 			for {
-				k, err := s.Read(buf)
+				m, err := srv.ReceiveDatagram(ctx)
 				if err != nil {
 					return
 				}
-				s.Write(buf[:k])
+				srv.SendDatagram(m)
 			}
 		}()
 		roundTrips(b, size, func(msg, buf []byte) error {
-			if _, err := c.Write(msg); err != nil {
+			if err := cli.SendDatagram(msg); err != nil {
 				return err
 			}
-			_, err := c.Read(buf)
+			_, err := cli.ReceiveDatagram(ctx)
 			return err
 		})
+	})
+	for _, network := range []string{"udp4", "quic4"} {
+		name := map[string]string{"udp4": "qsmp", "quic4": "qsmp-quic"}[network]
+		b.Run(name, func(b *testing.B) { roundTripQSMP(b, network, size) })
+	}
+}
+
+// roundTripQSMP is BenchmarkRoundTrip over one session on network.
+func roundTripQSMP(b *testing.B, network string, size int) {
+	srv, cli := pairConfigs(b, false)
+	l, err := Listen(network, "127.0.0.1:0", srv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, s := dialLoopback(b, ctx, l, network, cli)
+	defer c.Close()
+	go func() {
+		buf := make([]byte, 2000)
+		for {
+			k, err := s.Read(buf)
+			if err != nil {
+				return
+			}
+			s.Write(buf[:k])
+		}
+	}()
+	roundTrips(b, size, func(msg, buf []byte) error {
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		_, err := c.Read(buf)
+		return err
 	})
 }
 
