@@ -35,11 +35,19 @@ type txKeys struct {
 	records, bytes atomic.Uint64
 	asked          atomic.Bool // a soft limit was reported
 
-	// pending counts data records queued on a socket to be sealed under
-	// key by its sender goroutine (sock.flush); a retired key is zeroed
-	// once none is left.
-	pending          atomic.Int64
-	retired, cleared atomic.Bool
+	// queued and done count the data records queued on a socket to be
+	// sealed under key by its sender goroutine (sock.flush) and those it
+	// has sealed (or dropped); a retired key is zeroed once they are
+	// equal. They are two counters, each written by one side and on its
+	// own cache line, so that a Write and the sender goroutine do not
+	// contend for one word on every record.
+	_       cacheLinePad
+	queued  atomic.Uint64 // Write side (under keyMu for reading)
+	_       cacheLinePad
+	done    atomic.Uint64 // sender side
+	_       cacheLinePad
+	retired atomic.Bool
+	cleared atomic.Bool
 }
 
 // retire marks the keys replaced (c.keyMu held for writing, so no record
@@ -47,14 +55,20 @@ type txKeys struct {
 // queued record is sealed.
 func (t *txKeys) retire() {
 	t.retired.Store(true)
-	if t.pending.Load() == 0 {
+	if t.done.Load() == t.queued.Load() {
 		t.clearKey()
 	}
 }
 
-// sealed notes that n queued records were sealed (or dropped).
+// enqueued notes that a record was queued to be sealed under t (c.keyMu
+// held for reading).
+func (t *txKeys) enqueued() { t.queued.Add(1) }
+
+// sealed notes that n queued records were sealed (or dropped). Either it
+// or retire sees the other's write (both are sequentially consistent), so
+// the last of the two zeroes the key.
 func (t *txKeys) sealed(n int) {
-	if t.pending.Add(-int64(n)) == 0 && t.retired.Load() {
+	if d := t.done.Add(uint64(n)); t.retired.Load() && d == t.queued.Load() {
 		t.clearKey()
 	}
 }
@@ -524,7 +538,7 @@ func (c *Conn) seal(flag record.Flag, pt []byte, to *net.UDPAddr, data bool, now
 		buf, _, err = tx.sealer.Defer(&job.d, buf, prefix[:], flag, pt, c.ep.unixNow(now))
 		if err == nil {
 			job.tx = tx
-			tx.pending.Add(1)
+			tx.enqueued()
 		}
 	} else {
 		buf, _, err = tx.sealer.Seal(buf, prefix[:], flag, pt, c.ep.unixNow(now))
@@ -1012,3 +1026,6 @@ func (q *recQueue) reset() {
 	}
 	q.items, q.head = nil, 0
 }
+
+// cacheLinePad keeps the fields around it on separate cache lines.
+type cacheLinePad [64]byte

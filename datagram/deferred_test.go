@@ -111,8 +111,8 @@ func TestLoopbackDeferredSealing(t *testing.T) {
 	}
 	c.Close()
 	for i, k := range keys {
-		if !k.cleared.Load() || k.pending.Load() != 0 {
-			t.Fatalf("transmit keys %d (epoch %d): cleared %v, %d records pending", i, k.epoch, k.cleared.Load(), k.pending.Load())
+		if q, d := k.queued.Load(), k.done.Load(); !k.cleared.Load() || q != d {
+			t.Fatalf("transmit keys %d (epoch %d): cleared %v, %d records queued, %d sealed", i, k.epoch, k.cleared.Load(), q, d)
 		}
 	}
 }
