@@ -524,10 +524,14 @@ func (c *Conn) dispatchLocked(msg []byte, now time.Time) {
 
 var errQueueFull = errors.New("datagram: key generation queue full")
 
-// rejectLocked counts a message the machine rejected. The machine is
-// unchanged and the handshake goes on (a retransmitted copy can still be
-// reassembled), except that a rejected connect request ends the half-open
-// session at once: it holds nothing worth keeping.
+// rejectLocked counts a message the machine rejected; the machine is
+// unchanged. A listener goes on waiting for a genuine copy (a retransmitted
+// or poked one can still be reassembled: the client pokes until its message
+// is answered), except that a rejected connect request ends the half-open
+// session at once: it holds nothing worth keeping. A client gives up at
+// once: it acked the listener's message whole when it completed, so the
+// listener will not send it again, and waiting would only stall the dial
+// until its deadline.
 func (c *Conn) rejectLocked(err error) {
 	hs := c.hs
 	c.st.rejected.Add(1)
@@ -538,8 +542,8 @@ func (c *Conn) rejectLocked(err error) {
 	if c.lastIn < 0 {
 		c.lastIn, c.lastInLen = -1, 0
 	}
-	if c.server && hs.inIdx == 0 {
-		c.failHandshakeLocked(err)
+	if !c.server || hs.inIdx == 0 {
+		c.failHandshakeLocked(fmt.Errorf("datagram: handshake message %d rejected: %w", hs.inIdx, err))
 	}
 }
 

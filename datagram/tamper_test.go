@@ -2,12 +2,17 @@ package datagram
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/qsmp-go/qsmp/datagram/internal/wire"
+	"github.com/qsmp-go/qsmp/handshake"
+	"github.com/qsmp-go/qsmp/netsim"
 )
 
 // TestHandshakeTamperedMessages drives a listener by hand with handshake
@@ -129,4 +134,70 @@ func TestHandshakeTamperedMessages(t *testing.T) {
 			t.Fatalf("session stats %+v", st)
 		}
 	})
+}
+
+// alterPC flips the last byte of the first fragment of handshake message
+// msg that the socket reads: an on-path attacker's edit.
+type alterPC struct {
+	net.PacketConn
+	msg     uint8
+	altered atomic.Bool
+}
+
+func (p *alterPC) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, a, err := p.PacketConn.ReadFrom(b)
+	if err == nil && !p.altered.Load() {
+		if f, ferr := wire.ParseFragment(b[:n]); ferr == nil && f.Message == p.msg && len(f.Data) > 0 {
+			b[n-1] ^= 1
+			p.altered.Store(true)
+		}
+	}
+	return n, a, err
+}
+
+// TestClientRejectsAlteredMessage: a client whose machine rejects the
+// listener's connect response (altered on the path) fails the dial at
+// once, naming the rejection, instead of waiting for its deadline (it
+// acked the message whole, so the listener would not send it again); the
+// machine is aborted. Control: without the alteration the dial succeeds.
+func TestClientRejectsAlteredMessage(t *testing.T) {
+	for _, alter := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			n := newNet(t, netsim.Config{Seed: 81, Delay: 5 * time.Millisecond})
+			srv, cli := pairConfigs(t, false)
+			l, err := NewListener(listenPC(t, n, "127.0.0.1:4433"), srv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			go func() {
+				if c, err := l.Accept(); err == nil {
+					defer c.Close()
+				}
+			}()
+			pc := listenPC(t, n, "127.0.0.1:0")
+			if alter {
+				pc = &alterPC{PacketConn: pc, msg: 1}
+			}
+			start := time.Now()
+			c, err := DialPacketConn(t.Context(), pc, l.Addr(), cli)
+			took := time.Since(start)
+			if !alter {
+				if err != nil {
+					t.Fatalf("genuine handshake: %v", err)
+				}
+				c.Close()
+				return
+			}
+			if err == nil {
+				c.Close()
+				t.Fatal("the dial succeeded with an altered connect response")
+			}
+			var herr *handshake.Error
+			if errors.Is(err, ErrHandshakeTimeout) || !errors.As(err, &herr) || took > time.Second {
+				t.Fatalf("dial after %v: %v; want a handshake error at once", took, err)
+			}
+			t.Logf("dial failed after %v: %v", took, err)
+		})
+	}
 }
