@@ -143,6 +143,7 @@ type Conn struct {
 	endErr    error  // why the session ended before Close: io.EOF (the peer's close), ErrPeerDead, ErrIdleTimeout
 	lastIn    int    // the peer's last handshake message completed (-1: none), re-acked on duplicates
 	lastInLen uint32 // its length
+	prevInLen uint32 // the length of the one before (restored when the last is rejected)
 	queue     recQueue
 	rk        ratchet    // epochs and ratchets (rekey.go)
 	ctl       *control   // the control channel while it has work (control.go)

@@ -492,7 +492,7 @@ func (c *Conn) onFragmentLocked(f wire.Fragment, now time.Time) {
 	msg := append([]byte(nil), hs.re.Bytes()...)
 	hs.re.Release()
 	hs.re = nil
-	c.lastIn, c.lastInLen = int(f.Message), f.Length
+	c.prevInLen, c.lastIn, c.lastInLen = c.lastInLen, int(f.Message), f.Length
 	c.dispatchLocked(msg, now)
 }
 
@@ -538,7 +538,7 @@ func (c *Conn) rejectLocked(err error) {
 	c.ep.st.rejected.Add(1)
 	c.cfg.Logger.Debug("datagram: handshake message rejected", "local", c.localID, "message", hs.inIdx, "err", err)
 	hs.busy = false
-	c.lastIn = hs.inIdx - 2
+	c.lastIn, c.lastInLen = hs.inIdx-2, c.prevInLen
 	if c.lastIn < 0 {
 		c.lastIn, c.lastInLen = -1, 0
 	}

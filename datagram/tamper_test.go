@@ -112,6 +112,19 @@ func TestHandshakeTamperedMessages(t *testing.T) {
 			t.Fatalf("altered exchange request: %+v", st)
 		}
 		pc.take(a)
+		// The connect request is again the last message completed: a
+		// repeat of it is acked whole, not taken for a stale fragment.
+		st0 = l.Stats()
+		ep.handle(fragments(msg0, 0, 0, cid, ck, nil, withCookie)[0], udp(a))
+		acked := false
+		for _, d := range pc.take(a) {
+			if ack, err := wire.ParseAck(d); err == nil && ack.Message == 0 && len(ack.Ranges) == 1 && ack.Ranges[0] == (wire.Range{Start: 0, End: uint32(len(msg0))}) {
+				acked = true
+			}
+		}
+		if st := l.Stats(); !acked || st.Stale != st0.Stale || st.Duplicates != st0.Duplicates+1 {
+			t.Fatalf("repeat of the connect request after the rejection: acked %v, stats %+v, before %+v", acked, st, st0)
+		}
 		for _, d := range fragments(msg2, 2, sid, cid, nil, nil, plain) {
 			ep.handle(d, udp(a))
 		}
