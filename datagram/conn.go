@@ -884,6 +884,7 @@ func (c *Conn) acceptLocked(r authRecord, now mono) {
 	pt, from := *r.buf, r.from
 	if c.closed || c.endErr != nil {
 		clear(pt)
+		c.ep.putBuf(r.buf)
 		return
 	}
 	if r.flag != flagData {
