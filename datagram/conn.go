@@ -138,12 +138,13 @@ type Conn struct {
 	hs        *hsState // nil once the handshake is over
 	halfOpen  bool     // counted in the endpoint's half-open sessions
 	session   *handshake.Session
-	est       bool   // established: keys installed
-	closed    bool   // Close was called
-	endErr    error  // why the session ended before Close: io.EOF (the peer's close), ErrPeerDead, ErrIdleTimeout
-	lastIn    int    // the peer's last handshake message completed (-1: none), re-acked on duplicates
-	lastInLen uint32 // its length
-	prevInLen uint32 // the length of the one before (restored when the last is rejected)
+	est       bool          // established: keys installed
+	closed    bool          // Close was called
+	endErr    error         // why the session ended before Close: io.EOF (the peer's close), ErrPeerDead, ErrIdleTimeout
+	lastIn    int           // the peer's last handshake message completed (-1: none), re-acked on duplicates
+	lastInLen uint32        // its length
+	prevInLen uint32        // the length of the one before (restored when the last is rejected)
+	early     []earlyRecord // a client's records that arrived before its keys (holdEarly)
 	queue     recQueue
 	rk        ratchet    // epochs and ratchets (rekey.go)
 	ctl       *control   // the control channel while it has work (control.go)
@@ -202,7 +203,9 @@ type Stats struct {
 	// queue (Config.ReceiveQueue) was full.
 	QueueDrops uint64
 	// EarlyRecords counts records that arrived before the handshake ended
-	// on this side (they cannot be opened yet).
+	// on this side and were dropped: a dialing client keeps up to 16 to
+	// open once its handshake is done, a listener none (it has its keys
+	// before the client can send any).
 	EarlyRecords uint64
 	// UnknownFlags counts authenticated records with a flag this carrier
 	// does not use; ControlMalformed authenticated control records that did
@@ -691,7 +694,7 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 	if k == nil {
 		c.keyMu.RUnlock()
 		if !c.gone.Load() {
-			c.st.early.Add(1)
+			c.holdEarly(r, from, size)
 		}
 		return
 	}
@@ -739,6 +742,57 @@ func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
 		newHighest: empty || h.Sequence > highest, epoch: epoch, first: first}, now)
 }
 
+// maxEarlyRecords is how many record datagrams a dialing client keeps
+// while its handshake is still running, to open once it is done.
+const maxEarlyRecords = 16
+
+// earlyRecord is a copy of a record datagram that arrived before the keys
+// to open it.
+type earlyRecord struct {
+	dgram []byte // envelope ‖ packet
+	from  netip.AddrPort
+	size  int
+}
+
+// holdEarly keeps a copy of a record datagram that arrived before this
+// side's handshake ended. The listener's first records, its close among
+// them, leave right behind its final flight and may overtake it (a
+// reordering path, or a final message that needed a retransmission): a
+// client keeps up to maxEarlyRecords of them and opens them once it is
+// established (replayEarly). A listener has its keys before any record of
+// the client's can exist, so it only counts them.
+func (c *Conn) holdEarly(r wire.Record, from netip.AddrPort, size int) {
+	c.mu.Lock()
+	if c.est && !c.server && !c.closed {
+		// The handshake ended since the keys were looked up.
+		c.mu.Unlock()
+		c.onRecord(r, from, size)
+		return
+	}
+	defer c.mu.Unlock()
+	if c.server || c.closed || c.hs == nil || len(c.early) >= maxEarlyRecords {
+		c.st.early.Add(1)
+		return
+	}
+	d := make([]byte, 0, len(r.Prefix)+len(r.Packet))
+	d = append(append(d, r.Prefix...), r.Packet...)
+	c.early = append(c.early, earlyRecord{dgram: d, from: from, size: size})
+}
+
+// replayEarly opens the records held while the handshake ran, now that
+// the keys are there (the dialing goroutine, no lock held).
+func (c *Conn) replayEarly() {
+	c.mu.Lock()
+	early := c.early
+	c.early = nil
+	c.mu.Unlock()
+	for _, e := range early {
+		if rec, err := wire.ParseRecord(e.dgram); err == nil {
+			c.onRecord(rec, e.from, e.size)
+		}
+	}
+}
+
 // pendingRecord is a record datagram the socket reader holds until it can
 // open it together with the session's next ones (reader.addRecord).
 type pendingRecord struct {
@@ -764,7 +818,9 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 	if k == nil {
 		c.keyMu.RUnlock()
 		if !c.gone.Load() {
-			c.st.early.Add(uint64(len(recs)))
+			for _, r := range recs {
+				c.holdEarly(r.rec, r.from, r.size)
+			}
 		}
 		return
 	}

@@ -176,6 +176,9 @@ func (c *Conn) clientHandshake(ctx context.Context) error {
 			}
 			c.mu.Unlock()
 		case err := <-hs.result:
+			if err == nil {
+				c.replayEarly()
+			}
 			return err
 		case <-ctx.Done():
 			c.mu.Lock()
