@@ -20,7 +20,7 @@ func notifyStop() (<-chan struct{}, func()) {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `qsmp: post-quantum secure messaging (QSMP) over UDP and TCP
+	fmt.Fprint(w, `qsmp: post-quantum secure messaging (QSMP) over UDP, QUIC and TCP
 
 Usage:
   qsmp <command> [flags] [arguments]

@@ -21,8 +21,9 @@ Connect to a QSMP server, send each line of standard input as one record, and
 print every record that comes back on standard output, one a line. When the
 input ends, wait for the replies still due (up to --wait), then close the
 session with an encrypted close. Any failure (key file, configuration,
-unreachable server, handshake) ends with one line on standard error and exit
-status 1.
+unreachable server, handshake, a line left without a reply) ends with one
+line on standard error and exit status 1. SIGINT or SIGTERM ends the session
+at once (exit 0 once connected).
 
 Simplex (QSMS) needs the server's public key. Duplex (QSMD) also needs this
 host's own secret key (the sender's), which the listener must know.`)
@@ -47,6 +48,8 @@ host's own secret key (the sender's), which the listener must know.`)
 		return f.usageError(e, "--key needs --duplex (a simplex client has no key of its own)")
 	case *timeout <= 0:
 		return f.usageError(e, "--timeout must be positive")
+	case *wait < 0:
+		return f.usageError(e, "--wait cannot be negative")
 	}
 	addr := pos[0]
 	car, err := lookupNetwork(*network)
@@ -66,7 +69,7 @@ host's own secret key (the sender's), which the listener must know.`)
 	var own *keyfile.PublicKey
 	kp := defaultString(*keyPath, keyfile.SenderPrivateFile)
 	if *duplex {
-		ep.identity, err = loadPrivate("key", kp, now)
+		ep.identity, err = loadPrivate(e.stderr, "key", kp, now)
 		if err != nil {
 			return f.fail(e, err)
 		}
@@ -205,7 +208,8 @@ func converse(e *env, c session, wait time.Duration) error {
 		}
 	}
 	// Wait for the replies still due: until as many came back as were sent,
-	// or nothing arrived for the wait time.
+	// or nothing arrived for the wait time. A reply missing then is a
+	// failure: over UDP and QUIC a server that went away says nothing.
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for got < sent {
@@ -213,14 +217,14 @@ func converse(e *env, c session, wait time.Duration) error {
 		case r := <-replies:
 			if r.err != nil {
 				if errors.Is(r.err, io.EOF) {
-					return nil // the peer closed after answering what it would
+					return fmt.Errorf("the server closed the session before replying to %d of the %d lines sent", sent-got, sent)
 				}
 				return peerEnded(r)
 			}
 			got++
 			timer.Reset(wait)
 		case <-timer.C:
-			return nil
+			return fmt.Errorf("no reply to %d of the %d lines sent (nothing came for %v, --wait): the server may be gone, or the records were lost", sent-got, sent, wait)
 		case <-e.stop:
 			return nil
 		}

@@ -72,7 +72,9 @@ The other commands read the configuration from the key file.`)
 	default:
 		return f.usageError(e, "--role %q: use listener, sender or both", *role)
 	}
-	if st, err := os.Stat(*out); err != nil || !st.IsDir() {
+	if st, err := os.Stat(*out); errors.Is(err, fs.ErrNotExist) {
+		return f.fail(e, fmt.Errorf("--out %s: no such directory", *out))
+	} else if err != nil || !st.IsDir() {
 		return f.fail(e, fmt.Errorf("--out %s is not a directory", *out))
 	}
 	if !*force {

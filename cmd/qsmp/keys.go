@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -18,8 +22,10 @@ import (
 const dateFormat = "2006-01-02 15:04:05 UTC"
 
 // loadPrivate reads the secret key file given with flag, and checks that
-// it has not expired at now.
-func loadPrivate(flag, path string, now time.Time) (*keyfile.PrivateKey, error) {
+// only its owner may read it, that it has not expired at now, and that its
+// signing key belongs to its verification key (one signature: slow keys
+// show progress on w).
+func loadPrivate(w io.Writer, flag, path string, now time.Time) (*keyfile.PrivateKey, error) {
 	if path == "" {
 		return nil, fmt.Errorf("--%s is required (a secret key file, .qskey, from 'qsmp keygen')", flag)
 	}
@@ -32,11 +38,39 @@ func loadPrivate(flag, path string, now time.Time) (*keyfile.PrivateKey, error) 
 		}
 		return nil, fmt.Errorf("--%s: %s", flag, keyFileError(path, "secret key (.qskey)", err))
 	}
+	if err := checkPrivateMode(path); err != nil {
+		k.Clear()
+		return nil, fmt.Errorf("--%s %s: %v", flag, path, err)
+	}
 	if k.Expired(now) {
 		k.Clear()
 		return nil, fmt.Errorf("--%s %s: the key expired on %s; generate a new one with 'qsmp keygen'", flag, path, k.ExpirationTime().Format(dateFormat))
 	}
+	err = withProgress(w, "checking the secret key "+path, k.CheckPair)
+	if err != nil {
+		k.Clear()
+		if errors.Is(err, suite.ErrNotImplemented) {
+			return nil, fmt.Errorf("--%s %s: configuration %s is not implemented yet", flag, path, k.Suite.Name)
+		}
+		return nil, fmt.Errorf("--%s %s is damaged: its signing key does not belong to its verification key; generate a new key with 'qsmp keygen'", flag, path)
+	}
 	return k, nil
+}
+
+// checkPrivateMode refuses a secret key file that anyone but its owner may
+// read or write (as ssh does), on systems with Unix permissions.
+func checkPrivateMode(path string) error {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
+		return nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("permissions %04o are too open: only its owner may read a secret key file (chmod 600 %s)", perm, path)
+	}
+	return nil
 }
 
 // loadPublic reads the public key file given with flag, and checks that it
@@ -144,6 +178,8 @@ func describe(err error) string {
 		return "no error"
 	case errors.As(err, &ce) && error(ce) == err:
 		return ce.what + ": " + describe(ce.err)
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused (is the server running, on this address and network?)"
 	case isTimeout(err):

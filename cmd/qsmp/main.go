@@ -75,6 +75,10 @@ func runEnv(e *env, args []string) int {
 	name := args[0]
 	switch name {
 	case "help", "-h", "-help", "--help":
+		if len(args) > 2 && name == "help" {
+			errorf(e, "qsmp help: unexpected argument %q (usage: qsmp help [command])", args[2])
+			return exitUsage
+		}
 		if len(args) > 1 && name == "help" {
 			for _, c := range commands() {
 				if c.name == args[1] {

@@ -139,6 +139,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"connect", "a:1", "b:2"}, `unexpected argument "b:2"`},
 		{[]string{"connect", "a:1", "--key", "x"}, "--key needs --duplex"},
 		{[]string{"connect", "a:1", "--timeout", "-1s"}, "--timeout must be positive"},
+		{[]string{"connect", "a:1", "--wait", "-1s"}, "--wait cannot be negative"},
+		{[]string{"help", "demo", "extra"}, `unexpected argument "extra"`},
 		{[]string{"bench", "now"}, `unexpected argument "now"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -208,7 +210,8 @@ func TestKeygen(t *testing.T) {
 	if pk2, err := keyfile.ReadPublicFile(pub); err != nil || pk2.Suite.Name != "dilithium-s1_kyber-s1_sha3_rcs256" || pk2.KeyID == pk.KeyID {
 		t.Errorf("keygen --force did not write a new key: %v %v", pk2, err)
 	}
-	oneLineError(t, runCmd(t, "", "keygen", "--out", filepath.Join(dir, "missing")), exitFailure, "is not a directory")
+	oneLineError(t, runCmd(t, "", "keygen", "--out", filepath.Join(dir, "missing")), exitFailure, "no such directory")
+	oneLineError(t, runCmd(t, "", "keygen", "--out", pub), exitFailure, "is not a directory")
 }
 
 func TestKeygenDuplex(t *testing.T) {

@@ -65,7 +65,7 @@ with --peer-key. The configuration comes from the key file.`)
 		kp = defaultString(*keyPath, keyfile.ListenerPrivateFile)
 	}
 	now := time.Now()
-	id, err := loadPrivate("key", kp, now)
+	id, err := loadPrivate(e.stderr, "key", kp, now)
 	if err != nil {
 		return f.fail(e, err)
 	}

@@ -111,6 +111,12 @@ func (s *demoSummary) check(d *demoRun) {
 		s.Failures = append(s.Failures, describe(err))
 	}
 	d.mu.Unlock()
+	if errors.Is(d.ctx.Err(), context.Canceled) {
+		// Stopped (SIGINT, SIGTERM): what is still in flight is not lost.
+		s.Failures = append(s.Failures, fmt.Sprintf("interrupted with %d of %d messages sent", s.ClientToServer.Sent, d.o.messages))
+		s.OK = false
+		return
+	}
 	if errors.Is(d.ctx.Err(), context.DeadlineExceeded) {
 		// The run is incomplete: what is still in flight is not lost.
 		s.Failures = append(s.Failures, fmt.Sprintf("timed out after %v (--timeout) with %d of %d messages sent", d.o.timeout, s.ClientToServer.Sent, d.o.messages))
