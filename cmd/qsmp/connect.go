@@ -176,6 +176,9 @@ func converse(e *env, c session, wait time.Duration) error {
 	var sent, got int
 	peerEnded := func(r reply) error {
 		if errors.Is(r.err, io.EOF) {
+			if got < sent {
+				return fmt.Errorf("the server closed the session before replying to %d of the %d lines sent", sent-got, sent)
+			}
 			return errors.New("the server closed the session")
 		}
 		return withContext("session failed", r.err)
@@ -216,9 +219,6 @@ func converse(e *env, c session, wait time.Duration) error {
 		select {
 		case r := <-replies:
 			if r.err != nil {
-				if errors.Is(r.err, io.EOF) {
-					return fmt.Errorf("the server closed the session before replying to %d of the %d lines sent", sent-got, sent)
-				}
 				return peerEnded(r)
 			}
 			got++
