@@ -485,3 +485,95 @@ func TestIsTerminal(t *testing.T) {
 		t.Error("a file or a discard writer taken for a terminal")
 	}
 }
+
+// TestSummaryCheckDatagram checks the verdict for a carrier whose records
+// the taps count.
+func TestSummaryCheckDatagram(t *testing.T) {
+	d := &demoRun{o: &demoOptions{messages: 10}, car: udpCarrier{}, ctx: context.Background()}
+	d.serverRead.Store(9)
+	s := &demoSummary{
+		ClientToServer: directionSummary{Sent: 9, LostByOS: 1, receiverCounts: receiverCounts{Delivered: 8, Corrupted: 1}},
+		ServerToClient: directionSummary{Sent: 8, receiverCounts: receiverCounts{Delivered: 8}},
+	}
+	s.check(d)
+	want := []string{
+		"the client sent 9 of 10 messages",
+		"the server echoed 8 of the 9 messages it received",
+		"client to server: 9 sent but 8 delivered and 0 lost by the simulator",
+		"client to server: 1 records lost by the operating system (socket buffers), not by the simulator",
+		"client to server: the application saw 0 duplicate, 1 corrupted and 0 unknown messages",
+	}
+	if s.OK || strings.Join(s.Failures, "\n") != strings.Join(want, "\n") {
+		t.Errorf("failures:\n%s\nwant:\n%s", strings.Join(s.Failures, "\n"), strings.Join(want, "\n"))
+	}
+	// A run that timed out reports only that.
+	ctx, cancel := context.WithTimeout(context.Background(), -time.Second)
+	defer cancel()
+	d = &demoRun{o: &demoOptions{messages: 10, timeout: time.Second}, car: udpCarrier{}, ctx: ctx}
+	s = &demoSummary{ClientToServer: directionSummary{Sent: 3}}
+	s.check(d)
+	if s.OK || len(s.Failures) != 1 || s.Failures[0] != "timed out after 1s (--timeout) with 3 of 10 messages sent" {
+		t.Errorf("failures %q", s.Failures)
+	}
+}
+
+// TestDemoLoopsFail checks that a failing session in the data phase is
+// recorded as a failure of the run, and ignored once the run is closing.
+func TestDemoLoopsFail(t *testing.T) {
+	newRun := func(car carrier) *demoRun {
+		return &demoRun{o: &demoOptions{messages: 5, size: minMessageSize}, car: car, ctx: context.Background(),
+			c2s: newReceiver(dirClient, 5, minMessageSize, false), s2c: newReceiver(dirServer, 5, minMessageSize, false)}
+	}
+	d := newRun(udpCarrier{})
+	w := newFakeSession()
+	w.writeErr = errors.New("no buffer space")
+	d.sendLoop(w, dirClient, &d.sentC, d.s2c, func() int64 { return 0 })
+	r := newFakeSession()
+	r.readErr = errors.New("authentication failed")
+	close(r.replies)
+	d.readLoop(r, d.c2s, "server")
+	l := &fakeListener{sessions: make(chan session), err: errors.New("listener broke"), closed: make(chan struct{})}
+	close(l.sessions)
+	d.duplexServer(l)
+	var got []string
+	for _, err := range d.errs {
+		got = append(got, describe(err))
+	}
+	want := "write: no buffer space|server read: authentication failed|server accept: listener broke"
+	if strings.Join(got, "|") != want {
+		t.Errorf("errors %q, want %q", strings.Join(got, "|"), want)
+	}
+	// Once closing, a read that fails is the close, not a failure.
+	d.closing = true
+	r = newFakeSession()
+	r.readErr = errors.New("reset")
+	close(r.replies)
+	d.readLoop(r, d.c2s, "client")
+	if len(d.errs) != 3 {
+		t.Errorf("a failure while closing was recorded: %v", d.errs)
+	}
+
+	// An opaque carrier whose window stays full gives the records up after
+	// 20 waits and sends on.
+	d = newRun(quicCarrier{})
+	d.o.messages = 1
+	s := newFakeSession()
+	start := time.Now()
+	d.sendLoop(s, dirClient, &d.sentC, d.s2c, func() int64 { return 1 << 20 })
+	if d.sentC.Load() != 1 || len(s.written) != 1 || d.givenUpC.Load() != 1<<20 {
+		t.Errorf("sent %d, written %d, given up %d", d.sentC.Load(), len(s.written), d.givenUpC.Load())
+	}
+	if time.Since(start) < 20*10*time.Millisecond {
+		t.Errorf("the sender did not wait for the window (%v)", time.Since(start))
+	}
+	d.giveUp(dirServer, 7)
+	if d.givenUpS.Load() != 7 {
+		t.Errorf("given up by the server %d", d.givenUpS.Load())
+	}
+	// Other carriers never give records up: they count the losses.
+	d = newRun(udpCarrier{})
+	d.giveUp(dirClient, 7)
+	if d.givenUpC.Load() != 0 {
+		t.Errorf("udp gave up %d", d.givenUpC.Load())
+	}
+}
