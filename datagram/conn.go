@@ -447,6 +447,21 @@ func (c *Conn) signal() {
 	}
 }
 
+// endedErr returns why the session ended if err is the net.ErrClosed of
+// keys already gone (the session ended after Write checked it), and err
+// otherwise.
+func (c *Conn) endedErr(err error) error {
+	if !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if why := c.writableLocked(); why != nil {
+		return why
+	}
+	return err
+}
+
 // writableLocked returns why nothing can be sent, or nil.
 func (c *Conn) writableLocked() error {
 	switch {
@@ -494,7 +509,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if errors.Is(err, ErrKeysExhausted) {
 			c.st.refused.Add(1)
 		}
-		return 0, c.opErr("write", err)
+		return 0, c.opErr("write", c.endedErr(err))
 	}
 	c.st.recordsOut.Add(1)
 	c.st.bytesOut.Add(uint64(len(b)))

@@ -2,6 +2,9 @@ package datagram
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -59,5 +62,32 @@ func TestQuietWriteLeavesAtOnce(t *testing.T) {
 			t.Fatalf("round %d: a record written while the socket is busy did not queue (busy %v, %d queued)", i, busy, n)
 		}
 		deadlineRead(t, s, "while busy")
+	}
+}
+
+// TestWriteEndedErr: a Write whose session ends between its check and its
+// sealing (the keys are gone: net.ErrClosed) reports why the session
+// ended, as a Write after the end does; other errors pass unchanged.
+func TestWriteEndedErr(t *testing.T) {
+	c := &Conn{est: true}
+	if err := c.endedErr(net.ErrClosed); err != net.ErrClosed {
+		t.Fatalf("live session: %v", err)
+	}
+	for _, end := range []error{io.EOF, ErrPeerDead, ErrIdleTimeout} {
+		c.endErr = end
+		want := end
+		if end == io.EOF {
+			want = ErrPeerClosed
+		}
+		if err := c.endedErr(net.ErrClosed); !errors.Is(err, want) {
+			t.Fatalf("ended with %v: %v, want %v", end, err, want)
+		}
+		if err := c.endedErr(ErrKeysExhausted); err != ErrKeysExhausted {
+			t.Fatalf("other errors change: %v", err)
+		}
+	}
+	c.endErr, c.closed = nil, true
+	if err := c.endedErr(net.ErrClosed); err != net.ErrClosed {
+		t.Fatalf("closed: %v", err)
 	}
 }
