@@ -52,6 +52,13 @@ const batchWidth = 16
 // a time. A record whose AD is longer than MaxBatchAD is opened alone by Open, in its
 // place: the records before it are done first, those after it see what it did.
 func (o *Opener) OpenBatch(items []OpenItem, now uint64) {
+	if !o.usable() {
+		for i := range items {
+			it := &items[i]
+			it.Header, it.Out, it.Err = Header{}, it.Dst, errNoKeys
+		}
+		return
+	}
 	for len(items) > 0 {
 		if !batchable(&items[0]) {
 			it := &items[0]
@@ -89,8 +96,8 @@ func (o *Opener) openGroup(items []OpenItem, now uint64) {
 		}
 		h := p.Header
 		it.Header = h
-		if int(h.MsgLen) < o.key.TagSize() {
-			it.Err = fmt.Errorf("%w: %d", ErrMessageSize, h.MsgLen)
+		if err := o.checkSize(h.MsgLen); err != nil {
+			it.Err = err
 			continue
 		}
 		msgs[i], parsed[i] = p.Message, true

@@ -104,6 +104,28 @@ func NewSealer(key *rcs.Key, base [32]byte, counter *atomic.Uint64) *Sealer {
 	return &Sealer{key: key, base: base, counter: counter}
 }
 
+// usable reports whether s has a key that is not cleared and a counter:
+// nil and zero-value Sealers are refused with ErrClosed rather than a panic.
+func (s *Sealer) usable() bool {
+	return s != nil && s.key != nil && s.key.TagSize() != 0 && s.counter != nil
+}
+
+// next takes the next sequence number. The last one is 2^64-1; after it
+// every call fails and the counter stays at 2^64-1. It never lets the
+// counter wrap, not even for an instant, so that concurrent callers can
+// never be handed a number (1, 2, ...) that was used before.
+func (s *Sealer) next() (uint64, error) {
+	for {
+		cur := s.counter.Load()
+		if cur == ^uint64(0) { // 2^64-1 records: never reuse a nonce
+			return 0, fmt.Errorf("%w: sequence numbers exhausted", ErrTooLarge)
+		}
+		if s.counter.CompareAndSwap(cur, cur+1) {
+			return cur + 1, nil
+		}
+	}
+}
+
 // Overhead returns header plus tag bytes added to each plaintext.
 func (s *Sealer) Overhead() int { return HeaderSize + s.key.TagSize() }
 
@@ -111,13 +133,15 @@ func (s *Sealer) Overhead() int { return HeaderSize + s.key.TagSize() }
 // where prefix is the carrier's envelope (it may be empty). It returns the
 // sequence number used.
 func (s *Sealer) Seal(dst, prefix []byte, flag Flag, plaintext []byte, now uint64) ([]byte, uint64, error) {
+	if !s.usable() {
+		return dst, 0, fmt.Errorf("%w: sealer without keys", ErrClosed)
+	}
 	if len(plaintext) > DatagramMaxPlaintext {
 		return dst, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), DatagramMaxPlaintext)
 	}
-	seq := s.counter.Add(1)
-	if seq == 0 { // 2^64 records: never reuse a nonce
-		s.counter.Store(^uint64(0))
-		return dst, 0, fmt.Errorf("%w: sequence numbers exhausted", ErrTooLarge)
+	seq, err := s.next()
+	if err != nil {
+		return dst, 0, err
 	}
 	h := Header{Flag: flag, MsgLen: uint32(len(plaintext) + s.key.TagSize()), Sequence: seq, UTCTime: now}
 	nonce := RecordNonce(&s.base, seq)
@@ -146,6 +170,16 @@ func NewOpener(key *rcs.Key, base [32]byte, win *window.Sync, drops *window.Drop
 	return &Opener{key: key, base: base, win: win, drops: drops, threshold: threshold}
 }
 
+// usable reports whether o has a key that is not cleared and a window:
+// nil and zero-value Openers are refused with ErrClosed rather than a
+// panic, and count nothing.
+func (o *Opener) usable() bool {
+	return o != nil && o.key != nil && o.key.TagSize() != 0 && o.win != nil
+}
+
+// errNoKeys is the error of an Opener that is not usable.
+var errNoKeys = fmt.Errorf("%w: opener without keys", ErrClosed)
+
 func (o *Opener) drop(r window.Reason) {
 	if o.drops != nil {
 		o.drops.Add(r)
@@ -159,6 +193,9 @@ func (o *Opener) drop(r window.Reason) {
 // somewhere else is authentic (an attacker's copy may have overtaken the
 // original; docs/DATAGRAM.md 7.5). The plaintext is appended to dst.
 func (o *Opener) Reopen(dst, prefix, pkt []byte, now uint64) (Header, []byte, error) {
+	if !o.usable() {
+		return Header{}, dst, errNoKeys
+	}
 	h, msg, err := o.parse(pkt)
 	if err != nil {
 		return h, dst, err
@@ -170,17 +207,28 @@ func (o *Opener) Reopen(dst, prefix, pkt []byte, now uint64) (Header, []byte, er
 	return h, out, err
 }
 
-// parse parses a record and checks that its message can hold a tag; it
+// parse parses a record and checks its message size (checkSize); it
 // returns the header and the message (ciphertext ‖ tag).
 func (o *Opener) parse(pkt []byte) (Header, []byte, error) {
 	p, err := ParsePacket(pkt)
 	if err != nil {
 		return Header{}, nil, err
 	}
-	if int(p.Header.MsgLen) < o.key.TagSize() {
-		return p.Header, nil, fmt.Errorf("%w: %d", ErrMessageSize, p.Header.MsgLen)
+	if err := o.checkSize(p.Header.MsgLen); err != nil {
+		return p.Header, nil, err
 	}
 	return p.Header, p.Message, nil
+}
+
+// checkSize checks that a message of msglen bytes holds a tag and at most
+// DatagramMaxPlaintext bytes besides: a longer record, even an authentic
+// one, would run its counter blocks into those of the next sequence number.
+func (o *Opener) checkSize(msglen uint32) error {
+	tag := o.key.TagSize()
+	if int(msglen) < tag || int(msglen) > DatagramMaxPlaintext+tag {
+		return fmt.Errorf("%w: %d", ErrMessageSize, msglen)
+	}
+	return nil
 }
 
 // openMessage verifies and decrypts the message of record pkt (sequence
@@ -201,6 +249,9 @@ func (o *Opener) openMessage(dst, prefix, pkt, msg []byte, seq uint64) ([]byte, 
 // the atomic check-and-set of the window. An unverified sequence number
 // never moves anything. The plaintext is appended to dst.
 func (o *Opener) Open(dst, prefix, pkt []byte, now uint64) (Header, []byte, error) {
+	if !o.usable() {
+		return Header{}, dst, errNoKeys
+	}
 	h, msg, err := o.parse(pkt)
 	if err != nil {
 		return h, dst, err

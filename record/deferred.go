@@ -26,16 +26,18 @@ type Deferred struct {
 // SealDeferred needs. The AD (prefix ‖ header) must fit MaxBatchAD bytes.
 // The record is not protected until SealDeferred seals it in place.
 func (s *Sealer) Defer(d *Deferred, dst, prefix []byte, flag Flag, plaintext []byte, now uint64) ([]byte, uint64, error) {
+	if !s.usable() {
+		return dst, 0, fmt.Errorf("%w: sealer without keys", ErrClosed)
+	}
 	if len(plaintext) > DatagramMaxPlaintext {
 		return dst, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), DatagramMaxPlaintext)
 	}
 	if len(prefix)+HeaderSize > MaxBatchAD {
 		return dst, 0, fmt.Errorf("%w: prefix of %d bytes", ErrTooLarge, len(prefix))
 	}
-	seq := s.counter.Add(1)
-	if seq == 0 { // 2^64 records: never reuse a nonce
-		s.counter.Store(^uint64(0))
-		return dst, 0, fmt.Errorf("%w: sequence numbers exhausted", ErrTooLarge)
+	seq, err := s.next()
+	if err != nil {
+		return dst, 0, err
 	}
 	tag := s.key.TagSize()
 	h := Header{Flag: flag, MsgLen: uint32(len(plaintext) + tag), Sequence: seq, UTCTime: now}

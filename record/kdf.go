@@ -106,6 +106,9 @@ type RatchetState struct {
 
 // RatchetState returns a copy of the stream's ratchet state.
 func (s *Stream) RatchetState() RatchetState {
+	if s == nil {
+		return RatchetState{}
+	}
 	return RatchetState{
 		Wide:   s.tagSize == 64,
 		Config: s.cfg,

@@ -15,7 +15,8 @@ var (
 	ErrTooLarge = errors.New("record: message too large")
 	// ErrEmpty reports an empty data message, which the C implementation refuses.
 	ErrEmpty = errors.New("record: empty message")
-	// ErrClosed reports use of a profile state after Clear.
+	// ErrClosed reports use of a profile state after Clear, or of a nil or
+	// zero-value one, or of one whose keys were cleared.
 	ErrClosed = errors.New("record: state cleared")
 )
 
@@ -91,18 +92,41 @@ func NewStream(tx, rx *rcs.Cipher, cfg StreamConfig) *Stream {
 	}
 }
 
+// The methods of a nil *Stream do not panic: the accessors return zero
+// values and the others ErrClosed (or nothing, for Clear).
+
 // TagSize returns the RCS tag size: 32 (QSMS) or 64 (QSMD).
-func (s *Stream) TagSize() int { return s.tagSize }
+func (s *Stream) TagSize() int {
+	if s == nil {
+		return 0
+	}
+	return s.tagSize
+}
 
 // TxSeq returns the sequence number of the last record sealed.
-func (s *Stream) TxSeq() uint64 { return s.txSeq }
+func (s *Stream) TxSeq() uint64 {
+	if s == nil {
+		return 0
+	}
+	return s.txSeq
+}
 
 // RxSeq returns the sequence number of the last record opened.
-func (s *Stream) RxSeq() uint64 { return s.rxSeq }
+func (s *Stream) RxSeq() uint64 {
+	if s == nil {
+		return 0
+	}
+	return s.rxSeq
+}
 
 // DatagramSecret returns a copy of the datagram-profile secret that goes with
 // the current keys.
-func (s *Stream) DatagramSecret() []byte { return append([]byte(nil), s.datagramSecret...) }
+func (s *Stream) DatagramSecret() []byte {
+	if s == nil {
+		return nil
+	}
+	return append([]byte(nil), s.datagramSecret...)
+}
 
 // Seal protects a data message (flag 0x04) with the current time.
 func (s *Stream) Seal(plaintext []byte, now uint64) ([]byte, error) {
@@ -115,17 +139,16 @@ func (s *Stream) Seal(plaintext []byte, now uint64) ([]byte, error) {
 // SealFlag protects any encrypted record: the sequence number is
 // pre-incremented, the header (flag, |P|+T, seq, utctime) is the AD, and the
 // message is ciphertext ‖ tag (digest 8.1). QSMD ratchet records pass
-// utctime 0, as the C code does.
+// utctime 0, as the C code does. The last sequence number is 2^64-1: after
+// it SealFlag fails with ErrTooLarge rather than wrap to 0.
 func (s *Stream) SealFlag(flag Flag, plaintext []byte, utctime uint64) ([]byte, error) {
-	if s.tx == nil {
+	if s == nil || s.tx == nil {
 		return nil, ErrClosed
 	}
-	limit := StreamMaxPlaintext(s.tagSize)
-	if flag == FlagAsymmetricRatchetRequest || flag == FlagAsymmetricRatchetResponse {
-		// A McEliece ratchet request is far above the C limit; the C code
-		// cannot carry it at all, we can (docs/COMPATIBILITY.md).
-		limit = AsymmetricRatchetMax
+	if s.txSeq == ^uint64(0) {
+		return nil, fmt.Errorf("%w: sequence numbers exhausted", ErrTooLarge)
 	}
+	limit := s.maxPlaintext(flag)
 	if len(plaintext) > limit {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), limit)
 	}
@@ -137,17 +160,29 @@ func (s *Stream) SealFlag(flag Flag, plaintext []byte, utctime uint64) ([]byte, 
 	return out, nil
 }
 
+// maxPlaintext returns the largest plaintext of a record with this flag:
+// StreamMaxPlaintext, or AsymmetricRatchetMax for asymmetric-ratchet
+// records (a McEliece ratchet request is far above the C limit; the C code
+// cannot carry it at all, we can: docs/COMPATIBILITY.md).
+func (s *Stream) maxPlaintext(flag Flag) int {
+	if flag == FlagAsymmetricRatchetRequest || flag == FlagAsymmetricRatchetResponse {
+		return AsymmetricRatchetMax
+	}
+	return StreamMaxPlaintext(s.tagSize)
+}
+
 // isRatchet reports the flags whose records the C code does not time-check.
 func isRatchet(f Flag) bool {
 	return f == FlagAsymmetricRatchetRequest || f == FlagAsymmetricRatchetResponse || f == FlagSymmetricRatchetRequest
 }
 
 // Open verifies and decrypts one whole record, with the checks in the C
-// order (digest 8.1): sequence rx+1, time (not for ratchet records), msglen
-// above the tag (exactly 1 + T for error packets), then the tag. Errors wrap
-// a sentinel of this package and the Code the C code would report.
+// order (digest 8.1): sequence rx+1 (there is none after 2^64-1), time
+// (not for ratchet records), msglen above the tag (exactly 1 + T for error
+// packets) and within the limit SealFlag enforces, then the tag. Errors
+// wrap a sentinel of this package and the Code the C code would report.
 func (s *Stream) Open(pkt []byte, now uint64) (Header, []byte, error) {
-	if s.rx == nil {
+	if s == nil || s.rx == nil {
 		return Header{}, nil, ErrClosed
 	}
 	p, err := ParsePacket(pkt)
@@ -155,7 +190,7 @@ func (s *Stream) Open(pkt []byte, now uint64) (Header, []byte, error) {
 		return Header{}, nil, fmt.Errorf("%w (%w)", err, CodeReceiveFailure)
 	}
 	h := p.Header
-	if h.Sequence != s.rxSeq+1 {
+	if h.Sequence != s.rxSeq+1 || s.rxSeq == ^uint64(0) {
 		return h, nil, fmt.Errorf("%w: %d, want %d (%w)", ErrSequence, h.Sequence, s.rxSeq+1, CodePacketUnsequenced)
 	}
 	if !isRatchet(h.Flag) {
@@ -163,7 +198,8 @@ func (s *Stream) Open(pkt []byte, now uint64) (Header, []byte, error) {
 			return h, nil, fmt.Errorf("%w (%w)", err, CodeMessageTimeInvalid)
 		}
 	}
-	if int(h.MsgLen) <= s.tagSize || (h.Flag == FlagErrorCondition && int(h.MsgLen) != 1+s.tagSize) {
+	if int(h.MsgLen) <= s.tagSize || int(h.MsgLen) > s.maxPlaintext(h.Flag)+s.tagSize ||
+		(h.Flag == FlagErrorCondition && int(h.MsgLen) != 1+s.tagSize) {
 		return h, nil, fmt.Errorf("%w: %d (%w)", ErrMessageSize, h.MsgLen, CodeReceiveFailure)
 	}
 	// TryOpen leaves the cipher unchanged when the tag does not verify.
@@ -199,6 +235,11 @@ func (s *Stream) SealRatchetRequest(token []byte, now uint64) ([]byte, error) {
 	if len(token) != 32 {
 		return nil, fmt.Errorf("%w: ratchet token of %d bytes", ErrMessageSize, len(token))
 	}
+	if s == nil || s.tx == nil || s.rx == nil {
+		// Refused before sealing: a request that cannot be followed by the
+		// re-key must not consume a sequence number or cipher state.
+		return nil, ErrClosed
+	}
 	if s.tagSize == 64 {
 		now = 0
 	}
@@ -223,7 +264,7 @@ func (s *Stream) SealRatchetRequest(token []byte, now uint64) ([]byte, error) {
 // under the new keys; on an ordered stream that is exactly the records sent
 // before the peer switched. See docs/COMPATIBILITY.md.
 func (s *Stream) Rekey(secret []byte) error {
-	if s.tx == nil || s.rx == nil {
+	if s == nil || s.tx == nil || s.rx == nil {
 		return ErrClosed
 	}
 	k := DeriveRatchet(s.tagSize == 64, secret, s.cfg[:], s.rtcs)
@@ -255,6 +296,9 @@ func (s *Stream) Rekey(secret []byte) error {
 
 // Clear zeroes both ciphers and the ratchet seed; the state is unusable after.
 func (s *Stream) Clear() {
+	if s == nil {
+		return
+	}
 	if s.tx != nil {
 		s.tx.Clear()
 	}
