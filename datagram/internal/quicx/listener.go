@@ -133,7 +133,9 @@ func dial(ctx context.Context, tr *quic.Transport, raddr net.Addr, n *config) (*
 // the peer and switches to it once validated. The session's keys do not
 // change. pc stays the caller's and must stay open until the Conn closes;
 // the Conn closes the quic.Transport it runs on pc. Only the client can
-// migrate (ErrNotClient).
+// migrate (ErrNotClient). Migrate waits for the path's validation until ctx
+// ends or the session does (then it reports why, as Write would: net.ErrClosed
+// after Close, ErrConnectionLost, ...).
 func (c *Conn) Migrate(ctx context.Context, pc net.PacketConn) error {
 	if c.server {
 		return ErrNotClient
@@ -148,12 +150,33 @@ func (c *Conn) Migrate(ctx context.Context, pc net.PacketConn) error {
 		return err
 	}
 	// From here the connection may be registered on tr: tr lives as long
-	// as the Conn.
+	// as the Conn, unless Close has overtaken us (it releases the
+	// transports once; one added later would never be closed).
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		path.Close()
+		tr.Close()
+		return net.ErrClosed
+	}
 	c.refs = append(c.refs, newRef(tr, nil))
 	c.mu.Unlock()
-	if err := path.Probe(ctx); err != nil {
+	// The probe ends with the QUIC connection (Close, loss), not only
+	// with ctx: a path that never validates must not hold Migrate.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.qc.Context(), cancel)
+	defer stop()
+	if err := path.Probe(pctx); err != nil {
 		path.Close()
+		if ctx.Err() == nil {
+			if werr := c.writable(); werr != nil {
+				return werr
+			}
+			if cause := context.Cause(c.qc.Context()); cause != nil {
+				return fmt.Errorf("%w: %w", ErrConnectionLost, cause)
+			}
+		}
 		return err
 	}
 	if err := path.Switch(); err != nil {

@@ -1,0 +1,496 @@
+package quicx
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qsmp-go/qsmp/netsim"
+	"github.com/qsmp-go/qsmp/record"
+)
+
+// gateRand is a random source that stops the caller of its n-th Read after
+// arm(n) until release is closed (the other Reads go on meanwhile).
+type gateRand struct {
+	mu      sync.Mutex
+	r       io.Reader
+	left    int
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newGateRand(seed string) *gateRand { return &gateRand{r: drbg(seed)} }
+
+// arm makes the n-th Read from now block.
+func (g *gateRand) arm(n int) {
+	g.mu.Lock()
+	g.left = n
+	g.entered, g.release = make(chan struct{}), make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gateRand) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	var entered, release chan struct{}
+	if g.left > 0 {
+		if g.left--; g.left == 0 {
+			entered, release = g.entered, g.release
+		}
+	}
+	g.mu.Unlock()
+	if entered != nil {
+		close(entered)
+		<-release
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.r.Read(p)
+}
+
+// TestReadPacketBadLength: a handshake packet whose header announces no
+// body, or more than the state allows, is a protocol violation; a body cut
+// short is io.ErrUnexpectedEOF.
+func TestReadPacketBadLength(t *testing.T) {
+	hdr := func(msglen uint32) []byte {
+		h := make([]byte, record.HeaderSize)
+		h[0] = byte(record.FlagConnectRequest)
+		h[1], h[2], h[3], h[4] = byte(msglen), byte(msglen>>8), byte(msglen>>16), byte(msglen>>24)
+		return h
+	}
+	if h, err := record.ParseHeader(hdr(77)); err != nil || h.MsgLen != 77 {
+		t.Fatalf("test header: %+v, %v", h, err)
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		max  int
+		want error
+	}{
+		{"zero length", hdr(0), 100, ErrProtocol},
+		{"zero length with bytes after", append(hdr(0), 1, 2, 3), 100, ErrProtocol},
+		{"above the limit", append(hdr(101), make([]byte, 101)...), 100, ErrProtocol},
+		{"truncated body", append(hdr(10), 1, 2, 3), 100, io.ErrUnexpectedEOF},
+		{"truncated header", hdr(10)[:5], 100, io.ErrUnexpectedEOF},
+	} {
+		pkt, err := readPacket(bytes.NewReader(tc.in), tc.max)
+		if !errors.Is(err, tc.want) || pkt != nil {
+			t.Errorf("%s: %d bytes, %v; want %v", tc.name, len(pkt), err, tc.want)
+		}
+	}
+	pkt, err := readPacket(bytes.NewReader(append(hdr(3), 7, 8, 9, 10)), 3)
+	if err != nil || !bytes.Equal(pkt[record.HeaderSize:], []byte{7, 8, 9}) {
+		t.Fatalf("good packet: %x, %v", pkt, err)
+	}
+}
+
+// selfSigned makes a certificate for name signed by itself.
+func selfSigned(t *testing.T, name string) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), DNSNames: []string{name},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// TestCustomTLSAndQUICConfig: a caller's TLS configuration (a real
+// certificate, verified by the client) and QUIC configuration are used,
+// copied (the caller's are not modified), completed (ALPN, TLS 1.3,
+// DATAGRAM support, the stream limits, the handshake bound) and a
+// certificate the client does not trust fails the dial.
+func TestCustomTLSAndQUICConfig(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, false)
+		cert, pool := selfSigned(t, "qsmp.test")
+		_, otherPool := selfSigned(t, "qsmp.test")
+		srvTLS := &tls.Config{Certificates: []tls.Certificate{cert}}
+		cliTLS := &tls.Config{RootCAs: pool, ServerName: "qsmp.test"}
+		qcfg := &quic.Config{MaxIdleTimeout: 7 * time.Second, HandshakeIdleTimeout: time.Hour, MaxIncomingStreams: 50}
+		srvCfg.TLSConfig, srvCfg.QUICConfig = srvTLS, qcfg
+		cliCfg.TLSConfig, cliCfg.QUICConfig = cliTLS, qcfg
+		srvCfg.HandshakeTimeout, cliCfg.HandshakeTimeout = 5*time.Second, 5*time.Second
+
+		n, err := cliCfg.normalize(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, server := range []bool{false, true} {
+			q := n.quicConfig(server)
+			wantIn := int64(-1)
+			if server {
+				wantIn = 1
+			}
+			if !q.EnableDatagrams || q.MaxIdleTimeout != 7*time.Second || q.HandshakeIdleTimeout != 5*time.Second ||
+				q.MaxIncomingStreams != wantIn || q.MaxIncomingUniStreams != -1 {
+				t.Fatalf("server %v: QUIC config %+v", server, q)
+			}
+		}
+		ct := n.clientTLS()
+		if ct.RootCAs != pool || ct.InsecureSkipVerify || ct.ServerName != "qsmp.test" ||
+			len(ct.NextProtos) != 1 || ct.NextProtos[0] != ALPN || ct.MinVersion != tls.VersionTLS13 {
+			t.Fatalf("client TLS %+v", ct)
+		}
+
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		exchangeMsg(t, p.cli, p.srv, "custom")
+		exchangeMsg(t, p.srv, p.cli, "custom")
+		cs := p.cli.QUIC().ConnectionState()
+		if len(cs.TLS.VerifiedChains) == 0 || cs.TLS.NegotiatedProtocol != ALPN || cs.TLS.Version != tls.VersionTLS13 {
+			t.Fatalf("client TLS state: %d verified chains, ALPN %q, version %x",
+				len(cs.TLS.VerifiedChains), cs.TLS.NegotiatedProtocol, cs.TLS.Version)
+		}
+		if srvTLS.NextProtos != nil || srvTLS.MinVersion != 0 || cliTLS.NextProtos != nil || cliTLS.MinVersion != 0 ||
+			qcfg.EnableDatagrams || qcfg.MaxIncomingStreams != 50 || qcfg.HandshakeIdleTimeout != time.Hour {
+			t.Fatal("the caller's TLS or QUIC configuration was modified")
+		}
+
+		// A client that trusts another certificate does not connect.
+		bad := *cliCfg
+		bad.TLSConfig = &tls.Config{RootCAs: otherPool, ServerName: "qsmp.test"}
+		pc, err := p.n.Listen("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var ue x509.UnknownAuthorityError
+		var te *quic.TransportError
+		if c, err := DialPacketConn(ctx, pc, p.spc.LocalAddr(), &bad); err == nil {
+			c.Close()
+			t.Fatal("dial with an untrusted certificate succeeded")
+		} else if !errors.As(err, &ue) && !errors.As(err, &te) {
+			t.Fatalf("dial with an untrusted certificate: %v", err)
+		}
+	})
+}
+
+// TestDatagramsNotEnabled: a QUIC connection on which the client did not
+// enable DATAGRAM frames is refused on both sides before the handshake:
+// Client fails with ErrHandshake and ErrProtocol and ends the connection
+// with CodeHandshake; the listener counts a failed handshake.
+func TestDatagramsNotEnabled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, false)
+		n, err := netsim.NewNetwork(cleanNet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		spc, _ := n.Listen("127.0.0.1:4433")
+		cpc, _ := n.Listen("127.0.0.1:0")
+		defer spc.Close()
+		defer cpc.Close()
+		l, err := ListenPacketConn(spc, srvCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ctr := &quic.Transport{Conn: cpc}
+		defer ctr.Close()
+		cn, err := cliCfg.normalize(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qconf := cn.quicConfig(false)
+		qconf.EnableDatagrams = false
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		qc, err := ctr.Dial(ctx, spc.LocalAddr(), cn.clientTLS(), qconf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := Client(ctx, qc, cliCfg); !errors.Is(err, ErrHandshake) || !errors.Is(err, ErrProtocol) {
+			if c != nil {
+				c.Close()
+			}
+			t.Fatalf("Client without datagrams: %v", err)
+		}
+		var ae *quic.ApplicationError
+		if err := context.Cause(qc.Context()); !errors.As(err, &ae) || ae.ErrorCode != CodeHandshake || ae.Remote {
+			t.Fatalf("connection ended with %v, want our CodeHandshake", err)
+		}
+		for l.Stats().Failed == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if st := l.Stats(); st.Failed != 1 || st.Established != 0 {
+			t.Fatalf("listener stats %+v", st)
+		}
+	})
+}
+
+// TestHandshakeWriteFailures: a handshake whose context ends while a side
+// is computing its next message fails on the write of that message (the
+// stream's deadline has passed): the client's first message, a later one,
+// and the server's answers. The failing side ends the QUIC connection with
+// CodeHandshake, and the error names the context's end.
+func TestHandshakeWriteFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		duplex bool
+		server bool
+		read   int // the random read the side is stopped at
+	}{
+		{"QSMS/client", false, false, 1},
+		{"QSMS/server", false, true, 1},
+		{"QSMD/client first", true, false, 1},
+		{"QSMD/client second", true, false, 2},
+		{"QSMD/server", true, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srvCfg, cliCfg := configs(t, tc.duplex)
+				g := newGateRand("gate")
+				g.arm(tc.read)
+				if tc.server {
+					srvCfg.Rand = g
+				} else {
+					cliCfg.Rand = g
+				}
+				n, err := netsim.NewNetwork(cleanNet)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer n.Close()
+				spc, _ := n.Listen("127.0.0.1:4433")
+				cpc, _ := n.Listen("127.0.0.1:0")
+				defer spc.Close()
+				defer cpc.Close()
+				str, ctr := &quic.Transport{Conn: spc}, &quic.Transport{Conn: cpc}
+				defer ctr.Close()
+				defer str.Close()
+				sn, _ := srvCfg.normalize(true)
+				tc2, err := sn.serverTLS()
+				if err != nil {
+					t.Fatal(err)
+				}
+				ql, err := str.Listen(tc2, sn.quicConfig(true))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ql.Close()
+				sctx, scancel := context.WithCancel(context.Background())
+				defer scancel()
+				cctx, ccancel := context.WithCancel(context.Background())
+				defer ccancel()
+				srvErr := make(chan error, 1)
+				go func() {
+					qc, err := ql.Accept(sctx)
+					if err != nil {
+						srvErr <- err
+						return
+					}
+					c, err := Server(sctx, qc, srvCfg)
+					if c != nil {
+						c.Close()
+					}
+					srvErr <- err
+				}()
+				cliErr := make(chan error, 1)
+				go func() {
+					c, err := DialPacketConn(cctx, cpc, spc.LocalAddr(), cliCfg)
+					if c != nil {
+						c.Close()
+					}
+					cliErr <- err
+				}()
+				<-g.entered
+				failing, other := cliErr, srvErr
+				if tc.server {
+					scancel()
+					failing, other = srvErr, cliErr
+				} else {
+					ccancel()
+				}
+				close(g.release)
+				err = <-failing
+				if !errors.Is(err, ErrHandshake) || !errors.Is(err, context.Canceled) || !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("failing side: %v, want ErrHandshake, context.Canceled and the stream's deadline", err)
+				}
+				var ae *quic.ApplicationError
+				if err := <-other; !errors.Is(err, ErrHandshake) || !errors.As(err, &ae) || ae.ErrorCode != CodeHandshake || !ae.Remote {
+					t.Fatalf("other side: %v, want the peer's CodeHandshake", err)
+				}
+			})
+		})
+	}
+}
+
+var errNoSyscall = errors.New("test: no raw socket")
+
+// rawFailPC is a socket whose raw access fails: quic-go cannot set up a
+// transport on it.
+type rawFailPC struct{ net.PacketConn }
+
+func (rawFailPC) SyscallConn() (syscall.RawConn, error) { return nil, errNoSyscall }
+
+// hookPC runs hook when quic-go sets up a transport on it (it sizes the
+// socket's receive buffer first).
+type hookPC struct {
+	net.PacketConn
+	hook func()
+}
+
+func (h *hookPC) SetReadBuffer(int) error {
+	if h.hook != nil {
+		h.hook()
+	}
+	return nil
+}
+
+// TestMigrateFailures: a socket quic-go cannot use (AddPath fails), and a
+// path that never validates (Probe fails at the context's end), leave the
+// session on its old path, the caller's socket open, and nothing behind.
+func TestMigrateFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, false)
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		before := p.cli.LocalAddr().String()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+
+		pc1, err := p.n.Listen("127.0.0.2:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc1.Close()
+		if err := p.cli.Migrate(ctx, rawFailPC{pc1}); !errors.Is(err, errNoSyscall) {
+			t.Fatalf("Migrate onto an unusable socket: %v", err)
+		}
+		p.cli.mu.Lock()
+		refs := len(p.cli.refs)
+		p.cli.mu.Unlock()
+		if refs != 1 {
+			t.Fatalf("%d transports kept after a failed AddPath, want the dial's only", refs)
+		}
+
+		pc2, err := p.n.Listen("127.0.0.3:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc2.Close()
+		dead := netsim.Config{Loss: 1}
+		p.n.SetLink(pc2, p.spc, dead)
+		p.n.SetLink(p.spc, pc2, dead)
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer pcancel()
+		if err := p.cli.Migrate(pctx, pc2); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Migrate onto a dead path: %v", err)
+		}
+		if got := p.cli.LocalAddr().String(); got != before {
+			t.Fatalf("client moved to %s after failed migrations (was %s)", got, before)
+		}
+		exchangeMsg(t, p.cli, p.srv, "still here")
+		exchangeMsg(t, p.srv, p.cli, "still here")
+		for _, pc := range []net.PacketConn{pc1, pc2} {
+			if err := pc.SetReadDeadline(time.Now().Add(time.Millisecond)); err != nil {
+				t.Fatalf("caller's socket %s closed by Migrate: %v", pc.LocalAddr(), err)
+			}
+			if _, _, err := pc.ReadFrom(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("caller's socket %s: %v", pc.LocalAddr(), err)
+			}
+		}
+	})
+}
+
+// TestMigrateEndsWithSession: Close during a Migrate ends the migration
+// (it does not wait for the path probe's context) with net.ErrClosed, and
+// a Migrate that Close overtakes leaves no transport running on the new
+// socket.
+func TestMigrateEndsWithSession(t *testing.T) {
+	t.Run("probing", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			srvCfg, cliCfg := configs(t, false)
+			p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+			defer p.close()
+			pc, err := p.n.Listen("127.0.0.2:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			dead := netsim.Config{Loss: 1}
+			p.n.SetLink(pc, p.spc, dead)
+			p.n.SetLink(p.spc, pc, dead)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			start := time.Now()
+			errc := make(chan error, 1)
+			go func() { errc <- p.cli.Migrate(ctx, pc) }()
+			time.Sleep(500 * time.Millisecond)
+			p.cli.Close()
+			err = <-errc
+			if d := time.Since(start); d > 500*time.Millisecond+2*DefaultCloseTimeout {
+				t.Fatalf("Migrate returned %v after its start, long after Close", d)
+			}
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("Migrate during Close: %v, want net.ErrClosed", err)
+			}
+		})
+	})
+	t.Run("overtaken", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			srvCfg, cliCfg := configs(t, false)
+			p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+			defer p.close()
+			raw, err := p.n.Listen("127.0.0.2:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			// Close runs while quic-go sets the new socket up, after
+			// Migrate's first check.
+			pc := &hookPC{PacketConn: raw}
+			pc.hook = func() { pc.hook = nil; p.cli.Close() }
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			start := time.Now()
+			if err := p.cli.Migrate(ctx, pc); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("Migrate overtaken by Close: %v, want net.ErrClosed", err)
+			}
+			if d := time.Since(start); d > 2*DefaultCloseTimeout {
+				t.Fatalf("Migrate took %v", d)
+			}
+			p.cli.mu.Lock()
+			refs := len(p.cli.refs)
+			p.cli.mu.Unlock()
+			if refs != 0 {
+				t.Fatalf("%d transports left to a closed Conn (never closed)", refs)
+			}
+		})
+	})
+}
