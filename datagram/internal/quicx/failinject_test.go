@@ -494,3 +494,138 @@ func TestMigrateEndsWithSession(t *testing.T) {
 		})
 	})
 }
+
+// TestPathShrankAfterWrite: a record Write accepted under a larger limit
+// than the path takes when it leaves (the path shrank in between) is
+// dropped and counted, and the next Write of that size fails naming the
+// new limit; smaller records go on.
+func TestPathShrankAfterWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, false)
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		real := p.cli.MaxWrite()
+		// The limit Write last saw, from a larger path.
+		p.cli.limit.Store(int64(real + 200))
+		big := message(1, real+100)
+		if n, err := p.cli.Write(big); err != nil || n != len(big) {
+			t.Fatalf("write under the old limit: %d, %v", n, err)
+		}
+		synctest.Wait()
+		st := p.cli.Stats()
+		if st.TooLarge != 1 || st.SendErrors != 0 {
+			t.Fatalf("stats after the dropped record: %+v", st)
+		}
+		if got := int(p.cli.limit.Load()); got != real {
+			t.Fatalf("limit %d after the drop, want %d", got, real)
+		}
+		var me *MessageTooLargeError
+		if _, err := p.cli.Write(big); !errors.As(err, &me) || me.Limit != real || me.Size != len(big) {
+			t.Fatalf("next write: %v, want a MessageTooLargeError naming %d", err, real)
+		}
+		exchangeMsg(t, p.cli, p.srv, "small")
+		if st := p.srv.Stats(); st.RecordsIn != 1 || st.Drops.Total() != 0 {
+			t.Fatalf("server stats %+v: the dropped record must not arrive", st)
+		}
+		p.cli.txMu.RLock()
+		pending := p.cli.tx.pending.Load()
+		p.cli.txMu.RUnlock()
+		if pending != 0 {
+			t.Fatalf("%d records still pending on the keys", pending)
+		}
+	})
+}
+
+// TestWriteWaitingForRoomEnds: a Write waiting for room in the send queue
+// returns when the session is lost (the peer reset the control stream),
+// with ErrConnectionLost wrapping the cause; a record that reaches the
+// queue after Close has closed it is refused (net.ErrClosed) and starts no
+// sender.
+func TestWriteWaitingForRoomEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, false)
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		// Nothing of the client reaches the server any more; the server's
+		// frames still reach the client.
+		p.n.SetLink(p.cpc, p.spc, netsim.Config{Loss: 1})
+		fillSendQueue(t, p.cli)
+		errc := make(chan error, 1)
+		go func() { _, err := p.cli.Write([]byte("waits")); errc <- err }()
+		synctest.Wait()
+		select {
+		case err := <-errc:
+			t.Fatalf("write did not wait: %v", err)
+		default:
+		}
+		p.srv.stream.CancelWrite(7)
+		err := <-errc
+		var se *quic.StreamError
+		if !errors.Is(err, ErrConnectionLost) || !errors.As(err, &se) || se.ErrorCode != 7 {
+			t.Fatalf("write when the session is lost: %v", err)
+		}
+		if _, err := p.cli.Write([]byte("after")); !errors.Is(err, ErrConnectionLost) {
+			t.Fatalf("write after the loss: %v", err)
+		}
+
+		p.cli.Close()
+		if err := p.cli.enqueue(&sendItem{}); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("enqueue after Close: %v", err)
+		}
+		p.cli.sq.mu.Lock()
+		busy, queued := p.cli.sq.busy, len(p.cli.sq.items)
+		p.cli.sq.mu.Unlock()
+		if busy || queued != 0 {
+			t.Fatalf("after Close: sender running %v, %d records queued", busy, queued)
+		}
+	})
+}
+
+// TestRekeyRetireWaitsForPeer: the previous epoch's receive keys stay
+// until the peer has been seen on the new epoch, then RekeyGrace more: a
+// record the peer sealed under the old epoch after our switch, arriving
+// after RekeyGrace has passed since the switch but before the peer's
+// confirmation, still opens.
+func TestRekeyRetireWaitsForPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, false)
+		const grace = 5 * time.Millisecond // well under cleanNet's 10 ms one-way delay
+		srvCfg.RekeyGrace, cliCfg.RekeyGrace = grace, grace
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		if err := p.cli.Rekey(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// The client sends under epoch 1 from now; its SWITCHED reaches the
+		// server in 10 ms, the server's answer comes back 10 ms later.
+		time.Sleep(grace - time.Millisecond)
+		if e := p.srv.Stats().Epoch; e != 0 {
+			t.Fatalf("server already on epoch %d", e)
+		}
+		if _, err := p.srv.Write([]byte("old epoch")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * grace) // the first retire timer fired: re-armed
+		p.cli.keyMu.RLock()
+		old := p.cli.rx[0]
+		p.cli.keyMu.RUnlock()
+		if old == nil || old.epoch != 0 {
+			t.Fatal("epoch-0 receive keys retired before the server was seen on epoch 1")
+		}
+		p.cli.SetReadDeadline(time.Now().Add(time.Second))
+		buf := make([]byte, 100)
+		if k, err := p.cli.Read(buf); err != nil || string(buf[:k]) != "old epoch" {
+			t.Fatalf("read %q, %v (stats %+v)", buf[:k], err, p.cli.Stats())
+		}
+		time.Sleep(100 * time.Millisecond)
+		p.cli.keyMu.RLock()
+		old = p.cli.rx[0]
+		p.cli.keyMu.RUnlock()
+		if old != nil {
+			t.Fatal("epoch-0 receive keys kept after the grace period")
+		}
+		if st := p.cli.Stats(); st.Epoch != 1 || st.StaleEpoch != 0 {
+			t.Fatalf("client stats %+v", st)
+		}
+	})
+}
