@@ -1,10 +1,13 @@
 package keyfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
 // Default file names of the C applications (digest 9.3).
@@ -125,4 +128,42 @@ func writeAtomic(path string, data []byte, perm os.FileMode) (err error) {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// ErrPermissions reports a secret key file that others than its owner may
+// read, write or execute (CheckPrivateMode).
+var ErrPermissions = errors.New("keyfile: secret key file permissions too open")
+
+// PermissionError is the error of CheckPrivateMode: the file's permission
+// bits give group or others some access. It matches ErrPermissions.
+type PermissionError struct {
+	Path string      // the file
+	Perm fs.FileMode // its permission bits
+}
+
+// Error says what is wrong and how to fix it.
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("permissions %04o are too open: only its owner may read a secret key file (chmod 600 %s)", e.Perm, e.Path)
+}
+
+// Unwrap returns ErrPermissions.
+func (e *PermissionError) Unwrap() error { return ErrPermissions }
+
+// CheckPrivateMode refuses a secret key file that anyone but its owner may
+// read or write, as ssh does: on systems with Unix permissions, any of the
+// bits 0o077 set gives a *PermissionError (which matches ErrPermissions).
+// On Windows and Plan 9 it checks nothing. An error of os.Stat is returned
+// as it is. WritePrivateFile writes files that pass (PrivateFileMode).
+func CheckPrivateMode(path string) error {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
+		return nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return &PermissionError{Path: path, Perm: perm}
+	}
+	return nil
 }
