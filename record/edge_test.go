@@ -581,3 +581,82 @@ func TestNamesAndAccessors(t *testing.T) {
 		t.Error("Clear must zero the stream's seed and leave copies alone")
 	}
 }
+
+// TestConcurrentOpenersAcceptOnce: goroutines released together to open
+// the same record, with Open and OpenBatch over one window, accept it
+// exactly once; every other copy is counted once as a duplicate (by the
+// pre-check, or by the final check-and-set when it lost the race after
+// decrypting), and a rejected copy leaves no plaintext in its buffer.
+func TestConcurrentOpenersAcceptOnce(t *testing.T) {
+	s, _, _ := datagramPair(t, false, ClientToServer, 0)
+	win, _ := window.NewSync(window.DefaultSize)
+	drops := new(window.Drops)
+	o := NewOpener(s.key, s.base, win, drops, DefaultTimeThreshold)
+	const records, goroutines, size = 16, 4, 16000
+	pt := pattern(size, 9)
+	for i := range records {
+		rec, _, _ := s.Seal(nil, nil, FlagEncryptedMessage, pt, 1000)
+		start := make(chan struct{})
+		var bufs [goroutines][]byte
+		var ok [goroutines]bool
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			bufs[g] = make([]byte, 0, size+64)
+			wg.Go(func() {
+				<-start
+				if g%2 == 0 {
+					_, _, err := o.Open(bufs[g], nil, rec, 1000)
+					ok[g] = err == nil
+				} else {
+					items := []OpenItem{{Dst: bufs[g], Pkt: rec}}
+					o.OpenBatch(items, 1000)
+					ok[g] = items[0].Err == nil
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		n := 0
+		for g := range goroutines {
+			full := bufs[g][:cap(bufs[g])]
+			if ok[g] {
+				n++
+				if !bytes.Equal(full[:size], pt) {
+					t.Fatalf("record %d: the winner's buffer lacks the plaintext", i)
+				}
+			} else if bytes.Count(full, []byte{0}) != len(full) {
+				t.Fatalf("record %d: goroutine %d's rejected copy left plaintext behind", i, g)
+			}
+		}
+		if n != 1 {
+			t.Fatalf("record %d accepted %d times", i, n)
+		}
+	}
+	want := window.DropCounts{Duplicate: records * (goroutines - 1)}
+	if d := drops.Snapshot(); d != want {
+		t.Fatalf("drops %+v, want %+v", d, want)
+	}
+}
+
+// TestClearAfterRekey: Clear also drops the receive cipher kept from before
+// a re-key, and the state refuses everything afterwards.
+func TestClearAfterRekey(t *testing.T) {
+	c, s := streamPair(t, true)
+	req, err := c.SealRatchetRequest(pattern(32, 1), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rekey(pattern(32, 1)); err != nil { // before the request arrives
+		t.Fatal(err)
+	}
+	if s.prevRx == nil {
+		t.Fatal("no previous receive cipher kept")
+	}
+	s.Clear()
+	if s.prevRx != nil || s.tx != nil || s.rx != nil {
+		t.Fatal("Clear left a cipher")
+	}
+	if _, _, err := s.Open(req, 1000); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Open after Clear: %v", err)
+	}
+}
