@@ -416,7 +416,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	var it sendItem
 	due, err := c.frameData(&it, (*bp)[:0], b)
 	if due {
-		c.wantRekey()
+		c.wantRekeyAsync()
 	}
 	if err != nil {
 		clear((*bp)[:cap(*bp)]) // whatever was framed of the plaintext
@@ -967,8 +967,10 @@ func (c *Conn) Close() error {
 	// What Write accepted leaves before the close record.
 	c.drainSends(time.Until(end))
 	if !peerClosed && !lost {
-		c.swmu.Lock()
+		// The deadline first: a ratchet message stuck on the stream (the
+		// path is dead) holds swmu until it fails.
 		c.stream.SetWriteDeadline(end)
+		c.swmu.Lock()
 		err := c.writeControlLocked(record.FlagErrorCondition, []byte{byte(record.CodeNone)})
 		c.stream.Close()
 		c.swmu.Unlock()

@@ -126,8 +126,10 @@
 //
 // # Goroutines
 //
-// A Conn runs two goroutines (the datagram drain and the stream reader)
-// and at most one sender waiting on quic-go for a Write with a deadline; a
+// A Conn runs two goroutines (the datagram drain and the stream reader),
+// at most one sender waiting on quic-go for a Write with a deadline, and,
+// briefly, the start of an automatic rekey (so that Write never waits for
+// the ratchet); a
 // Listener runs one accept loop and one goroutine per handshake in progress
 // (at most Config.MaxHandshakes). Close waits for all of them.
 package quicx

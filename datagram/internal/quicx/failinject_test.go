@@ -629,3 +629,144 @@ func TestRekeyRetireWaitsForPeer(t *testing.T) {
 		}
 	})
 }
+
+// TestAsymmetricRequestCrossings: while RatchetAsymmetric generates its
+// request (no lock held), the peer's request comes first: ours is dropped
+// unsent and the call returns once the peer's ratchet completed (one
+// ratchet, not two). A request whose write fails leaves the ratchet idle,
+// its decapsulation key dropped, and the session usable.
+func TestAsymmetricRequestCrossings(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srvCfg, cliCfg := configs(t, true)
+		g := newGateRand("crossing")
+		cliCfg.Rand = g
+		p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+		defer p.close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		idle := func(c *Conn) {
+			t.Helper()
+			c.rkMu.Lock()
+			state, pend := c.rk.state, c.rk.pend
+			c.rkMu.Unlock()
+			if state != rekeyIdle || pend != nil {
+				t.Fatalf("ratchet state %d, pending key kept %v", state, pend != nil)
+			}
+		}
+
+		g.arm(1)
+		cliErr := make(chan error, 1)
+		go func() { cliErr <- p.cli.RatchetAsymmetric(ctx) }()
+		<-g.entered // the client generates its request
+		if err := p.srv.RatchetAsymmetric(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for p.cli.Stats().AsymmetricRatchets == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		close(g.release)
+		if err := <-cliErr; err != nil {
+			t.Fatalf("client's ratchet overtaken by the server's: %v", err)
+		}
+		synctest.Wait()
+		for _, c := range []*Conn{p.cli, p.srv} {
+			if st := c.Stats(); st.AsymmetricRatchets != 1 || st.Epoch != 1 || st.ControlSent != 2 {
+				t.Fatalf("server %v: stats %+v, want one ratchet to epoch 1 and two messages sent", c.server, st)
+			}
+			idle(c)
+		}
+		exchangeMsg(t, p.cli, p.srv, "epoch 1")
+
+		time.Sleep(3 * DefaultRekeyGrace) // epoch 0's keys retire
+		g.arm(1)
+		go func() { cliErr <- p.cli.RatchetAsymmetric(ctx) }()
+		<-g.entered
+		p.cli.stream.SetWriteDeadline(time.Unix(1, 0)) // the request's write fails
+		close(g.release)
+		if err := <-cliErr; !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("ratchet whose request cannot be written: %v", err)
+		}
+		idle(p.cli)
+		if st := p.cli.Stats(); st.Epoch != 1 || st.ControlSent != 2 {
+			t.Fatalf("client stats after the failed request: %+v", st)
+		}
+		p.cli.stream.SetWriteDeadline(time.Time{})
+		if err := p.cli.Rekey(ctx); err != nil {
+			t.Fatalf("rekey after the failed request: %v", err)
+		}
+		exchangeMsg(t, p.cli, p.srv, "epoch 2")
+		exchangeMsg(t, p.srv, p.cli, "epoch 2")
+	})
+}
+
+// TestWriteDeadlineWhileRatchetBlocked: a Write that crosses the rekey
+// limit while the reader holds the ratchet (its answer to the peer's
+// asymmetric request is stuck on the stream: nothing leaves) still
+// returns at its deadline, the automatic rekey waiting in the background;
+// Close, which needs the stream, still returns within CloseTimeout.
+func TestWriteDeadlineWhileRatchetBlocked(t *testing.T) {
+	// Real time: the blocked calls wait on mutexes, which a synctest
+	// bubble does not count as durably blocked (its clock would stop).
+	const closeTimeout = 300 * time.Millisecond
+	srvCfg, cliCfg := configs(t, true)
+	srvCfg.CloseTimeout, cliCfg.CloseTimeout = closeTimeout, closeTimeout
+	p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+	defer p.close()
+	// Nothing of the server reaches the client any more.
+	p.n.SetLink(p.spc, p.cpc, netsim.Config{Loss: 1})
+	p.srv.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	for {
+		if _, err := p.srv.Write(make([]byte, 1000)); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	cliErr := make(chan error, 1)
+	go func() { cliErr <- p.cli.RatchetAsymmetric(ctx) }()
+	for p.srv.Stats().ControlReceived == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the server's answer blocks on the stream
+	if p.srv.rkMu.TryLock() {
+		p.srv.rkMu.Unlock()
+		t.Fatal("the server's reader does not hold the ratchet")
+	}
+	// The next record crosses the rekey limit.
+	p.srv.txMu.Lock()
+	p.srv.cfg.RekeyAfterRecords = int64(p.srv.tx.records.Load()) + 1
+	p.srv.txMu.Unlock()
+	p.srv.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() { _, err := p.srv.Write([]byte("due")); errc <- err }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write: %v, want its deadline", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("write blocked past its deadline (on the ratchet)")
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("write returned after %v, deadline 100ms", d)
+	}
+	start = time.Now()
+	closed := make(chan struct{})
+	go func() { p.srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * closeTimeout):
+		t.Fatal("Close blocked by the stuck ratchet answer")
+	}
+	if d := time.Since(start); d > 2*closeTimeout {
+		t.Fatalf("Close took %v, CloseTimeout %v", d, closeTimeout)
+	}
+	<-closed
+	if err := <-cliErr; err == nil {
+		t.Fatal("client's ratchet completed without the server's answer")
+	}
+}

@@ -311,6 +311,24 @@ func (c *Conn) writeMessageLocked(flag record.Flag, msg []byte) error {
 	return nil
 }
 
+// wantRekeyAsync runs wantRekey on a goroutine of its own: Write must not
+// wait for the ratchet, which the reader may hold while its answer to the
+// peer waits on the stream (a dead path), past Write's deadline. It runs
+// at most once or twice per epoch (the soft, then the hard limit).
+func (c *Conn) wantRekeyAsync() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1) // before Close sets closed: teardown waits for it
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		c.wantRekey()
+	}()
+}
+
 // wantRekey records that a limit of the transmit keys was reached and
 // starts a rekey as soon as it can.
 func (c *Conn) wantRekey() {
