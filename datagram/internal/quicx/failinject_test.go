@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -768,5 +769,85 @@ func TestWriteDeadlineWhileRatchetBlocked(t *testing.T) {
 	<-closed
 	if err := <-cliErr; err == nil {
 		t.Fatal("client's ratchet completed without the server's answer")
+	}
+}
+
+// logRecorder keeps the messages of the log records it handles.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *logRecorder) WithGroup(string) slog.Handler            { return r }
+func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, rec.Message)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *logRecorder) has(msg string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.msgs {
+		if m == msg {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCloseRacingPeerRekeyConnectionGone: as TestCloseRacingPeerRekey, but
+// the peer's QUIC connection ends instead of its stream (no FIN will come):
+// the reader, whose answer cannot be written during Close, stops waiting
+// for the FIN at the connection's end, without reporting a protocol
+// violation, and Close returns at once.
+func TestCloseRacingPeerRekeyConnectionGone(t *testing.T) {
+	// Real time: the reader is held on a mutex, which a synctest bubble
+	// does not count as durably blocked.
+	srvCfg, cliCfg := configs(t, false)
+	rec := &logRecorder{}
+	srvCfg.Logger = slog.New(rec)
+	p := newSimPair(t, cleanNet, srvCfg, cliCfg)
+	defer p.close()
+	p.srv.rkMu.Lock() // the server's reader stops at the request
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rekeyErr := make(chan error, 1)
+	go func() { rekeyErr <- p.cli.Rekey(ctx) }()
+	for p.srv.Stats().ControlReceived == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	p.cli.qc.CloseWithError(5, "gone")
+	<-p.srv.lost
+	closed := make(chan struct{})
+	go func() { p.srv.Close(); close(closed) }()
+	for !p.srv.closing.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	p.srv.rkMu.Unlock()
+	select {
+	case <-closed:
+	case <-time.After(time.Second):
+		t.Fatal("Close did not return after the reader went on")
+	}
+	if d := time.Since(start); d > DefaultCloseTimeout/2 {
+		t.Fatalf("Close returned %v after the reader went on", d)
+	}
+	if !rec.has("quicx: control message during close") || rec.has("quicx: session failed") {
+		t.Fatalf("server log %q: want the answer dropped during close, no session failure", rec.msgs)
+	}
+	p.srv.mu.Lock()
+	lostErr := p.srv.lostErr
+	p.srv.mu.Unlock()
+	var ae *quic.ApplicationError
+	if !errors.Is(lostErr, ErrConnectionLost) || !errors.As(lostErr, &ae) || ae.ErrorCode != 5 || !ae.Remote {
+		t.Fatalf("server's session ended with %v, want the peer's QUIC close", lostErr)
+	}
+	if err := <-rekeyErr; !errors.Is(err, ErrConnectionLost) {
+		t.Fatalf("client rekey: %v", err)
 	}
 }
