@@ -190,7 +190,7 @@ type Conn struct {
 	streamLast  uint64       // last control record accepted (reader only)
 	drops       window.Drops
 
-	rkMu sync.Mutex
+	rkMu ctxMutex // a Rekey or RatchetAsymmetric waiting for it honours its context
 	rk   ratchet
 	asm  assembly // the peer's asymmetric ratchet message (reader only)
 

@@ -755,6 +755,26 @@ func TestWriteDeadlineWhileRatchetBlocked(t *testing.T) {
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Fatalf("write returned after %v, deadline 100ms", d)
 	}
+	// Rekey and RatchetAsymmetric waiting for the ratchet lock honour
+	// their context.
+	for name, ratchet := range map[string]func(context.Context) error{"Rekey": p.srv.Rekey, "RatchetAsymmetric": p.srv.RatchetAsymmetric} {
+		rctx, rcancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		rerr := make(chan error, 1)
+		start := time.Now()
+		go func() { rerr <- ratchet(rctx) }()
+		select {
+		case err := <-rerr:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%s: %v, want its context's deadline", name, err)
+			}
+		case <-time.After(time.Second):
+			t.Fatalf("%s blocked past its context (on the ratchet lock)", name)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Fatalf("%s returned after %v, context 100ms", name, d)
+		}
+		rcancel()
+	}
 	start = time.Now()
 	closed := make(chan struct{})
 	go func() { p.srv.Close(); close(closed) }()

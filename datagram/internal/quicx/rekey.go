@@ -109,7 +109,9 @@ func (c *Conn) Rekey(ctx context.Context) error {
 		if err := c.writable(); err != nil {
 			return err
 		}
-		c.rkMu.Lock()
+		if err := c.rkMu.LockContext(ctx); err != nil {
+			return err
+		}
 		cur, err := c.txEpoch()
 		if err != nil {
 			c.rkMu.Unlock()
@@ -158,14 +160,18 @@ func (c *Conn) RatchetAsymmetric(ctx context.Context) error {
 	if c.cfg.asymReq == 0 || c.sess == nil || !c.sess.Duplex {
 		return ErrNoAsymmetricRatchet
 	}
-	c.rkMu.Lock()
+	if err := c.rkMu.LockContext(ctx); err != nil {
+		return err
+	}
 	done := c.rk.asymDone
 	c.rkMu.Unlock()
 	for {
 		if err := c.writable(); err != nil {
 			return err
 		}
-		c.rkMu.Lock()
+		if err := c.rkMu.LockContext(ctx); err != nil {
+			return err
+		}
 		if c.rk.asymDone > done {
 			c.rkMu.Unlock()
 			return nil
