@@ -27,9 +27,18 @@ func TestCtxMutex(t *testing.T) {
 		t.Fatalf("LockContext of an unlocked mutex, context ended: %v", err)
 	}
 	done := make(chan struct{})
-	go func() { m.Lock(); m.Unlock(); close(done) }()
+	held := false
+	go func() {
+		m.Lock()
+		held = true
+		m.Unlock()
+		close(done)
+	}()
 	m.Unlock()
 	<-done
+	if !held {
+		t.Fatal("Lock after Unlock did not run")
+	}
 	defer func() {
 		if recover() == nil {
 			t.Fatal("Unlock of an unlocked mutex did not panic")
