@@ -7,8 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"os"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -38,7 +36,7 @@ func loadPrivate(w io.Writer, flag, path string, now time.Time) (*keyfile.Privat
 		}
 		return nil, fmt.Errorf("--%s: %s", flag, keyFileError(path, "secret key (.qskey)", err))
 	}
-	if err := checkPrivateMode(path); err != nil {
+	if err := keyfile.CheckPrivateMode(path); err != nil {
 		k.Clear()
 		return nil, fmt.Errorf("--%s %s: %v", flag, path, err)
 	}
@@ -55,22 +53,6 @@ func loadPrivate(w io.Writer, flag, path string, now time.Time) (*keyfile.Privat
 		return nil, fmt.Errorf("--%s %s is damaged: its signing key does not belong to its verification key; generate a new key with 'qsmp keygen'", flag, path)
 	}
 	return k, nil
-}
-
-// checkPrivateMode refuses a secret key file that anyone but its owner may
-// read or write (as ssh does), on systems with Unix permissions.
-func checkPrivateMode(path string) error {
-	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
-		return nil
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("permissions %04o are too open: only its owner may read a secret key file (chmod 600 %s)", perm, path)
-	}
-	return nil
 }
 
 // loadPublic reads the public key file given with flag, and checks that it
