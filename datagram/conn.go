@@ -978,7 +978,11 @@ func (c *Conn) acceptLocked(r authRecord, now mono) {
 			responded = true
 		}
 		if from != c.peerAddr() {
-			c.onOtherAddressLocked(from, r.size, r.newHighest, now)
+			// A path response answers a challenge sent to the candidate
+			// or to another address: one from elsewhere is a copy raced
+			// ahead of the original, and must not take the candidacy
+			// (and its challenge) from the address that answers.
+			c.onOtherAddressLocked(from, r.size, r.newHighest && r.flag != flagPathResponse, now)
 		}
 	}
 	switch r.flag {

@@ -192,11 +192,16 @@ func (c *Conn) onPathResponseLocked(pt []byte, from netip.AddrPort) {
 // onCopyLocked handles a record the window refused as a duplicate, from
 // an address other than the peer's, while a candidate is pending: if the
 // copy is authentic, a path response is examined, and any other record
-// earns its address a challenge (see the package comment above). idx is
-// the key slot of the record's epoch bit.
+// earns its address a challenge (see the package comment above). From the
+// candidate's own address only a path response is examined: the original
+// answer to its challenge, overtaken by a copy from elsewhere. idx is the
+// key slot of the record's epoch bit.
 func (c *Conn) onCopyLocked(idx int, rec wire.Record, from netip.AddrPort, size int, now mono) {
 	p := c.cand
-	if p == nil || from == p.ap || from == c.peerAddr() {
+	if p == nil || from == c.peerAddr() {
+		return
+	}
+	if from == p.ap && (len(rec.Packet) == 0 || record.Flag(rec.Packet[0]) != flagPathResponse) {
 		return
 	}
 	c.keyMu.RLock()
@@ -215,7 +220,9 @@ func (c *Conn) onCopyLocked(idx int, rec wire.Record, from netip.AddrPort, size 
 	if err != nil {
 		return
 	}
-	c.st.copies.Add(1)
+	if from != p.ap {
+		c.st.copies.Add(1)
+	}
 	if h.Flag == flagPathResponse {
 		c.onPathResponseLocked(pt, from)
 		return
