@@ -519,13 +519,22 @@ func (c *Conn) handleAsymmetric(flag record.Flag, msg []byte) error {
 		secret, err := c.rk.pend.Finish(c.sess, payload)
 		if err != nil {
 			// The session ends: the decapsulation key goes now, not at
-			// Close.
+			// Close. The failure is recorded before the waiters wake, so
+			// that a RatchetAsymmetric woken here reports it instead of
+			// starting a new request on the dying session.
+			perr := fmt.Errorf("%w: %w", ErrProtocol, err)
+			c.mu.Lock()
+			if c.lostErr == nil {
+				c.lostErr = perr
+			}
+			c.stopped.Store(true)
+			c.mu.Unlock()
 			c.rk.pend.Clear()
 			c.rk.pend = nil
 			c.rk.state = rekeyIdle
 			c.rk.gen++
 			c.notifyLocked()
-			return fmt.Errorf("%w: %w", ErrProtocol, err)
+			return perr
 		}
 		defer clear(secret)
 		c.rk.pend.Clear()
