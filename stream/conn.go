@@ -430,9 +430,14 @@ func (c *Conn) AsymmetricRatchet() error {
 	return c.send(pkt)
 }
 
+// closeGrace is how long Close lets a Write in progress finish its record
+// before cutting it off.
+const closeGrace = time.Second
+
 // Close sends the encrypted close record (error code 0, digest 2.4) and
-// closes the connection. A Write blocked on a peer that does not read is
-// cut off (it fails and ends the connection) rather than block Close.
+// closes the connection. A Write in progress gets a second to finish its
+// record; one still blocked then (a peer that does not read) is cut off
+// (it fails and ends the connection) rather than block Close.
 func (c *Conn) Close() error {
 	if !c.ok() {
 		return errInvalidConn
@@ -450,8 +455,11 @@ func (c *Conn) Close() error {
 		if !c.wmu.TryLock() {
 			// A writer holds the lock: waiting for the ratchet (woken
 			// above), or in conn.Write, where a peer that stops reading
-			// would block it, and Close, forever.
-			c.conn.SetWriteDeadline(time.Unix(1, 0))
+			// would block it, and Close, forever. It gets closeGrace to
+			// finish its record (a peer that reads gets it whole, then
+			// the close); after that the write fails and ends the
+			// connection.
+			c.conn.SetWriteDeadline(time.Now().Add(closeGrace))
 			c.wmu.Lock()
 		}
 		c.smu.Lock()

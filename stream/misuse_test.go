@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"testing"
@@ -308,4 +310,31 @@ func TestPeerErrorUnwrap(t *testing.T) {
 	if !errors.Is(err, record.CodeKeyExpired) || !errors.Is(err, handshake.ErrPeer) {
 		t.Fatalf("peer close with key_expired: %v", err)
 	}
+}
+
+// TestCloseLetsWriteFinish: a Write still moving its record when Close
+// runs (the peer reads, only late) finishes it: the peer reads the whole
+// record, then the close (io.EOF), not a record cut short. Control:
+// TestCloseCutsBlockedWrite (a peer that never reads).
+func TestCloseLetsWriteFinish(t *testing.T) {
+	c, s := pipeSession(t, false)
+	msg := bytes.Repeat([]byte{0x5a}, 60000)
+	wrote := make(chan error, 1)
+	go func() { _, err := c.Write(msg); wrote <- err }()
+	time.Sleep(30 * time.Millisecond) // the Write waits for the peer
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	time.Sleep(30 * time.Millisecond) // Close waits for the Write
+	buf := make([]byte, 70000)
+	n, err := s.Read(buf)
+	if err != nil || !bytes.Equal(buf[:n], msg) {
+		t.Fatalf("peer read %d bytes, %v; want the whole record", n, err)
+	}
+	if _, err := s.Read(buf); err != io.EOF {
+		t.Fatalf("after the record: %v, want io.EOF (the close)", err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("the Write in progress failed: %v", err)
+	}
+	<-closed
 }
