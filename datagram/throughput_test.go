@@ -76,8 +76,8 @@ func (g goodput) fraction() float64 {
 // baselines of the goodput benchmark measured in this run (MB/s; rawCPU
 // in ns of process CPU per datagram).
 var baselines struct {
-	mu                        sync.Mutex
-	raw, opn, one, sl, rawCPU float64 // opn: OpenBatch; one: Open per record; sl: SealDeferred
+	mu                              sync.Mutex
+	raw, opn, one, sl, rawCPU, bare float64 // opn: OpenBatch; one: Open per record; sl: SealDeferred; bare: bareGoodput
 }
 
 // BenchmarkGoodput measures the goodput of 1400-byte records over loopback
@@ -93,6 +93,13 @@ var baselines struct {
 //     reference;
 //   - seal-batch: record.Sealer.Defer and SealDeferred over 16 records at
 //     a time, as the sender's socket goroutine seals them, on one core;
+//   - bare: the same records with no carrier at all: one goroutine seals
+//     them 16 at a time (as seal-batch) and sends them 64 at a time (as
+//     raw), one receives them (as raw) and opens them 16 at a time (as
+//     open-batch), copying each plaintext out as Read would. No sessions,
+//     flow control, acknowledgements or statistics; what the receiver
+//     does not keep up with is lost. No carrier on this machine can beat
+//     it: it is the cryptography and the socket I/O alone;
 //   - qsmp: one Conn writing (Dial) and one reading (Listen, as many
 //     SO_REUSEPORT sockets as GOMAXPROCS), QSMS;
 //   - qsmp-flows: 4 x GOMAXPROCS such sessions at once, writing n records
@@ -102,9 +109,10 @@ var baselines struct {
 // Each reports goodput-MB/s (delivered payload over the time from the
 // first send to the last delivery) and, for raw and qsmp, the fraction of
 // records delivered (delivered, at 0 % loss: what the receiver did not
-// keep up with). qsmp also reports its ratio to the lower of raw and
-// open-batch (x-baseline) and of raw and open (x-one-by-one), measuring
-// the baselines first if their sub-benchmarks did not run.
+// keep up with). bare and qsmp also report their ratio to the lower of raw
+// and open-batch (x-baseline); qsmp its ratio to raw and open
+// (x-one-by-one) and to bare (x-bare), measuring the baselines first if
+// their sub-benchmarks did not run.
 //
 // raw and qsmp also report the process's CPU time per record delivered (cpu-ns/rec,
 // sender and receiver together), and qsmp the budget it implies: sealing
@@ -145,6 +153,18 @@ func BenchmarkGoodput(b *testing.B) {
 		baselines.sl = mbps
 		baselines.mu.Unlock()
 	})
+	b.Run("bare", func(b *testing.B) {
+		g := bareGoodput(b, b.N)
+		report(b, g)
+		b.ReportMetric(g.cpuPerRecord(), "cpu-ns/rec")
+		baselines.mu.Lock()
+		raw, opn := baselines.raw, baselines.opn
+		baselines.bare = g.mbps()
+		baselines.mu.Unlock()
+		if raw > 0 && opn > 0 {
+			b.ReportMetric(g.mbps()/min(raw, opn), "x-baseline")
+		}
+	})
 	b.Run("qsmp-flows", func(b *testing.B) {
 		flows := 4 * runtime.GOMAXPROCS(0)
 		g, socks := qsmpGoodputFlows(b, b.N, flows, false)
@@ -155,7 +175,7 @@ func BenchmarkGoodput(b *testing.B) {
 		g := qsmpGoodput(b, b.N, false)
 		report(b, g)
 		baselines.mu.Lock()
-		raw, opn, one, sl, rawCPU := baselines.raw, baselines.opn, baselines.one, baselines.sl, baselines.rawCPU
+		raw, opn, one, sl, rawCPU, bare := baselines.raw, baselines.opn, baselines.one, baselines.sl, baselines.rawCPU, baselines.bare
 		baselines.mu.Unlock()
 		if raw == 0 {
 			r := rawGoodput(b, 200000)
@@ -170,12 +190,16 @@ func BenchmarkGoodput(b *testing.B) {
 		if sl == 0 {
 			sl = sealRate(b, 100000)
 		}
+		if bare == 0 {
+			bare = bareGoodput(b, 300000).mbps()
+		}
 		low := min(raw, opn)
 		b.ReportMetric(g.mbps()/low, "x-baseline")
+		b.ReportMetric(g.mbps()/bare, "x-bare")
 		b.ReportMetric(g.mbps()/min(raw, one), "x-one-by-one")
 		b.ReportMetric(g.cores(), "cores")
-		b.Logf("qsmp %.1f MB/s (%.3f delivered), raw UDP %.1f MB/s, open %.1f MB/s (batched as the receiver opens; %.1f one by one): %.2fx the lower (%.2fx with one-by-one open)",
-			g.mbps(), g.fraction(), raw, opn, one, g.mbps()/low, g.mbps()/min(raw, one))
+		b.Logf("qsmp %.1f MB/s (%.3f delivered), raw UDP %.1f MB/s, open %.1f MB/s (batched as the receiver opens; %.1f one by one): %.2fx the lower (%.2fx with one-by-one open); bare pipeline (no carrier) %.1f MB/s = %.2fx the lower, qsmp at %.2fx of it",
+			g.mbps(), g.fraction(), raw, opn, one, g.mbps()/low, g.mbps()/min(raw, one), bare, bare/low, g.mbps()/bare)
 		if bd, ok := goodputBudget(g, sl, opn, rawCPU, runtime.GOMAXPROCS(0)); ok && b.N >= 10000 {
 			b.ReportMetric(g.cpuPerRecord(), "cpu-ns/rec")
 			b.ReportMetric(bd.ceiling, "ceiling-MB/s")
@@ -481,4 +505,116 @@ func qsmpGoodputFlows(tb testing.TB, n, flows int, duplex bool) (goodput, int) {
 		goodputDebug(clients[0], servers[0], l)
 	}
 	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load()), cpu: cpu}, len(used)
+}
+
+// bareGoodput is the goodput of 1400-byte QSMS datagram-profile records
+// with no carrier: one goroutine seals them (Sealer.Defer, SealDeferred
+// over 16) into datagrams with an envelope and sends 64 at a time, one
+// reads them (ReadBatchView, as the socket reader does), opens them
+// (OpenBatch over 16, the window checked) and copies each plaintext into
+// one buffer, as a Read would. The sender never waits for the receiver:
+// what it cannot keep up with is lost, and counted out of the goodput.
+func bareGoodput(tb testing.TB, n int) goodput {
+	src, dst, _, to := loopbackPair(tb)
+	defer src.Close()
+	secret := make([]byte, record.DatagramSecretSize)
+	rand.Read(secret)
+	sealKey, sealBase, err := record.DatagramKeys(false, secret, record.ClientToServer, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	openKey, openBase, err := record.DatagramKeys(false, secret, record.ClientToServer, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var ctr atomic.Uint64
+	s := record.NewSealer(sealKey, sealBase, &ctr)
+	win, _ := window.NewSync(window.DefaultSize)
+	o := record.NewOpener(openKey, openBase, win, nil, record.DefaultTimeThreshold)
+	env := make([]byte, envelopeSize)
+	var delivered, failed, lastNano atomic.Int64
+	var wg sync.WaitGroup
+	var cpu0 time.Duration
+	if processCPU != nil {
+		cpu0 = processCPU()
+	}
+	start := time.Now()
+	wg.Go(func() {
+		const stride = goodputPayload + 1
+		msgs := make([]batchio.Message, batchSize)
+		arena := make([]byte, len(msgs)*stride)
+		outs := make([][]byte, maxPendingRecords)
+		for i := range outs {
+			outs[i] = make([]byte, 0, goodputPayload)
+		}
+		items := make([]record.OpenItem, maxPendingRecords)
+		user := make([]byte, 2*goodputSize)
+		for {
+			for i := range msgs {
+				msgs[i].Buf = arena[i*stride : (i+1)*stride : (i+1)*stride]
+			}
+			k, err := dst.ReadBatchView(msgs)
+			if err != nil {
+				return
+			}
+			now := record.UnixTime(time.Now())
+			for i := 0; i < k; i += len(items) {
+				g := items[:min(len(items), k-i)]
+				for j := range g {
+					m := msgs[i+j].Buf[:msgs[i+j].N]
+					g[j] = record.OpenItem{Dst: outs[j][:0], Prefix: m[:envelopeSize], Pkt: m[envelopeSize:]}
+				}
+				o.OpenBatch(g, now)
+				for j := range g {
+					if g[j].Err != nil {
+						failed.Add(1)
+					} else if copy(user, g[j].Out) == goodputSize {
+						delivered.Add(1)
+					}
+				}
+			}
+			lastNano.Store(int64(time.Since(start)))
+		}
+	})
+	out := make([]batchio.Message, batchSize)
+	for i := range out {
+		out[i] = batchio.Message{Buf: make([]byte, 0, goodputPayload+64), Addr: to}
+	}
+	var bufs [maxSealRun][]byte
+	var ds [maxSealRun]*record.Deferred
+	for i := range ds {
+		ds[i] = new(record.Deferred)
+	}
+	msg := make([]byte, goodputSize)
+	for sent := 0; sent < n; {
+		k := min(n-sent, len(out))
+		now := record.UnixTime(time.Now())
+		for i := 0; i < k; i += maxSealRun {
+			r := min(maxSealRun, k-i)
+			for j := range r {
+				b, _, err := s.Defer(ds[j], append(out[i+j].Buf[:0], env...), env, record.FlagEncryptedMessage, msg, now)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				out[i+j].Buf, bufs[j] = b, b
+			}
+			s.SealDeferred(bufs[:r], ds[:r])
+		}
+		w, err := src.WriteBatch(out[:k])
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			tb.Fatal(err)
+		}
+		sent += w
+	}
+	waitDelivered(&delivered, &lastNano, int64(n), start)
+	var cpu time.Duration
+	if processCPU != nil {
+		cpu = processCPU() - cpu0
+	}
+	dst.Close()
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		tb.Fatalf("bare pipeline: %d records failed to open", f)
+	}
+	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load()), cpu: cpu}
 }
