@@ -145,6 +145,20 @@ type Session struct {
 	Local *Identity
 }
 
+// Clear zeroes the session's secrets: the stream-profile ciphers and
+// ratchet seed (Stream) and DatagramSecret. The long-term signing key in
+// Local is not touched: it belongs to the caller's identity. A carrier
+// calls Clear when it drops a session, including an established one it
+// cannot use (a failed final write); the session is unusable afterwards.
+// Clear on a nil *Session does nothing.
+func (s *Session) Clear() {
+	if s == nil {
+		return
+	}
+	s.Stream.Clear()
+	clear(s.DatagramSecret)
+}
+
 // Machine is one side of a handshake.
 type Machine interface {
 	// Start returns the first packet of an initiator; responders return nil.

@@ -224,10 +224,13 @@ func (c *QSMDClient) handleExchangeResponse(pkt []byte) ([]byte, error) {
 	keys := record.DeriveQSMD(c.seca, secb, sch4)
 	tx, err := rcs.New(keys.C2SKey, keys.C2SNonce)
 	if err != nil {
+		keys.Clear()
 		return nil, fail(stage, record.CodeEstablishFailure, err, now)
 	}
 	rx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
 	if err != nil {
+		keys.Clear()
+		tx.Clear()
 		return nil, fail(stage, record.CodeEstablishFailure, err, now)
 	}
 	h := header(record.FlagEstablishRequest, qsmdEstablishSize, 2, now)
@@ -507,10 +510,13 @@ func (s *QSMDServer) handleExchangeRequest(pkt []byte) ([]byte, error) {
 	keys := record.DeriveQSMD(seca, secb, sch4)
 	rx, err := rcs.New(keys.C2SKey, keys.C2SNonce)
 	if err != nil {
+		keys.Clear()
 		return nil, fail(stage, record.CodeExchangeFailure, err, now)
 	}
 	tx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
 	if err != nil {
+		keys.Clear()
+		rx.Clear()
 		return nil, fail(stage, record.CodeExchangeFailure, err, now)
 	}
 	s.sch4, s.keys, s.tx, s.rx = sch4, keys, tx, rx

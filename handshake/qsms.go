@@ -148,10 +148,13 @@ func (c *QSMSClient) handleConnectResponse(pkt []byte) ([]byte, error) {
 	keys := record.DeriveQSMS(ss, sch3)
 	tx, err := rcs.New(keys.C2SKey, keys.C2SNonce)
 	if err != nil {
+		keys.Clear()
 		return nil, fail(stage, record.CodeExchangeFailure, err, now)
 	}
 	rx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
 	if err != nil {
+		keys.Clear()
+		tx.Clear()
 		return nil, fail(stage, record.CodeExchangeFailure, err, now)
 	}
 	c.sch3, c.keys, c.tx, c.rx = sch3, keys, tx, rx
@@ -377,6 +380,7 @@ func (s *QSMSServer) handleExchangeRequest(pkt []byte) ([]byte, error) {
 	}
 	tx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
 	if err != nil {
+		rx.Clear()
 		return nil, fail(stage, record.CodeExchangeFailure, err, now)
 	}
 	h := header(record.FlagExchangeResponse, qsmsExchangeResponseSize, 1, now)
