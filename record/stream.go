@@ -275,6 +275,7 @@ func (s *Stream) Rekey(secret []byte) error {
 	}
 	s2c, err := rcs.New(k.S2CKey, k.S2CNonce)
 	if err != nil {
+		c2s.Clear()
 		return err
 	}
 	s.tx.Clear()
