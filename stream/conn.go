@@ -473,7 +473,7 @@ func (c *Conn) Close() error {
 			c.pending.Clear()
 			c.pending = nil
 		}
-		c.sess.Stream.Clear()
+		c.sess.Clear() // the ciphers, the ratchet seed and the (unused) datagram secret
 		c.smu.Unlock()
 		c.wmu.Unlock()
 		err = c.conn.Close()

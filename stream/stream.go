@@ -223,8 +223,16 @@ func recordSize(hdr []byte, limit func(record.Flag) int) (int, error) {
 }
 
 // runHandshake drives m over conn until it is established.
-func runHandshake(ctx context.Context, conn net.Conn, m handshake.Machine, timeout time.Duration) error {
+func runHandshake(ctx context.Context, conn net.Conn, m handshake.Machine, timeout time.Duration) (err error) {
 	defer m.Abort() // a handshake that does not complete leaves no secret behind (no-op once Done)
+	defer func() {
+		if err != nil {
+			// Established, but its last message or the deadline reset
+			// failed: the caller drops the session, so zero it (nil
+			// before Done).
+			m.Session().Clear()
+		}
+	}()
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
 	}
