@@ -187,6 +187,10 @@ func runHandshake(st *quic.Stream, cfg *config, server bool) (*handshake.Session
 		}
 		if out != nil {
 			if _, err := st.Write(out); err != nil {
+				// The final message may be the one that failed: the
+				// established session is dropped, so zero it (nil
+				// before Done).
+				m.Session().Clear()
 				return nil, err
 			}
 		}
