@@ -34,16 +34,32 @@ func readLimited(path string, limit int) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-	if err != nil {
-		clear(b)
-		return nil, err
-	}
-	if len(b) > limit {
-		clear(b)
+	b, err := readAtMost(f, limit)
+	if errors.Is(err, errTooLong) {
 		return nil, fmt.Errorf("%w: %s is larger than any key file (%d bytes)", ErrMalformed, path, limit)
 	}
-	return b, nil
+	return b, err
+}
+
+// errTooLong reports input longer than readAtMost's limit.
+var errTooLong = errors.New("keyfile: input too long")
+
+// readAtMost reads all of r, at most limit bytes, into one buffer of
+// limit+1 bytes. Unlike io.ReadAll, which reads into growing chunks and
+// copies them into its result, it leaves no partial copy of what it read
+// (a private key) in memory that the caller cannot zero; on failure it
+// zeroes what it read.
+func readAtMost(r io.Reader, limit int) ([]byte, error) {
+	b := make([]byte, limit+1)
+	n, err := io.ReadFull(r, b)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF: // the whole input, within the limit
+		return b[:n], nil
+	case err == nil:
+		err = errTooLong
+	}
+	clear(b)
+	return nil, err
 }
 
 // ReadPublicFile reads and parses a .qpkey file.
