@@ -121,8 +121,19 @@ func (hs *hsState) release() {
 // finds the handshake gone. The Conn's lock is held.
 func (hs *hsState) abandonLocked() {
 	if !hs.busy {
-		hs.m.Abort()
+		hs.discard()
 	}
+}
+
+// discard zeroes what the machine of a handshake given up holds: Abort
+// for one that has not completed, and the session of one that completed
+// while a goroutine ran its last step (Abort does nothing after Done, and
+// establishLocked, which zeroes the session's stream state and datagram
+// secret otherwise, never runs for it). For a session established
+// normally the second part finds nothing left to zero.
+func (hs *hsState) discard() {
+	hs.m.Abort()
+	hs.m.Session().Clear()
 }
 
 // expectLen returns the packet length the machine expects next.
@@ -172,7 +183,7 @@ func (c *Conn) clientHandshake(ctx context.Context) error {
 			if c.hs == hs {
 				c.afterHandleLocked(hs, out, err)
 			} else {
-				hs.m.Abort() // given up while this goroutine held it
+				hs.discard() // given up while this goroutine held it
 			}
 			c.mu.Unlock()
 		case err := <-hs.result:
@@ -563,12 +574,12 @@ func (c *Conn) runJob(j job) {
 		if c.hs == hs {
 			c.failHandshakeLocked(ErrHandshakeTimeout)
 		}
-		hs.m.Abort() // this worker holds it, and it is given up
+		hs.discard() // this worker holds it, and it is given up
 		c.mu.Unlock()
 		return
 	}
 	if gone {
-		hs.m.Abort() // given up while queued for this worker, which holds it
+		hs.discard() // given up while queued for this worker, which holds it
 		return
 	}
 	if j.connect {
@@ -581,7 +592,7 @@ func (c *Conn) runJob(j job) {
 	if c.hs == hs {
 		accept = c.afterHandleLocked(hs, out, err)
 	} else {
-		hs.m.Abort() // given up while this worker held it
+		hs.discard() // given up while this worker held it
 	}
 	c.mu.Unlock()
 	if accept {
