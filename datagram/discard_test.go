@@ -1,6 +1,7 @@
 package datagram
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -77,5 +78,25 @@ func TestCompletedGivenUpHandshakeZeroed(t *testing.T) {
 	}
 	if rs := st.RatchetState(); len(rs.RTCS) == 0 || rs.RTCS[0] != 0 || rs.Secret[0] != 0 {
 		t.Fatal("the dropped session's ratchet state survived")
+	}
+}
+
+// TestListenerCloseClearsCookieSecrets: closing a listener zeroes its
+// cookie secrets: no handshake can be answered any more.
+func TestListenerCloseClearsCookieSecrets(t *testing.T) {
+	srv, _ := pairConfigs(t, false)
+	l, err := Listen("udp4", "127.0.0.1:0", srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddrPort("192.0.2.1:4000")
+	now := time.Now()
+	c := l.ep.jar.Make(addr, 7, now)
+	if !l.ep.jar.Check(c[:], addr, 7, now) {
+		t.Fatal("the listener's jar refuses its own cookie")
+	}
+	l.Close()
+	if l.ep.jar.Check(c[:], addr, 7, now) {
+		t.Fatal("the cookie secrets survived the listener's Close")
 	}
 }

@@ -491,6 +491,9 @@ func (ep *endpoint) close() {
 		s.tx.shut()
 	}
 	<-ep.readDone
+	if ep.jar != nil {
+		ep.jar.Clear() // the receive goroutine, its only user, has ended
+	}
 }
 
 // job is one handshake step for a worker.

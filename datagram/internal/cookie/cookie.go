@@ -72,6 +72,7 @@ type Jar struct {
 	prev    secret
 	hasPrev bool
 	randErr uint64
+	cleared bool // Clear ran: no secret is left
 }
 
 // NewJar returns a Jar whose secrets come from rand (crypto/rand.Reader in
@@ -176,6 +177,10 @@ func compute(m *keccak.KMAC, addr netip.AddrPort, clientID uint64, slot int64) [
 // same cookie.
 func (j *Jar) Make(addr netip.AddrPort, clientID uint64, now time.Time) [Size]byte {
 	j.mu.Lock()
+	if j.cleared {
+		j.mu.Unlock()
+		return [Size]byte{}
+	}
 	j.advance(now)
 	m, slot := j.cur.mac, j.slot
 	j.mu.Unlock()
@@ -190,6 +195,10 @@ func (j *Jar) Check(cookie []byte, addr netip.AddrPort, clientID uint64, now tim
 		return false
 	}
 	j.mu.Lock()
+	if j.cleared {
+		j.mu.Unlock()
+		return false
+	}
 	j.advance(now)
 	cur, prev, hasPrev, slot := j.cur.mac, j.prev.mac, j.hasPrev, j.slot
 	j.mu.Unlock()
@@ -200,4 +209,15 @@ func (j *Jar) Check(cookie []byte, addr netip.AddrPort, clientID uint64, now tim
 		ok |= subtle.ConstantTimeCompare(old[:], cookie)
 	}
 	return ok == 1
+}
+
+// Clear zeroes the jar's secrets, for a server that stops taking
+// handshakes. Afterwards Check reports false and Make returns an all-zero
+// cookie (which no Check accepts).
+func (j *Jar) Clear() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.cur.clear()
+	j.prev.clear()
+	j.hasPrev, j.cleared = false, true
 }
