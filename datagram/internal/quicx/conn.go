@@ -897,6 +897,7 @@ func (c *Conn) awaitFin() {
 // handleControl acts on one control message from the peer.
 func (c *Conn) handleControl(ctl control) error {
 	if c.asm.busy() && ctl.flag != c.asm.flag {
+		clear(ctl.token) // a rekey request's, handleRekey's to zero otherwise
 		return fmt.Errorf("%w: %v inside a ratchet message", ErrProtocol, ctl.flag)
 	}
 	switch ctl.flag {
