@@ -732,11 +732,16 @@ func TestWriteDeadlineWhileRatchetBlocked(t *testing.T) {
 	cliErr := make(chan error, 1)
 	go func() { cliErr <- p.cli.RatchetAsymmetric(ctx) }()
 	waitUntil(t, "the server receives the control message", func() bool { return p.srv.Stats().ControlReceived != 0 })
-	time.Sleep(50 * time.Millisecond) // the server's answer blocks on the stream
-	if p.srv.rkMu.TryLock() {
-		p.srv.rkMu.Unlock()
-		t.Fatal("the server's reader does not hold the ratchet")
-	}
+	// The server's answer blocks on the stream, its reader holding the
+	// ratchet (polled: a loaded machine under -race may take longer than
+	// any fixed pause to get there).
+	waitUntil(t, "the server's reader holds the ratchet", func() bool {
+		if p.srv.rkMu.TryLock() {
+			p.srv.rkMu.Unlock()
+			return false
+		}
+		return true
+	})
 	// The next record crosses the rekey limit.
 	p.srv.txMu.Lock()
 	p.srv.cfg.RekeyAfterRecords = int64(p.srv.tx.records.Load()) + 1
