@@ -142,7 +142,8 @@ func Server(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error) {
 }
 
 // Session returns the handshake's result (nil for a Conn this package did
-// not make).
+// not make). Close zeroes its secrets (Session.Clear): the stream state and
+// the datagram secret; what a caller needs from them it copies before.
 func (c *Conn) Session() *handshake.Session {
 	if c == nil {
 		return nil
