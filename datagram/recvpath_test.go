@@ -30,13 +30,7 @@ const receivePathRecords = 1 << 15
 // At most receivePathRecords records are sealed, whatever b.N.
 func BenchmarkReceivePath(b *testing.B) {
 	n := min(b.N, receivePathRecords)
-	srv, cli := pairConfigs(b, false)
-	srv.MaxPayload, cli.MaxPayload = goodputPayload, goodputPayload
-	srv.PrefixRate = -1
-	l, err := Listen("udp4", "127.0.0.1:0", srv)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l, cli := goodputListener(b, false)
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -53,7 +47,8 @@ func BenchmarkReceivePath(b *testing.B) {
 	recs := make([]batchio.Message, n)
 	for i := range recs {
 		buf := append(make([]byte, 0, goodputPayload+64), prefix[:]...)
-		if buf, _, err = k.tx.sealer.Seal(buf, prefix[:], flagData, msg, now); err != nil {
+		buf, _, err := k.tx.sealer.Seal(buf, prefix[:], flagData, msg, now)
+		if err != nil {
 			b.Fatal(err)
 		}
 		recs[i] = batchio.Message{Buf: buf, Addr: to}
@@ -61,26 +56,10 @@ func BenchmarkReceivePath(b *testing.B) {
 
 	var delivered, lastNano atomic.Int64
 	var readers sync.WaitGroup
-	var cpu0 time.Duration
-	if processCPU != nil {
-		cpu0 = processCPU()
-	}
+	cpu0 := cpuNow()
 	b.ResetTimer()
 	start := time.Now()
-	readers.Go(func() {
-		buf := make([]byte, 2*goodputSize)
-		for {
-			k, err := s.Read(buf)
-			if err != nil {
-				return
-			}
-			if k == goodputSize {
-				if d := delivered.Add(1); d%16 == 0 || d == int64(n) {
-					lastNano.Store(int64(time.Since(start)))
-				}
-			}
-		}
-	})
+	readers.Go(func() { countReads(s, int64(n), start, &delivered, &lastNano) })
 	bc := c.sock().bc
 	for sent := 0; sent < n; {
 		w, err := bc.WriteBatch(recs[sent:min(n, sent+batchSize)])
@@ -93,10 +72,7 @@ func BenchmarkReceivePath(b *testing.B) {
 		}
 	}
 	waitDelivered(&delivered, &lastNano, int64(n), start)
-	var cpu time.Duration
-	if processCPU != nil {
-		cpu = processCPU() - cpu0
-	}
+	cpu := cpuNow() - cpu0
 	b.StopTimer()
 	s.SetReadDeadline(time.Now())
 	readers.Wait()

@@ -241,10 +241,7 @@ func rawGoodput(tb testing.TB, n int) goodput {
 	defer src.Close()
 	var delivered, lastNano atomic.Int64
 	var wg sync.WaitGroup
-	var cpu0 time.Duration
-	if processCPU != nil {
-		cpu0 = processCPU()
-	}
+	cpu0 := cpuNow()
 	start := time.Now()
 	wg.Go(func() {
 		msgs := make([]batchio.Message, batchSize)
@@ -277,10 +274,7 @@ func rawGoodput(tb testing.TB, n int) goodput {
 		sent += w
 	}
 	waitDelivered(&delivered, &lastNano, int64(n), start)
-	var cpu time.Duration
-	if processCPU != nil {
-		cpu = processCPU() - cpu0
-	}
+	cpu := cpuNow() - cpu0
 	dst.Close()
 	wg.Wait()
 	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load()), cpu: cpu}
@@ -431,13 +425,7 @@ func qsmpGoodput(tb testing.TB, n int, duplex bool) goodput {
 // accepted Conns' Reads return. It also returns how many of the
 // listener's sockets carried sessions.
 func qsmpGoodputFlows(tb testing.TB, n, flows int, duplex bool) (goodput, int) {
-	srv, cli := pairConfigs(tb, duplex)
-	srv.MaxPayload, cli.MaxPayload = goodputPayload, goodputPayload
-	srv.PrefixRate = -1
-	l, err := Listen("udp4", "127.0.0.1:0", srv)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	l, cli := goodputListener(tb, duplex)
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -454,29 +442,10 @@ func qsmpGoodputFlows(tb testing.TB, n, flows int, duplex bool) (goodput, int) {
 	}
 	var delivered, lastNano atomic.Int64
 	var readers, writers sync.WaitGroup
-	var cpu0 time.Duration
-	if processCPU != nil {
-		cpu0 = processCPU()
-	}
+	cpu0 := cpuNow()
 	start := time.Now()
 	for _, s := range servers {
-		readers.Go(func() {
-			buf := make([]byte, 2*goodputSize)
-			for {
-				k, err := s.Read(buf)
-				if err != nil {
-					return
-				}
-				if k == goodputSize {
-					// A clock read per 16 records, as the raw
-					// receiver reads it per batch (the last
-					// delivery is off by at most 15 records).
-					if d := delivered.Add(1); d%16 == 0 || d == int64(n) {
-						lastNano.Store(int64(time.Since(start)))
-					}
-				}
-			}
-		})
+		readers.Go(func() { countReads(s, int64(n), start, &delivered, &lastNano) })
 	}
 	for i, c := range clients {
 		writers.Go(func() {
@@ -491,12 +460,9 @@ func qsmpGoodputFlows(tb testing.TB, n, flows int, duplex bool) (goodput, int) {
 	}
 	writers.Wait()
 	waitDelivered(&delivered, &lastNano, int64(n), start)
-	var cpu time.Duration
-	if processCPU != nil {
-		// Up to the wait's last poll: a little idle time after the
-		// last delivery is counted in the elapsed time's stead.
-		cpu = processCPU() - cpu0
-	}
+	// Up to the wait's last poll: a little idle time after the last
+	// delivery is counted in the elapsed time's stead.
+	cpu := cpuNow() - cpu0
 	for _, s := range servers {
 		s.SetReadDeadline(time.Now())
 	}
@@ -534,10 +500,7 @@ func bareGoodput(tb testing.TB, n int) goodput {
 	env := make([]byte, envelopeSize)
 	var delivered, failed, lastNano atomic.Int64
 	var wg sync.WaitGroup
-	var cpu0 time.Duration
-	if processCPU != nil {
-		cpu0 = processCPU()
-	}
+	cpu0 := cpuNow()
 	start := time.Now()
 	wg.Go(func() {
 		const stride = goodputPayload + 1
@@ -607,14 +570,54 @@ func bareGoodput(tb testing.TB, n int) goodput {
 		sent += w
 	}
 	waitDelivered(&delivered, &lastNano, int64(n), start)
-	var cpu time.Duration
-	if processCPU != nil {
-		cpu = processCPU() - cpu0
-	}
+	cpu := cpuNow() - cpu0
 	dst.Close()
 	wg.Wait()
 	if f := failed.Load(); f > 0 {
 		tb.Fatalf("bare pipeline: %d records failed to open", f)
 	}
 	return goodput{sent: int64(n), delivered: delivered.Load(), elapsed: time.Duration(lastNano.Load()), cpu: cpu}
+}
+
+// goodputListener listens on loopback UDP as the goodput benchmarks do
+// (QSMS, or QSMD with duplex; records of goodputSize in one datagram; no
+// handshake rate limit) and returns the listener and the clients' Config.
+func goodputListener(tb testing.TB, duplex bool) (*Listener, *Config) {
+	srv, cli := pairConfigs(tb, duplex)
+	srv.MaxPayload, cli.MaxPayload = goodputPayload, goodputPayload
+	srv.PrefixRate = -1
+	l, err := Listen("udp4", "127.0.0.1:0", srv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l, cli
+}
+
+// countReads reads s until it fails, counting the goodputSize records it
+// returns in delivered and storing the time since start in lastNano every
+// 16 records and at the nth: a clock read per 16 records, as the raw
+// receiver reads it per batch (the last delivery is off by at most 15
+// records).
+func countReads(s *Conn, n int64, start time.Time, delivered, lastNano *atomic.Int64) {
+	buf := make([]byte, 2*goodputSize)
+	for {
+		k, err := s.Read(buf)
+		if err != nil {
+			return
+		}
+		if k == goodputSize {
+			if d := delivered.Add(1); d%16 == 0 || d == n {
+				lastNano.Store(int64(time.Since(start)))
+			}
+		}
+	}
+}
+
+// cpuNow returns the process's CPU time, or 0 where the platform does not
+// tell (a goodput's cpu is then 0: unknown).
+func cpuNow() time.Duration {
+	if processCPU == nil {
+		return 0
+	}
+	return processCPU()
 }
