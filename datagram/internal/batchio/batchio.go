@@ -24,6 +24,9 @@ var (
 	ErrNetwork = errors.New("batchio: network must be udp, udp4 or udp6")
 	// ErrCount reports a negative socket count.
 	ErrCount = errors.New("batchio: negative socket count")
+	// ErrWouldBlock reports that TryReadBatchView found nothing to read
+	// (or that the Conn cannot read without blocking).
+	ErrWouldBlock = errors.New("batchio: no datagram waiting")
 )
 
 // Message is one datagram.
@@ -167,6 +170,59 @@ func (c *Conn) ReadBatchView(msgs []Message) (int, error) {
 	return c.readBatch(msgs, true)
 }
 
+// TryReadBatchView is ReadBatchView that never waits: with nothing
+// waiting on the socket (or left from the last read) it returns
+// ErrWouldBlock at once, as it does on a Conn without the batched engine
+// (Caps.MMsg false), which cannot read without blocking.
+func (c *Conn) TryReadBatchView(msgs []Message) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	if c.sys == nil {
+		return 0, ErrWouldBlock
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.sys.readBatch(msgs, true, true)
+}
+
+// Buffered reports whether datagrams of the last read are still to be
+// handed out: the kernel coalesced more of them than the last call's msgs
+// held. The next ReadBatch or ReadBatchView returns them without a system
+// call.
+func (c *Conn) Buffered() bool {
+	if c.sys == nil {
+		return false
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.sys.buffered()
+}
+
+// Saturated reports whether the last read system call filled every
+// buffer it offered the kernel (Buffered datagrams aside): more was
+// probably waiting.
+func (c *Conn) Saturated() bool {
+	if c.sys == nil {
+		return false
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.sys.saturated
+}
+
+// MaxRead is the most datagrams one system call of the Conn's may bring
+// in: its batch size, or with GRO its receive buffers times the most
+// datagrams the kernel coalesces into one (64). A ReadBatch or
+// ReadBatchView given that many Messages leaves nothing Buffered (but from
+// a kernel that coalesced more than it is known to).
+func (c *Conn) MaxRead() int {
+	if c.sys == nil {
+		return 1
+	}
+	return c.sys.maxRead()
+}
+
 func (c *Conn) readBatch(msgs []Message, view bool) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
@@ -174,7 +230,7 @@ func (c *Conn) readBatch(msgs []Message, view bool) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.sys != nil {
-		return c.sys.readBatch(msgs, view)
+		return c.sys.readBatch(msgs, view, false)
 	}
 	return c.readLoop(msgs)
 }

@@ -49,11 +49,14 @@ type sysConn struct {
 	rcount int
 	rn     int
 	rerrno syscall.Errno
-	readFn func(uintptr) bool
-	arena  []byte     // GRO: the receive buffers
-	slots  []segments // GRO: what the last read brought
-	nslots int
-	cur    int
+	nowait bool // the read returns EAGAIN rather than wait
+	// saturated: the last read filled every header it offered.
+	saturated bool
+	readFn    func(uintptr) bool
+	arena     []byte     // GRO: the receive buffers
+	slots     []segments // GRO: what the last read brought
+	nslots    int
+	cur       int
 
 	// Write side, guarded by Conn.wmu.
 	wh      []unix.Mmsghdr
@@ -154,6 +157,10 @@ func (s *sysConn) recvmmsg(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if s.nowait {
+				s.rerrno = e
+				return true
+			}
 			return false
 		default:
 			s.rerrno = e
@@ -162,11 +169,16 @@ func (s *sysConn) recvmmsg(fd uintptr) bool {
 	}
 }
 
-// recv reads up to k datagrams into the first k headers.
-func (s *sysConn) recv(k int) (int, error) {
-	s.rcount, s.rn, s.rerrno = k, 0, 0
+// recv reads up to k datagrams into the first k headers; with nowait it
+// returns ErrWouldBlock rather than wait for one.
+func (s *sysConn) recv(k int, nowait bool) (int, error) {
+	s.rcount, s.rn, s.rerrno, s.nowait, s.saturated = k, 0, 0, nowait, false
 	if err := s.rc.Read(s.readFn); err != nil {
 		return 0, err
+	}
+	s.saturated = s.rerrno == 0 && s.rn == k
+	if s.rerrno == unix.EAGAIN {
+		return 0, ErrWouldBlock
 	}
 	if s.rerrno != 0 {
 		return 0, os.NewSyscallError("recvmmsg", s.rerrno)
@@ -174,16 +186,27 @@ func (s *sysConn) recv(k int) (int, error) {
 	return s.rn, nil
 }
 
-func (s *sysConn) readBatch(msgs []Message, view bool) (int, error) {
+// maxRead is the most datagrams one recvmmsg brings in.
+func (s *sysConn) maxRead() int {
 	if s.gro {
-		return s.readGRO(msgs, view)
+		return len(s.rh) * maxSegments
+	}
+	return len(s.rh)
+}
+
+// buffered reports whether the last GRO read left datagrams to hand out.
+func (s *sysConn) buffered() bool { return s.cur < s.nslots }
+
+func (s *sysConn) readBatch(msgs []Message, view, nowait bool) (int, error) {
+	if s.gro {
+		return s.readGRO(msgs, view, nowait)
 	}
 	k := min(len(msgs), len(s.rh))
 	for i := range k {
 		setIov(&s.riov[i], msgs[i].Buf)
 		s.rh[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 	}
-	n, err := s.recv(k)
+	n, err := s.recv(k, nowait)
 	for i := range k {
 		s.riov[i].Base = nil // keep no caller buffer alive
 	}
@@ -201,7 +224,7 @@ func (s *sysConn) readBatch(msgs []Message, view bool) (int, error) {
 // readGRO hands out what the last read left, or reads into the GRO buffers
 // and cuts what arrived into datagrams (copies, or with view slices of the
 // GRO buffers).
-func (s *sysConn) readGRO(msgs []Message, view bool) (int, error) {
+func (s *sysConn) readGRO(msgs []Message, view, nowait bool) (int, error) {
 	if n := s.drain(msgs, view); n > 0 {
 		return n, nil
 	}
@@ -212,7 +235,7 @@ func (s *sysConn) readGRO(msgs []Message, view bool) (int, error) {
 		h.SetControllen(readOOB)
 		h.Flags = 0
 	}
-	n, err := s.recv(k)
+	n, err := s.recv(k, nowait)
 	if err != nil {
 		return 0, err
 	}
