@@ -701,60 +701,14 @@ func (c *Conn) stopSessionLocked() {
 	c.keyMu.Unlock()
 }
 
-// onRecord opens a record datagram (on the receive path); from is its
-// source address and size its length.
+// onRecord opens and accepts one record datagram at once (the records
+// held while the handshake ran; the socket readers open runs of records
+// and accept them in turn, reader.finish).
 func (c *Conn) onRecord(r wire.Record, from netip.AddrPort, size int) {
-	c.keyMu.RLock()
-	k := c.keys
-	if k == nil {
-		c.keyMu.RUnlock()
-		if !c.gone.Load() {
-			c.holdEarly(r, from, size)
-		}
-		return
+	run := new(openedRun)
+	if c.openRun(run, []pendingRecord{{rec: r, from: from, size: size}}) {
+		c.acceptRun(run)
 	}
-	idx := 0
-	if r.EpochBit {
-		idx = 1
-	}
-	rx := k.rx[idx]
-	if rx == nil {
-		c.keyMu.RUnlock()
-		c.st.epochDrops.Add(1)
-		return
-	}
-	highest, empty := c.rxWin.Highest(), c.rxWin.Empty()
-	now := c.ep.now()
-	bp := c.ep.getBuf()
-	h, pt, err := rx.opener.Open(*bp, r.Prefix, r.Packet, c.ep.unixNow(now))
-	epoch := rx.epoch
-	first := err == nil && !rx.seen.Load() && rx.seen.CompareAndSwap(false, true)
-	c.keyMu.RUnlock()
-	if err != nil {
-		// The opener counts window, time and tag failures; a packet too
-		// malformed to reach them (wrong length fields, shorter than a
-		// tag: a plaintext close or error packet) counts as
-		// unauthenticated.
-		if errors.Is(err, record.ErrShortPacket) || errors.Is(err, record.ErrLongPacket) || errors.Is(err, record.ErrMessageSize) {
-			c.drops.Add(window.ReasonAuth)
-		}
-		c.ep.putBuf(bp)
-		if errors.Is(err, window.ErrDuplicate) && from != c.peerAddr() {
-			c.mu.Lock()
-			c.onCopyLocked(idx, r, from, size, now)
-			c.mu.Unlock()
-		}
-		return
-	}
-	*bp = pt
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if hs := c.hs; hs != nil && hs.final {
-		// The first authenticated record ends the handshake.
-		c.finishHandshakeLocked()
-	}
-	c.acceptLocked(authRecord{flag: h.Flag, buf: bp, from: from, size: size, seq: h.Sequence,
-		newHighest: empty || h.Sequence > highest, epoch: epoch, first: first}, now)
 }
 
 // maxEarlyRecords is how many record datagrams a dialing client keeps
@@ -821,13 +775,31 @@ type pendingRecord struct {
 // (record.Opener.OpenBatch), and the Conn's locks are taken once.
 const maxPendingRecords = 16
 
-// onRecords opens record datagrams that arrived together for this session
-// and acts on them in arrival order, as onRecord would one by one.
-func (c *Conn) onRecords(recs []pendingRecord) {
-	if len(recs) == 1 {
-		c.onRecord(recs[0].rec, recs[0].from, recs[0].size)
-		return
-	}
+// openedRun is a run of one session's record datagrams opened together
+// (openRun) and waiting to be accepted (acceptRun): the opening of a
+// socket reader's batch may run in parallel with other readers', the
+// acceptance runs in the order the datagrams arrived.
+type openedRun struct {
+	recs    [maxPendingRecords]pendingRecord
+	n       int
+	group   [maxPendingRecords]record.OpenItem // slot 0's in arrival order, then slot 1's
+	bufs    [maxPendingRecords]*[]byte         // group's pooled Dst buffers
+	pos     [maxPendingRecords]int8            // recs[i]'s place in group, -1: none
+	ng      [2]int
+	epochs  [2]uint64
+	first   [2]bool
+	highest uint64 // the window's highest sequence number before the run
+	empty   bool   // the window was empty before the run
+	now     mono
+}
+
+// openRun opens recs (at most maxPendingRecords, all c's) into run: the
+// records of each key slot (epoch parity) together, their tags verified
+// together. It reports whether run holds anything for acceptRun (not if
+// the keys are not there yet: the records are then held, holdEarly).
+func (c *Conn) openRun(run *openedRun, recs []pendingRecord) bool {
+	run.n = copy(run.recs[:], recs)
+	recs = run.recs[:run.n]
 	c.keyMu.RLock()
 	k := c.keys
 	if k == nil {
@@ -837,76 +809,96 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 				c.holdEarly(r.rec, r.from, r.size)
 			}
 		}
-		return
+		run.reset()
+		return false
 	}
-	highest, empty := c.rxWin.Highest(), c.rxWin.Empty()
-	now := c.ep.now()
-	unixNow := c.ep.unixNow(now)
-	// The records of each key slot (epoch parity) are opened together:
-	// group holds slot 0's in arrival order, then slot 1's.
-	var (
-		group  [maxPendingRecords]record.OpenItem
-		bufs   [maxPendingRecords]*[]byte // group's pooled Dst buffers
-		pos    [maxPendingRecords]int8    // recs[i]'s place in group, -1: none
-		ng     [2]int
-		epochs [2]uint64
-		first  [2]bool
-	)
+	run.highest, run.empty = c.rxWin.Highest(), c.rxWin.Empty()
+	run.now = c.ep.now()
+	unixNow := c.ep.unixNow(run.now)
+	run.ng = [2]int{}
 	for i, r := range recs {
 		idx := 0
 		if r.rec.EpochBit {
 			idx = 1
 		}
 		if k.rx[idx] == nil {
-			pos[i] = -1
+			run.pos[i] = -1
 			c.st.epochDrops.Add(1)
 			continue
 		}
-		pos[i] = int8(idx)
-		ng[idx]++
+		run.pos[i] = int8(idx)
+		run.ng[idx]++
 	}
-	next := [2]int{0, ng[0]}
+	next := [2]int{0, run.ng[0]}
 	for i, r := range recs {
-		if pos[i] < 0 {
+		if run.pos[i] < 0 {
 			continue
 		}
-		p := next[pos[i]]
-		next[pos[i]]++
-		pos[i] = int8(p)
+		p := next[run.pos[i]]
+		next[run.pos[i]]++
+		run.pos[i] = int8(p)
 		bp := c.ep.getBuf()
-		bufs[p] = bp
-		group[p] = record.OpenItem{Dst: *bp, Prefix: r.rec.Prefix, Pkt: r.rec.Packet}
+		run.bufs[p] = bp
+		run.group[p] = record.OpenItem{Dst: *bp, Prefix: r.rec.Prefix, Pkt: r.rec.Packet}
 	}
-	slots := [2][]record.OpenItem{group[:ng[0]], group[ng[0] : ng[0]+ng[1]]}
+	slots := [2][]record.OpenItem{run.group[:run.ng[0]], run.group[run.ng[0] : run.ng[0]+run.ng[1]]}
+	run.first = [2]bool{}
 	for idx, g := range slots {
 		if len(g) == 0 {
 			continue
 		}
 		rx := k.rx[idx]
-		rx.opener.OpenBatch(g, unixNow)
-		epochs[idx] = rx.epoch
+		if len(g) == 1 {
+			it := &g[0]
+			it.Header, it.Out, it.Err = rx.opener.Open(it.Dst, it.Prefix, it.Pkt, unixNow)
+		} else {
+			rx.opener.OpenBatch(g, unixNow)
+		}
+		run.epochs[idx] = rx.epoch
 		for j := range g {
 			if g[j].Err == nil {
-				first[idx] = !rx.seen.Load() && rx.seen.CompareAndSwap(false, true)
+				run.first[idx] = !rx.seen.Load() && rx.seen.CompareAndSwap(false, true)
 				break
 			}
 		}
 	}
 	c.keyMu.RUnlock()
+	return true
+}
+
+// reset forgets what run held (its buffers are handed on or back).
+func (run *openedRun) reset() {
+	n := run.n
+	clear(run.recs[:n])
+	clear(run.group[:n])
+	clear(run.bufs[:n])
+	run.n = 0
+}
+
+// acceptRun accepts the records of run that opened, in arrival order,
+// and counts the others.
+func (c *Conn) acceptRun(run *openedRun) {
+	defer run.reset()
+	now := run.now
+	highest, empty := run.highest, run.empty
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	seenFirst := [2]bool{}
-	for i, r := range recs {
-		p := int(pos[i])
+	for i, r := range run.recs[:run.n] {
+		p := int(run.pos[i])
 		if p < 0 {
 			continue
 		}
 		idx := 0
-		if p >= ng[0] {
+		if p >= run.ng[0] {
 			idx = 1
 		}
-		it, bp := &group[p], bufs[p]
+		it, bp := &run.group[p], run.bufs[p]
 		if it.Err != nil {
+			// The opener counts window, time and tag failures; a packet
+			// too malformed to reach them (wrong length fields, shorter
+			// than a tag: a plaintext close or error packet) counts as
+			// unauthenticated.
 			if errors.Is(it.Err, record.ErrShortPacket) || errors.Is(it.Err, record.ErrLongPacket) || errors.Is(it.Err, record.ErrMessageSize) {
 				c.drops.Add(window.ReasonAuth)
 			}
@@ -918,13 +910,14 @@ func (c *Conn) onRecords(recs []pendingRecord) {
 		}
 		*bp = it.Out
 		if hs := c.hs; hs != nil && hs.final {
+			// The first authenticated record ends the handshake.
 			c.finishHandshakeLocked()
 		}
 		seq := it.Header.Sequence
-		isFirst := first[idx] && !seenFirst[idx]
+		isFirst := run.first[idx] && !seenFirst[idx]
 		seenFirst[idx] = seenFirst[idx] || isFirst
 		c.acceptLocked(authRecord{flag: it.Header.Flag, buf: bp, from: r.from, size: r.size, seq: seq,
-			newHighest: empty || seq > highest, epoch: epochs[idx], first: isFirst}, now)
+			newHighest: empty || seq > highest, epoch: run.epochs[idx], first: isFirst}, now)
 		if empty || seq > highest {
 			highest, empty = seq, false
 		}

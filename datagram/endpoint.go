@@ -31,12 +31,15 @@ type pendingKey struct {
 // timers drive handshakes; established sessions hold neither goroutine
 // nor timer.
 type endpoint struct {
-	pc     net.PacketConn // the first socket
-	socks  []*sock
-	cfg    *config
-	server bool
-	base   time.Time // the origin of the sessions' clocks (mono)
-	wall   atomic.Pointer[wallSample]
+	pc    net.PacketConn // the first socket
+	socks []*sock
+	cfg   *config
+	// helpers counts the sockets' helper readers running (at most
+	// GOMAXPROCS-1 in all; sock.help).
+	helpers atomic.Int32
+	server  bool
+	base    time.Time // the origin of the sessions' clocks (mono)
+	wall    atomic.Pointer[wallSample]
 
 	mu       sync.RWMutex
 	sessions map[uint64]*Conn
@@ -181,7 +184,8 @@ func (ep *endpoint) writeOn(s *sock, b []byte, to net.Addr) {
 	s.send(bp, ap, true, nil, nil)
 }
 
-// readLoop reads every socket, one goroutine each, until they are closed.
+// readLoop reads every socket, one goroutine each (and the helpers they
+// start), until they are closed.
 func (ep *endpoint) readLoop() {
 	defer close(ep.readDone)
 	var wg sync.WaitGroup
@@ -190,6 +194,9 @@ func (ep *endpoint) readLoop() {
 	}
 	ep.socks[0].readLoop()
 	wg.Wait()
+	for _, s := range ep.socks {
+		s.gate.wg.Wait() // the helpers, which end once the socket is closed
+	}
 }
 
 // handle takes one received datagram: the demultiplexer. Every check that
@@ -206,7 +213,7 @@ func (ep *endpoint) handle(b []byte, from net.Addr) {
 	}
 	var r reader
 	ep.handleFrom(ep.socks[0], &r, b, ap)
-	r.flush()
+	r.finish()
 }
 
 // handleFrom takes one datagram that arrived on s from ap (counted by the
@@ -252,8 +259,19 @@ func (ep *endpoint) handleFrom(s *sock, rd *reader, b []byte, ap netip.AddrPort)
 		rd.records++
 		return
 	}
-	// Whatever the session's records held so far come before this.
-	rd.flush()
+	switch kind {
+	case wire.KindFragment, wire.KindAck:
+		// Taken in turn with the session's records (reader.finish).
+		rd.hold(c, kind, b, ap)
+	default:
+		ep.st.malformed.Add(1)
+	}
+}
+
+// onDatagram takes a fragment or acknowledgement datagram b for c, from
+// ap, in its turn (reader.finish).
+func (r *reader) onDatagram(c *Conn, kind wire.Kind, b []byte, ap netip.AddrPort) {
+	ep := c.ep
 	if ap != c.peerAddr() {
 		// Only the validated address speaks for a handshake.
 		ep.st.wrongAddress.Add(1)
@@ -270,17 +288,15 @@ func (ep *endpoint) handleFrom(s *sock, rd *reader, b []byte, ap netip.AddrPort)
 		c.onFragmentLocked(f, time.Now())
 		c.mu.Unlock()
 	case wire.KindAck:
-		a, err := wire.ParseAckInto(b, rd.ackBuf)
+		a, err := wire.ParseAckInto(b, r.ackBuf)
 		if err != nil {
 			ep.st.malformed.Add(1)
 			return
 		}
-		rd.ackBuf = a.Ranges
+		r.ackBuf = a.Ranges
 		c.mu.Lock()
 		c.onAckLocked(a, time.Now())
 		c.mu.Unlock()
-	default:
-		ep.st.malformed.Add(1)
 	}
 }
 

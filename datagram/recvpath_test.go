@@ -82,6 +82,11 @@ func BenchmarkReceivePath(b *testing.B) {
 	}
 	report(b, g)
 	b.ReportMetric(g.cores(), "cores")
+	if st := s.Stats(); g.delivered < g.sent {
+		// Where they went: the session's receive queue (a reader that
+		// fell behind), or the kernel's socket buffer (the rest).
+		b.Logf("%d of %d records not delivered: %d dropped at the receive queue, %d refused by the window", g.sent-g.delivered, g.sent, st.QueueDrops, st.Drops.Total())
+	}
 	if n >= 10000 {
 		b.ReportMetric(g.mbps()/openRate(b, 100000, true), "x-open")
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qsmp-go/qsmp/datagram/internal/batchio"
@@ -77,7 +78,9 @@ type sock struct {
 	ep     *endpoint
 	pc     net.PacketConn
 	bc     *batchio.Conn
-	batch  int // datagrams per read
+	opts   []batchio.Option // bc's, for the helper readers' own
+	batch  int              // datagrams per read
+	gate   readGate         // orders the goroutines that read the socket
 	tx     txQueue
 	spans  flowSpans // the sessions sending data here lately (flow credit)
 	window uint64    // the socket's credit budget in records (0: by the Config)
@@ -138,7 +141,7 @@ func (j *sealJob) abandon() {
 func newSock(ep *endpoint, pc net.PacketConn, batch int, opts ...batchio.Option) *sock {
 	batch = max(1, min(batch, readArena/(ep.cfg.MaxPayload+1)))
 	bc := batchio.New(pc, batch, opts...)
-	return &sock{ep: ep, pc: pc, bc: bc, batch: batch, batched: bc.Capabilities().MMsg,
+	return &sock{ep: ep, pc: pc, bc: bc, opts: opts, batch: batch, batched: bc.Capabilities().MMsg,
 		window: bufferWindow(receiveBuffer(pc), ep.cfg.MaxPayload)}
 }
 
@@ -391,41 +394,271 @@ func (q *txQueue) shut() {
 }
 
 // readLoop reads the socket until it is closed, handing each datagram to
-// the endpoint.
+// the endpoint: the socket's primary reader, the one that waits for
+// datagrams. A read that brings in more than one batch, or finds more
+// waiting than it takes, starts a helper reader (help), so that the
+// records of a busy socket, even of one session, are opened on several
+// cores.
 func (s *sock) readLoop() {
-	ep := s.ep
-	max := ep.cfg.MaxPayload
-	msgs := make([]batchio.Message, s.batch)
-	arena := make([]byte, len(msgs)*(max+1))
 	var r reader
-	for {
-		// Datagrams the kernel coalesced are handled where they lie, in
-		// the socket's receive buffer (a view replaces the Message's
-		// Buf); the others are read into the arena.
-		for i := range msgs {
-			msgs[i].Buf = arena[i*(max+1) : (i+1)*(max+1) : (i+1)*(max+1)]
-		}
-		n, err := s.bc.ReadBatchView(msgs)
-		if err != nil {
-			ep.mu.RLock()
-			closed := ep.closed
-			ep.mu.RUnlock()
-			if closed || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			time.Sleep(time.Millisecond) // a transient socket error: don't spin
-			continue
-		}
-		if ep.st.measure.Load() {
-			ep.st.timed(func() { r.batch(s, msgs[:n]) })
-			continue
-		}
-		r.batch(s, msgs[:n])
+	for s.work(&r, true) {
 	}
+}
+
+// Helper readers: the most per socket, and the read states (receive
+// buffers) a socket keeps.
+const (
+	maxSockHelpers = 3
+	maxReadStates  = maxSockHelpers + 1
+)
+
+// readGate shares the reading of one socket among its primary reader and
+// the helpers it starts. One goroutine at a time reads the socket, into a
+// read state of its own (receive buffers); what it reads is cut into
+// chunks of at most a batch, each with a ticket, queued in arrival order.
+// Any reader takes the oldest chunk queued and opens (authenticates and
+// decrypts) its records, in parallel with the other readers' chunks, but
+// accepts them (queues them for Read, acts on them) only once every
+// earlier ticket is done: a session's records reach it in the order they
+// arrived, however many goroutines opened them. A read state is reused
+// once its chunks are all done.
+type readGate struct {
+	mu      sync.Mutex
+	turn    sync.Cond    // on mu: done moved, a chunk was queued, a state freed
+	reading bool         // a reader is in a read
+	chunks  []readChunk  // queued, oldest first
+	next    uint64       // the ticket of the next chunk queued
+	done    uint64       // the tickets below it are done
+	states  int          // read states made
+	free    []*readState // read states with no chunk outstanding
+	helpers int          // helper readers running
+	readers []*reader    // helpers' readers for the next ones
+	wg      sync.WaitGroup
+	helped  atomic.Uint64 // chunks helpers took (for tests)
+}
+
+// readChunk is up to a batch of datagrams of one read, and its ticket.
+type readChunk struct {
+	st     *readState
+	lo, hi int // st.msgs[lo:hi]
+	t      uint64
+}
+
+// readState is the receive buffers of one read: a batchio wrapper of the
+// socket of its own, its messages and their arena.
+type readState struct {
+	bc    *batchio.Conn
+	msgs  []batchio.Message
+	arena []byte
+	refs  int // chunks outstanding (readGate.mu)
+}
+
+// newReadState returns a read state (its own wrapper, but for the first,
+// which uses s.bc).
+func (s *sock) newReadState(first bool) *readState {
+	bc := s.bc
+	if !first {
+		bc = batchio.New(s.pc, s.batch, s.opts...)
+	}
+	return &readState{bc: bc, msgs: make([]batchio.Message, max(s.batch, bc.MaxRead())),
+		arena: make([]byte, s.batch*(s.ep.cfg.MaxPayload+1))}
+}
+
+// prepare sets the Bufs of a read afresh and returns the Messages.
+func (st *readState) prepare(batch int) []batchio.Message {
+	stride := len(st.arena) / batch
+	for i := range batch {
+		st.msgs[i].Buf = st.arena[i*stride : (i+1)*stride : (i+1)*stride]
+	}
+	for i := batch; i < len(st.msgs); i++ {
+		st.msgs[i].Buf = nil // a view, or unused
+	}
+	return st.msgs
+}
+
+// work does one step of a reader: it handles the oldest chunk queued, or
+// else reads the socket if nobody else does. The primary waits for
+// datagrams (and for a read state, or its turn); a helper does not, and
+// work reports false when a helper has nothing to do, or when the socket
+// is closed.
+func (s *sock) work(r *reader, primary bool) bool {
+	g := &s.gate
+	g.mu.Lock()
+	for {
+		if len(g.chunks) > 0 {
+			ch := g.chunks[0]
+			g.chunks[0] = readChunk{}
+			g.chunks = g.chunks[1:]
+			g.mu.Unlock()
+			if !primary {
+				g.helped.Add(1)
+			}
+			s.serve(r, ch)
+			return true
+		}
+		if !g.reading && (len(g.free) > 0 || g.states < maxReadStates) {
+			break
+		}
+		if !primary {
+			g.mu.Unlock()
+			return false
+		}
+		g.wait()
+	}
+	var st *readState
+	if k := len(g.free); k > 0 {
+		st, g.free = g.free[k-1], g.free[:k-1]
+	} else {
+		st = s.newReadState(g.states == 0)
+		g.states++
+	}
+	g.reading = true
+	g.mu.Unlock()
+
+	var n int
+	var err error
+	if primary {
+		n, err = st.bc.ReadBatchView(st.prepare(s.batch))
+	} else {
+		n, err = st.bc.TryReadBatchView(st.prepare(s.batch))
+	}
+
+	g.mu.Lock()
+	g.reading = false
+	if err != nil {
+		g.free = append(g.free, st)
+		g.turn.Broadcast()
+		g.mu.Unlock()
+		if !primary {
+			return false
+		}
+		return s.readFailed(err)
+	}
+	// Cut the read into chunks of at most a batch, in order.
+	for lo := 0; lo < n; lo += s.batch {
+		g.chunks = append(g.chunks, readChunk{st: st, lo: lo, hi: min(n, lo+s.batch), t: g.next})
+		g.next++
+		st.refs++
+	}
+	if n == 0 {
+		g.free = append(g.free, st)
+	}
+	more := len(g.chunks) > 1
+	g.turn.Broadcast()
+	g.mu.Unlock()
+	if primary && (more || st.bc.Saturated()) {
+		// More than a batch came in, or more is waiting.
+		s.help()
+	}
+	return true
+}
+
+// wait waits for the gate to change; g.mu is held.
+func (g *readGate) wait() {
+	if g.turn.L == nil {
+		g.turn.L = &g.mu
+	}
+	g.turn.Wait()
+}
+
+// readFailed handles a failed read of the primary reader: false if the
+// socket is closed.
+func (s *sock) readFailed(err error) bool {
+	ep := s.ep
+	ep.mu.RLock()
+	closed := ep.closed
+	ep.mu.RUnlock()
+	if closed || errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	time.Sleep(time.Millisecond) // a transient socket error: don't spin
+	return true
+}
+
+// serve handles a chunk: opens its records, waits for the earlier
+// tickets, accepts them, and frees the read state with its last chunk.
+func (s *sock) serve(r *reader, ch readChunk) {
+	if ep := s.ep; ep.st.measure.Load() {
+		ep.st.timed(func() { s.handle(r, ch) })
+	} else {
+		s.handle(r, ch)
+	}
+	if r.records > 0 && (s.batched || r.conn.filling()) {
+		// Let the readers the records woke run before the next batch:
+		// with data waiting on the socket this goroutine would otherwise
+		// keep its core until preempted, and their queues overflow. (A
+		// socket read one datagram at a time yields only when a queue
+		// is half full.)
+		runtime.Gosched()
+	}
+	r.id, r.conn, r.records = 0, nil, 0 // look sessions up afresh in the next batch
+}
+
+// handle is serve's work.
+func (s *sock) handle(r *reader, ch readChunk) {
+	g := &s.gate
+	r.take(s, ch.st.msgs[ch.lo:ch.hi])
+	g.mu.Lock()
+	for g.done != ch.t {
+		g.wait()
+	}
+	g.mu.Unlock()
+	r.finish()
+	g.mu.Lock()
+	g.done++
+	if ch.st.refs--; ch.st.refs == 0 {
+		g.free = append(g.free, ch.st)
+	}
+	g.turn.Broadcast()
+	g.mu.Unlock()
+}
+
+// help starts a helper reader, unless the socket has its share of them,
+// the endpoint GOMAXPROCS-1, or the socket cannot read without waiting.
+// Called by the primary reader only (so that the helpers' WaitGroup never
+// grows once the primary is gone).
+func (s *sock) help() {
+	if !s.batched {
+		return
+	}
+	ep, g := s.ep, &s.gate
+	if int(ep.helpers.Load()) >= runtime.GOMAXPROCS(0)-1 {
+		return
+	}
+	g.mu.Lock()
+	if g.helpers >= maxSockHelpers {
+		g.mu.Unlock()
+		return
+	}
+	g.helpers++
+	ep.helpers.Add(1)
+	var r *reader
+	if k := len(g.readers); k > 0 {
+		r, g.readers = g.readers[k-1], g.readers[:k-1]
+	} else {
+		r = new(reader)
+	}
+	g.mu.Unlock()
+	g.wg.Add(1)
+	go s.helper(r)
+}
+
+// helper works while there are chunks to take or datagrams to read, then
+// ends.
+func (s *sock) helper(r *reader) {
+	g := &s.gate
+	defer g.wg.Done()
+	for s.work(r, false) {
+	}
+	g.mu.Lock()
+	g.readers = append(g.readers, r)
+	g.helpers--
+	s.ep.helpers.Add(-1)
+	g.mu.Unlock()
 }
 
 // filling reports whether c's receive queue is more than half full.
@@ -452,6 +685,24 @@ type reader struct {
 	pend     [maxPendingRecords]pendingRecord
 	npend    int
 	pendConn *Conn
+
+	// todo is what the reader opened or took so far and accepts once its
+	// turn comes (finish), in arrival order; runs holds the opened
+	// records, runs[:nruns] in use.
+	todo  []deferred
+	runs  []*openedRun
+	nruns int
+}
+
+// deferred is a step of a batch's acceptance (reader.finish): a run of a
+// session's opened records to accept, or a fragment or acknowledgement
+// datagram for it.
+type deferred struct {
+	c    *Conn
+	run  *openedRun // nil: b is a datagram of kind kind
+	kind wire.Kind
+	b    []byte
+	from netip.AddrPort
 }
 
 // addRecord holds a record datagram for c, opening what is held first if
@@ -465,19 +716,58 @@ func (r *reader) addRecord(c *Conn, rec wire.Record, from netip.AddrPort, size i
 	r.npend++
 }
 
-// flush opens the held records.
+// flush opens the held records, to be accepted by finish.
 func (r *reader) flush() {
 	if r.npend == 0 {
 		return
 	}
 	c, n := r.pendConn, r.npend
 	r.pendConn, r.npend = nil, 0
-	c.onRecords(r.pend[:n])
+	if r.nruns == len(r.runs) {
+		r.runs = append(r.runs, new(openedRun))
+	}
+	run := r.runs[r.nruns]
+	if c.openRun(run, r.pend[:n]) {
+		r.nruns++
+		r.todo = append(r.todo, deferred{c: c, run: run})
+	}
 	clear(r.pend[:n])
 }
 
-// batch handles the datagrams of one read.
+// hold holds a fragment or acknowledgement datagram b for c until finish.
+func (r *reader) hold(c *Conn, kind wire.Kind, b []byte, from netip.AddrPort) {
+	r.flush() // the session's records held so far come before it
+	r.todo = append(r.todo, deferred{c: c, kind: kind, b: b, from: from})
+}
+
+// finish accepts what the reader opened and took since the last finish,
+// in arrival order. What it holds points into the buffers of the reads, so
+// it runs before the next read.
+func (r *reader) finish() {
+	r.flush()
+	for i := range r.todo {
+		d := &r.todo[i]
+		if d.run != nil {
+			d.c.acceptRun(d.run)
+		} else {
+			r.onDatagram(d.c, d.kind, d.b, d.from)
+		}
+	}
+	clear(r.todo)
+	r.todo = r.todo[:0]
+	r.nruns = 0
+}
+
+// batch handles the datagrams of one read at once (tests; the socket
+// readers take and finish in turns).
 func (r *reader) batch(s *sock, msgs []batchio.Message) {
+	r.take(s, msgs)
+	r.finish()
+	r.id, r.conn, r.records = 0, nil, 0
+}
+
+// take opens the datagrams of one read, to be accepted by finish.
+func (r *reader) take(s *sock, msgs []batchio.Message) {
 	ep := s.ep
 	var bytes uint64
 	for i := range msgs {
@@ -493,13 +783,4 @@ func (r *reader) batch(s *sock, msgs []batchio.Message) {
 	r.flush()
 	ep.st.datagrams.Add(uint64(len(msgs)))
 	ep.st.bytesIn.Add(bytes)
-	if r.records > 0 && (s.batched || r.conn.filling()) {
-		// Let the readers the records woke run before the next batch:
-		// with data waiting on the socket this goroutine would otherwise
-		// keep its core until preempted, and their queues overflow. (A
-		// socket read one datagram at a time yields only when a queue
-		// is half full.)
-		runtime.Gosched()
-	}
-	r.id, r.conn, r.records = 0, nil, 0 // look sessions up afresh in the next batch
 }

@@ -1,0 +1,96 @@
+package datagram
+
+import (
+	"context"
+	"encoding/binary"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestHelperReadersKeepOrder: when a socket falls behind, helper readers
+// open its records on other cores, and the records still reach Read in
+// the order they were sent, none lost. The listener's socket readers are
+// stalled (the gate held) while the client writes a burst, so that the
+// next read brings in several batches at once and starts a helper.
+func TestHelperReadersKeepOrder(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // a helper needs a second core
+	}
+	l, cli := goodputListener(t, false)
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, s := dialLoopback(t, ctx, l, "udp4", cli)
+	defer c.Close()
+	g := &s.sk.gate
+
+	const burst, maxRounds = 200, 50 // a burst fits the initial credit and the receive queue
+	type result struct {
+		n   uint64
+		err string
+	}
+	total := make(chan uint64, 1)
+	done := make(chan result, 1)
+	go func() {
+		buf := make([]byte, 2*goodputSize)
+		var n, want uint64
+		limit := ^uint64(0)
+		for n < limit {
+			select {
+			case limit = <-total:
+				continue
+			default:
+			}
+			s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			k, err := s.Read(buf)
+			if err != nil {
+				if ctx.Err() != nil {
+					done <- result{n, "read: " + err.Error()}
+					return
+				}
+				continue
+			}
+			if got := binary.BigEndian.Uint64(buf[:k]); got != want {
+				done <- result{n, "out of order"}
+				return
+			}
+			n++
+			want++
+		}
+		done <- result{n, ""}
+	}()
+
+	msg := make([]byte, goodputSize)
+	var sent uint64
+	rounds := 0
+	for ; rounds < maxRounds && g.helped.Load() == 0; rounds++ {
+		g.mu.Lock() // stalls the readers once they are done with what they have
+		for range burst {
+			binary.BigEndian.PutUint64(msg, sent)
+			if _, err := c.Write(msg); err != nil {
+				g.mu.Unlock()
+				t.Fatal(err)
+			}
+			sent++
+		}
+		time.Sleep(20 * time.Millisecond) // the burst reaches the socket
+		g.mu.Unlock()
+		// Let the readers catch up, as the credit would make a writer.
+		for deadline := time.Now().Add(5 * time.Second); s.Stats().RecordsIn < sent && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	total <- sent
+	r := <-done
+	if r.err != "" {
+		t.Fatalf("record %d of %d: %s", r.n, sent, r.err)
+	}
+	if r.n != sent {
+		t.Fatalf("read %d of %d records", r.n, sent)
+	}
+	if g.helped.Load() == 0 {
+		t.Fatalf("%d rounds of %d records: no helper reader took a batch", rounds, burst)
+	}
+	t.Logf("%d rounds: helpers took %d batches; %d records in order", rounds, g.helped.Load(), sent)
+}
