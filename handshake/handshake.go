@@ -238,22 +238,16 @@ func header(flag record.Flag, msgLen int, seq, now uint64) record.Header {
 }
 
 // hash256 and hash512 hash the concatenation of their arguments.
-func hash256(parts ...[]byte) []byte {
-	h := keccak.NewSHA3256()
-	for _, p := range parts {
-		h.Write(p)
-	}
-	out := make([]byte, 32)
-	h.Read(out)
-	return out
-}
+func hash256(parts ...[]byte) []byte { return sum(keccak.NewSHA3256(), 32, parts) }
 
-func hash512(parts ...[]byte) []byte {
-	h := keccak.NewSHA3512()
+func hash512(parts ...[]byte) []byte { return sum(keccak.NewSHA3512(), 64, parts) }
+
+// sum absorbs parts into h and squeezes size bytes.
+func sum(h keccak.Sponge, size int, parts [][]byte) []byte {
 	for _, p := range parts {
 		h.Write(p)
 	}
-	out := make([]byte, 64)
+	out := make([]byte, size)
 	h.Read(out)
 	return out
 }

@@ -151,21 +151,15 @@ func (c *QSMDClient) Handle(pkt []byte) ([]byte, error) {
 func (c *QSMDClient) handleConnectResponse(pkt []byte) ([]byte, error) {
 	const stage = "connect response"
 	now := c.cfg.now()
-	p, ferr := receive(stage, pkt, record.Expect{
-		Flag: record.FlagConnectResponse, MsgLen: uint32(c.sizes.connectResp), Sequence: 0,
-		Now: now, Threshold: c.cfg.threshold(),
-	}, 0)
+	p, ferr := receive(stage, pkt, c.cfg.expect(record.FlagConnectResponse, c.sizes.connectResp, 0, now), 0)
 	if ferr != nil {
 		return nil, ferr
 	}
 	n := c.sig.SignatureSize() + qsmdHashSize
-	h2, err := c.sig.Open(c.server.VerifyKey, p.Message[:n])
-	if err != nil {
-		return nil, fail(stage, record.CodeAuthenticationFailure, err, now)
-	}
 	ekS := p.Message[n:]
-	if !equal(hash512(pkt[:record.HeaderSize], ekS), h2) {
-		return nil, fail(stage, record.CodeVerifyFailure, ErrHash, now)
+	h2, ferr := openSigned(stage, c.sig, c.server.VerifyKey, p.Message[:n], qsmdHashSize, record.CodeVerifyFailure, now, pkt[:record.HeaderSize], ekS)
+	if ferr != nil {
+		return nil, ferr
 	}
 	sch2 := hash512(c.sch1, h2)
 	ctA, seca, err := c.kem.Encapsulate(c.cfg.Rand, ekS)
@@ -199,21 +193,15 @@ func (c *QSMDClient) handleConnectResponse(pkt []byte) ([]byte, error) {
 func (c *QSMDClient) handleExchangeResponse(pkt []byte) ([]byte, error) {
 	const stage = "exchange response"
 	now := c.cfg.now()
-	p, ferr := receive(stage, pkt, record.Expect{
-		Flag: record.FlagExchangeResponse, MsgLen: uint32(c.sizes.exchangeResp), Sequence: 1,
-		Now: now, Threshold: c.cfg.threshold(),
-	}, 0)
+	p, ferr := receive(stage, pkt, c.cfg.expect(record.FlagExchangeResponse, c.sizes.exchangeResp, 1, now), 0)
 	if ferr != nil {
 		return nil, ferr
 	}
 	ctLen := c.kem.CiphertextSize()
-	h4, err := c.sig.Open(c.server.VerifyKey, p.Message[ctLen:])
-	if err != nil {
-		return nil, fail(stage, record.CodeAuthenticationFailure, err, now)
-	}
 	ctB := p.Message[:ctLen]
-	if !equal(hash512(pkt[:record.HeaderSize], ctB), h4) {
-		return nil, fail(stage, record.CodeVerifyFailure, ErrHash, now)
+	h4, ferr := openSigned(stage, c.sig, c.server.VerifyKey, p.Message[ctLen:], qsmdHashSize, record.CodeVerifyFailure, now, pkt[:record.HeaderSize], ctB)
+	if ferr != nil {
+		return nil, ferr
 	}
 	sch4 := hash512(c.sch3, h4)
 	secb, err := c.kem.Decapsulate(c.dk, ctB)
@@ -222,16 +210,9 @@ func (c *QSMDClient) handleExchangeResponse(pkt []byte) ([]byte, error) {
 	}
 	defer clear(secb)
 	keys := record.DeriveQSMD(c.seca, secb, sch4)
-	tx, err := rcs.New(keys.C2SKey, keys.C2SNonce)
-	if err != nil {
-		keys.Clear()
-		return nil, fail(stage, record.CodeEstablishFailure, err, now)
-	}
-	rx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
-	if err != nil {
-		keys.Clear()
-		tx.Clear()
-		return nil, fail(stage, record.CodeEstablishFailure, err, now)
+	tx, rx, ferr := newCiphers(stage, &keys, record.CodeEstablishFailure, now)
+	if ferr != nil {
+		return nil, ferr
 	}
 	h := header(record.FlagEstablishRequest, qsmdEstablishSize, 2, now)
 	out := h.Append(make([]byte, 0, record.HeaderSize+qsmdEstablishSize))
@@ -252,39 +233,17 @@ func (c *QSMDClient) handleExchangeResponse(pkt []byte) ([]byte, error) {
 func (c *QSMDClient) handleEstablishResponse(pkt []byte) error {
 	const stage = "establish response"
 	now := c.cfg.now()
-	p, ferr := receive(stage, pkt, record.Expect{
-		Flag: record.FlagEstablishResponse, MsgLen: qsmdEstablishSize, Sequence: 2,
-		Now: now, Threshold: c.cfg.threshold(),
-	}, record.CodePacketUnsequenced)
+	p, ferr := receive(stage, pkt, c.cfg.expect(record.FlagEstablishResponse, qsmdEstablishSize, 2, now), record.CodePacketUnsequenced)
 	if ferr != nil {
 		return ferr
 	}
-	rx := c.rx.Clone()
-	pt, err := rx.Open(nil, pkt[:record.HeaderSize], p.Message)
-	if err != nil {
-		rx.Clear()
-		return fail(stage, record.CodeDecryptionFailure, err, now)
+	if ferr := openConfirmation(stage, &c.rx, pkt, p.Message, c.sch5Hash, record.CodeDecryptionFailure, now); ferr != nil {
+		return ferr
 	}
-	if !equal(pt, c.sch5Hash) {
-		rx.Clear()
-		return fail(stage, record.CodeVerifyFailure, ErrVerify, now)
-	}
-	c.rx.Clear()
-	c.rx = rx
 	local := c.local
-	c.session = &Session{
-		Suite:  c.cfg.Suite,
-		Duplex: true,
-		Stream: record.NewStream(c.tx, c.rx, record.StreamConfig{
-			TxSeq: 3, RxSeq: 3, Server: false, Config: c.cfg.Suite.Wire(),
-			RTCS: c.keys.RTCS, DatagramSecret: c.keys.DatagramSecret, Threshold: c.cfg.threshold(),
-		}),
-		DatagramSecret: append([]byte(nil), c.keys.DatagramSecret...),
-		Transcript:     c.sch3,
-		PeerKeyID:      c.server.KeyID,
-		PeerVerifyKey:  c.server.VerifyKey,
-		Local:          &local,
-	}
+	c.session = c.cfg.newSession(true, false, c.tx, c.rx, &c.keys, c.sch3)
+	c.session.PeerKeyID, c.session.PeerVerifyKey = c.server.KeyID, c.server.VerifyKey
+	c.session.Local = &local
 	c.keys.Clear()
 	c.state = qsmdEstablished
 	return nil
@@ -396,10 +355,7 @@ func (s *QSMDServer) checkConnectRequest(pkt []byte, now uint64) (record.Packet,
 	if s.state != qsmdNone {
 		return record.Packet{}, nil, fail(stage, record.CodeInvalidRequest, ErrState, now)
 	}
-	p, ferr := receive(stage, pkt, record.Expect{
-		Flag: record.FlagConnectRequest, MsgLen: uint32(s.sizes.connectReq), Sequence: 0,
-		Now: now, Threshold: s.cfg.threshold(),
-	}, 0)
+	p, ferr := receive(stage, pkt, s.cfg.expect(record.FlagConnectRequest, s.sizes.connectReq, 0, now), 0)
 	if ferr != nil {
 		return p, nil, ferr
 	}
@@ -435,15 +391,12 @@ func (s *QSMDServer) handleConnectRequest(pkt []byte) ([]byte, error) {
 		return nil, ferr
 	}
 	off := KeyIDSize + suite.ConfigSize
-	h1, err := s.sig.Open(peer, p.Message[off:])
-	if err != nil {
-		return nil, fail(stage, record.CodeAuthenticationFailure, err, now)
+	h1, ferr := openSigned(stage, s.sig, peer, p.Message[off:], qsmdHashSize, record.CodeVerifyFailure, now, pkt[:record.HeaderSize], p.Message[:off])
+	if ferr != nil {
+		return nil, ferr
 	}
 	w := s.cfg.Suite.Wire()
 	sch0 := hash512(w[:], s.id.KeyID[:], peer, s.id.VerifyKey)
-	if !equal(hash512(pkt[:record.HeaderSize], p.Message[:off]), h1) {
-		return nil, fail(stage, record.CodeVerifyFailure, ErrHash, now)
-	}
 	sch1 := hash512(sch0, h1)
 	ekS, dkS, err := s.kem.GenerateKey(s.cfg.Rand)
 	if err != nil {
@@ -470,21 +423,15 @@ func (s *QSMDServer) handleConnectRequest(pkt []byte) ([]byte, error) {
 func (s *QSMDServer) handleExchangeRequest(pkt []byte) ([]byte, error) {
 	const stage = "exchange request"
 	now := s.cfg.now()
-	p, ferr := receive(stage, pkt, record.Expect{
-		Flag: record.FlagExchangeRequest, MsgLen: uint32(s.sizes.exchangeReq), Sequence: 1,
-		Now: now, Threshold: s.cfg.threshold(),
-	}, 0)
+	p, ferr := receive(stage, pkt, s.cfg.expect(record.FlagExchangeRequest, s.sizes.exchangeReq, 1, now), 0)
 	if ferr != nil {
 		return nil, ferr
 	}
 	ctLen, ekLen := s.kem.CiphertextSize(), s.kem.PublicKeySize()
-	h3, err := s.sig.Open(s.peerKey, p.Message[ctLen+ekLen:])
-	if err != nil {
-		return nil, fail(stage, record.CodeAuthenticationFailure, err, now)
-	}
 	ctA, ekC := p.Message[:ctLen], p.Message[ctLen:ctLen+ekLen]
-	if !equal(hash512(pkt[:record.HeaderSize], ctA, ekC), h3) {
-		return nil, fail(stage, record.CodeHashInvalid, ErrHash, now)
+	h3, ferr := openSigned(stage, s.sig, s.peerKey, p.Message[ctLen+ekLen:], qsmdHashSize, record.CodeHashInvalid, now, pkt[:record.HeaderSize], ctA, ekC)
+	if ferr != nil {
+		return nil, ferr
 	}
 	sch3 := hash512(s.sch2, h3)
 	seca, err := s.kem.Decapsulate(s.dk, ctA)
@@ -508,16 +455,9 @@ func (s *QSMDServer) handleExchangeRequest(pkt []byte) ([]byte, error) {
 	out = append(out, signed...)
 	sch4 := hash512(sch3, h4)
 	keys := record.DeriveQSMD(seca, secb, sch4)
-	rx, err := rcs.New(keys.C2SKey, keys.C2SNonce)
-	if err != nil {
-		keys.Clear()
-		return nil, fail(stage, record.CodeExchangeFailure, err, now)
-	}
-	tx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
-	if err != nil {
-		keys.Clear()
-		rx.Clear()
-		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	rx, tx, ferr := newCiphers(stage, &keys, record.CodeExchangeFailure, now)
+	if ferr != nil {
+		return nil, ferr
 	}
 	s.sch4, s.keys, s.tx, s.rx = sch4, keys, tx, rx
 	clear(s.dk)
@@ -531,46 +471,22 @@ func (s *QSMDServer) handleExchangeRequest(pkt []byte) ([]byte, error) {
 func (s *QSMDServer) handleEstablishRequest(pkt []byte) ([]byte, error) {
 	const stage = "establish request"
 	now := s.cfg.now()
-	p, ferr := receive(stage, pkt, record.Expect{
-		Flag: record.FlagEstablishRequest, MsgLen: qsmdEstablishSize, Sequence: 2,
-		Now: now, Threshold: s.cfg.threshold(),
-	}, 0)
+	p, ferr := receive(stage, pkt, s.cfg.expect(record.FlagEstablishRequest, qsmdEstablishSize, 2, now), 0)
 	if ferr != nil {
 		return nil, ferr
 	}
-	rx := s.rx.Clone()
-	pt, err := rx.Open(nil, pkt[:record.HeaderSize], p.Message)
-	if err != nil {
-		rx.Clear()
-		return nil, fail(stage, record.CodeDecryptionFailure, err, now)
-	}
-	if !equal(pt, s.sch4) {
-		rx.Clear()
-		return nil, fail(stage, record.CodeVerifyFailure, ErrVerify, now)
+	if ferr := openConfirmation(stage, &s.rx, pkt, p.Message, s.sch4, record.CodeDecryptionFailure, now); ferr != nil {
+		return nil, ferr
 	}
 	sch5 := hash512(s.sch4, p.Message)
 	h := header(record.FlagEstablishResponse, qsmdEstablishSize, 2, now)
 	out := h.Append(make([]byte, 0, record.HeaderSize+qsmdEstablishSize))
-	tx := s.tx
-	out = tx.Seal(out, out[:record.HeaderSize], hash512(sch5))
-	s.rx.Clear()
-	s.rx = rx
+	out = s.tx.Seal(out, out[:record.HeaderSize], hash512(sch5))
 	id := s.id
-	var peerID [KeyIDSize]byte // the initiator's key id is not on the wire
-	s.session = &Session{
-		Suite:  s.cfg.Suite,
-		Duplex: true,
-		Server: true,
-		Stream: record.NewStream(tx, rx, record.StreamConfig{
-			TxSeq: 3, RxSeq: 3, Server: true, Config: s.cfg.Suite.Wire(),
-			RTCS: s.keys.RTCS, DatagramSecret: s.keys.DatagramSecret, Threshold: s.cfg.threshold(),
-		}),
-		DatagramSecret: append([]byte(nil), s.keys.DatagramSecret...),
-		Transcript:     sch5,
-		PeerKeyID:      peerID,
-		PeerVerifyKey:  s.peerKey,
-		Local:          &id,
-	}
+	// The initiator's key id is not on the wire: PeerKeyID stays zero.
+	s.session = s.cfg.newSession(true, true, s.tx, s.rx, &s.keys, sch5)
+	s.session.PeerVerifyKey = s.peerKey
+	s.session.Local = &id
 	s.keys.Clear()
 	s.state = qsmdEstablished
 	return out, nil

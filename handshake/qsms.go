@@ -119,21 +119,15 @@ func (c *QSMSClient) Handle(pkt []byte) ([]byte, error) {
 func (c *QSMSClient) handleConnectResponse(pkt []byte) ([]byte, error) {
 	const stage = "connect response"
 	now := c.cfg.now()
-	p, ferr := receive(stage, pkt, record.Expect{
-		Flag: record.FlagConnectResponse, MsgLen: uint32(c.connectResponseSize()), Sequence: 0,
-		Now: now, Threshold: c.cfg.threshold(),
-	}, record.CodePacketUnsequenced)
+	p, ferr := receive(stage, pkt, c.cfg.expect(record.FlagConnectResponse, c.connectResponseSize(), 0, now), record.CodePacketUnsequenced)
 	if ferr != nil {
 		return nil, ferr
 	}
 	n := c.sig.SignatureSize() + 32
-	phash, err := c.sig.Open(c.server.VerifyKey, p.Message[:n])
-	if err != nil {
-		return nil, fail(stage, record.CodeAuthenticationFailure, err, now)
-	}
 	ek := p.Message[n:]
-	if !equal(hash256(pkt[:record.HeaderSize], ek), phash) {
-		return nil, fail(stage, record.CodeHashInvalid, ErrHash, now)
+	phash, ferr := openSigned(stage, c.sig, c.server.VerifyKey, p.Message[:n], 32, record.CodeHashInvalid, now, pkt[:record.HeaderSize], ek)
+	if ferr != nil {
+		return nil, ferr
 	}
 	sch2 := hash256(c.sch1, phash)
 	ct, ss, err := c.kem.Encapsulate(c.cfg.Rand, ek)
@@ -146,16 +140,9 @@ func (c *QSMSClient) handleConnectResponse(pkt []byte) ([]byte, error) {
 	out := append(h.Append(make([]byte, 0, record.HeaderSize+len(ct))), ct...)
 
 	keys := record.DeriveQSMS(ss, sch3)
-	tx, err := rcs.New(keys.C2SKey, keys.C2SNonce)
-	if err != nil {
-		keys.Clear()
-		return nil, fail(stage, record.CodeExchangeFailure, err, now)
-	}
-	rx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
-	if err != nil {
-		keys.Clear()
-		tx.Clear()
-		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	tx, rx, ferr := newCiphers(stage, &keys, record.CodeExchangeFailure, now)
+	if ferr != nil {
+		return nil, ferr
 	}
 	c.sch3, c.keys, c.tx, c.rx = sch3, keys, tx, rx
 	c.state = qsmsExchangeSent
@@ -166,36 +153,15 @@ func (c *QSMSClient) handleConnectResponse(pkt []byte) ([]byte, error) {
 func (c *QSMSClient) handleExchangeResponse(pkt []byte) error {
 	const stage = "exchange response"
 	now := c.cfg.now()
-	p, ferr := receive(stage, pkt, record.Expect{
-		Flag: record.FlagExchangeResponse, MsgLen: qsmsExchangeResponseSize, Sequence: 1,
-		Now: now, Threshold: c.cfg.threshold(),
-	}, record.CodePacketUnsequenced)
+	p, ferr := receive(stage, pkt, c.cfg.expect(record.FlagExchangeResponse, qsmsExchangeResponseSize, 1, now), record.CodePacketUnsequenced)
 	if ferr != nil {
 		return ferr
 	}
-	rx := c.rx.Clone()
-	pt, err := rx.Open(nil, pkt[:record.HeaderSize], p.Message)
-	if err != nil {
-		rx.Clear()
-		return fail(stage, record.CodeAuthenticationFailure, err, now)
+	if ferr := openConfirmation(stage, &c.rx, pkt, p.Message, c.sch3, record.CodeAuthenticationFailure, now); ferr != nil {
+		return ferr
 	}
-	if !equal(pt, c.sch3) {
-		rx.Clear()
-		return fail(stage, record.CodeVerifyFailure, ErrVerify, now)
-	}
-	c.rx.Clear()
-	c.rx = rx
-	c.session = &Session{
-		Suite: c.cfg.Suite,
-		Stream: record.NewStream(c.tx, c.rx, record.StreamConfig{
-			TxSeq: 2, RxSeq: 2, Server: false, Config: c.cfg.Suite.Wire(),
-			RTCS: c.keys.RTCS, DatagramSecret: c.keys.DatagramSecret, Threshold: c.cfg.threshold(),
-		}),
-		DatagramSecret: append([]byte(nil), c.keys.DatagramSecret...),
-		Transcript:     c.sch3,
-		PeerKeyID:      c.server.KeyID,
-		PeerVerifyKey:  c.server.VerifyKey,
-	}
+	c.session = c.cfg.newSession(false, false, c.tx, c.rx, &c.keys, c.sch3)
+	c.session.PeerKeyID, c.session.PeerVerifyKey = c.server.KeyID, c.server.VerifyKey
 	c.keys.Clear()
 	c.state = qsmsEstablished
 	return nil
@@ -305,10 +271,7 @@ func (s *QSMSServer) checkConnectRequest(pkt []byte, now uint64) (record.Packet,
 	if s.state != qsmsNone {
 		return record.Packet{}, fail(stage, record.CodeInvalidRequest, ErrState, now)
 	}
-	p, ferr := receive(stage, pkt, record.Expect{
-		Flag: record.FlagConnectRequest, MsgLen: qsmsConnectRequestSize, Sequence: 0,
-		Now: now, Threshold: s.cfg.threshold(),
-	}, record.CodePacketUnsequenced)
+	p, ferr := receive(stage, pkt, s.cfg.expect(record.FlagConnectRequest, qsmsConnectRequestSize, 0, now), record.CodePacketUnsequenced)
 	if ferr != nil {
 		return p, ferr
 	}
@@ -359,10 +322,7 @@ func (s *QSMSServer) handleConnectRequest(pkt []byte) ([]byte, error) {
 func (s *QSMSServer) handleExchangeRequest(pkt []byte) ([]byte, error) {
 	const stage = "exchange request"
 	now := s.cfg.now()
-	p, ferr := receive(stage, pkt, record.Expect{
-		Flag: record.FlagExchangeRequest, MsgLen: uint32(s.kem.CiphertextSize()), Sequence: 1,
-		Now: now, Threshold: s.cfg.threshold(),
-	}, 0)
+	p, ferr := receive(stage, pkt, s.cfg.expect(record.FlagExchangeRequest, s.kem.CiphertextSize(), 1, now), 0)
 	if ferr != nil {
 		return nil, ferr
 	}
@@ -374,30 +334,16 @@ func (s *QSMSServer) handleExchangeRequest(pkt []byte) ([]byte, error) {
 	sch3 := hash256(s.sch2, p.Message)
 	keys := record.DeriveQSMS(ss, sch3)
 	defer keys.Clear()
-	rx, err := rcs.New(keys.C2SKey, keys.C2SNonce)
-	if err != nil {
-		return nil, fail(stage, record.CodeExchangeFailure, err, now)
-	}
-	tx, err := rcs.New(keys.S2CKey, keys.S2CNonce)
-	if err != nil {
-		rx.Clear()
-		return nil, fail(stage, record.CodeExchangeFailure, err, now)
+	rx, tx, ferr := newCiphers(stage, &keys, record.CodeExchangeFailure, now)
+	if ferr != nil {
+		return nil, ferr
 	}
 	h := header(record.FlagExchangeResponse, qsmsExchangeResponseSize, 1, now)
 	out := h.Append(make([]byte, 0, record.HeaderSize+qsmsExchangeResponseSize))
 	out = tx.Seal(out, out[:record.HeaderSize], sch3)
 	id := s.id
-	s.session = &Session{
-		Suite:  s.cfg.Suite,
-		Server: true,
-		Stream: record.NewStream(tx, rx, record.StreamConfig{
-			TxSeq: 2, RxSeq: 2, Server: true, Config: s.cfg.Suite.Wire(),
-			RTCS: keys.RTCS, DatagramSecret: keys.DatagramSecret, Threshold: s.cfg.threshold(),
-		}),
-		DatagramSecret: append([]byte(nil), keys.DatagramSecret...),
-		Transcript:     sch3,
-		Local:          &id,
-	}
+	s.session = s.cfg.newSession(false, true, tx, rx, &keys, sch3)
+	s.session.Local = &id
 	clear(s.dk)
 	s.dk = nil
 	s.state = qsmsEstablished
