@@ -152,8 +152,14 @@ type Conn struct {
 	ctlTxID   uint64     // the id of our last control message
 	live      liveness   // keep-alive, dead-peer and idle timers (liveness.go)
 	cand      *candidate // an address the peer may have moved to (roam.go)
-	changed   chan struct{}
-	async     sync.WaitGroup // asymmetric ratchet work off the receive path
+	// rxTop is the highest sequence number accepted so far (rxAny: one
+	// was), in the order acceptRun accepts records: a record is the new
+	// highest (roaming) only above every record accepted before it, even
+	// if the socket readers opened a later run first.
+	rxTop   uint64
+	rxAny   bool
+	changed chan struct{}
+	async   sync.WaitGroup // asymmetric ratchet work off the receive path
 
 	keyMu sync.RWMutex
 	keys  *keySet // nil until established and after the end
@@ -780,17 +786,15 @@ const maxPendingRecords = 16
 // socket reader's batch may run in parallel with other readers', the
 // acceptance runs in the order the datagrams arrived.
 type openedRun struct {
-	recs    [maxPendingRecords]pendingRecord
-	n       int
-	group   [maxPendingRecords]record.OpenItem // slot 0's in arrival order, then slot 1's
-	bufs    [maxPendingRecords]*[]byte         // group's pooled Dst buffers
-	pos     [maxPendingRecords]int8            // recs[i]'s place in group, -1: none
-	ng      [2]int
-	epochs  [2]uint64
-	first   [2]bool
-	highest uint64 // the window's highest sequence number before the run
-	empty   bool   // the window was empty before the run
-	now     mono
+	recs   [maxPendingRecords]pendingRecord
+	n      int
+	group  [maxPendingRecords]record.OpenItem // slot 0's in arrival order, then slot 1's
+	bufs   [maxPendingRecords]*[]byte         // group's pooled Dst buffers
+	pos    [maxPendingRecords]int8            // recs[i]'s place in group, -1: none
+	ng     [2]int
+	epochs [2]uint64
+	first  [2]bool
+	now    mono
 }
 
 // openRun opens recs (at most maxPendingRecords, all c's) into run: the
@@ -812,7 +816,6 @@ func (c *Conn) openRun(run *openedRun, recs []pendingRecord) bool {
 		run.reset()
 		return false
 	}
-	run.highest, run.empty = c.rxWin.Highest(), c.rxWin.Empty()
 	run.now = c.ep.now()
 	unixNow := c.ep.unixNow(run.now)
 	run.ng = [2]int{}
@@ -880,7 +883,6 @@ func (run *openedRun) reset() {
 func (c *Conn) acceptRun(run *openedRun) {
 	defer run.reset()
 	now := run.now
-	highest, empty := run.highest, run.empty
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	seenFirst := [2]bool{}
@@ -916,11 +918,15 @@ func (c *Conn) acceptRun(run *openedRun) {
 		seq := it.Header.Sequence
 		isFirst := run.first[idx] && !seenFirst[idx]
 		seenFirst[idx] = seenFirst[idx] || isFirst
-		c.acceptLocked(authRecord{flag: it.Header.Flag, buf: bp, from: r.from, size: r.size, seq: seq,
-			newHighest: empty || seq > highest, epoch: run.epochs[idx], first: isFirst}, now)
-		if empty || seq > highest {
-			highest, empty = seq, false
+		// Above every record accepted before, not merely above the
+		// window's highest when the run was opened: another reader may
+		// have opened a later run of the session's records in between.
+		newHighest := !c.rxAny || seq > c.rxTop
+		if newHighest {
+			c.rxTop, c.rxAny = seq, true
 		}
+		c.acceptLocked(authRecord{flag: it.Header.Flag, buf: bp, from: r.from, size: r.size, seq: seq,
+			newHighest: newHighest, epoch: run.epochs[idx], first: isFirst}, now)
 	}
 }
 

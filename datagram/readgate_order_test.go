@@ -1,0 +1,137 @@
+package datagram
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/qsmp-go/qsmp/datagram/internal/batchio"
+	"github.com/qsmp-go/qsmp/datagram/internal/wire"
+	"github.com/qsmp-go/qsmp/netsim"
+	"github.com/qsmp-go/qsmp/record"
+)
+
+// gatePair is a netsim session pair whose client seals record datagrams
+// for the test to hand to the listener's socket readers itself, in the
+// interleavings the read gate allows.
+type gatePair struct {
+	*pair
+	peer netip.AddrPort // the client's address
+}
+
+func newGatePair(t *testing.T, seed int64) *gatePair {
+	t.Helper()
+	n := newNet(t, netsim.Config{Seed: seed})
+	srv, cli := pairConfigs(t, false)
+	p := connectPair(t, n, srv, cli)
+	ap, ok := addrPortOf(p.client.LocalAddr())
+	if !ok {
+		t.Fatal(p.client.LocalAddr())
+	}
+	synctest.Wait() // the handshake's last datagrams are in
+	return &gatePair{pair: p, peer: ap}
+}
+
+// seal seals a data record under the client's current transmit keys, as
+// one datagram.
+func (p *gatePair) seal(t *testing.T, pt string) []byte {
+	t.Helper()
+	k := p.client.keys
+	prefix := wire.RecordPrefix(k.peer, k.tx.epoch&1 == 1)
+	b := append([]byte(nil), prefix[:]...)
+	b, _, err := k.tx.sealer.Seal(b, prefix[:], flagData, []byte(pt), record.UnixTime(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// chunk is datagrams as one read of the listener's socket brings them.
+func chunk(from netip.AddrPort, dgs ...[]byte) []batchio.Message {
+	msgs := make([]batchio.Message, len(dgs))
+	for i, d := range dgs {
+		msgs[i] = batchio.Message{Buf: d, N: len(d), Addr: from}
+	}
+	return msgs
+}
+
+// gateRun hands chunks a (the earlier ticket) and b (the later one) to
+// two socket readers as the read gate may: each reader opens its chunk
+// (take), b's reader first when bFirst, and they accept in ticket order
+// (finish), a's first.
+func (p *gatePair) gateRun(a, b []batchio.Message, bFirst bool) {
+	s := p.server.ep.socks[0]
+	var ra, rb reader
+	if bFirst {
+		rb.take(s, b)
+		ra.take(s, a)
+	} else {
+		ra.take(s, a)
+		rb.take(s, b)
+	}
+	ra.finish()
+	rb.finish()
+}
+
+// readInOrder reads the listener's session until want records came or a read
+// times out.
+func readInOrder(t *testing.T, c *Conn, want ...string) {
+	t.Helper()
+	buf := make([]byte, 2048)
+	for i, w := range want {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != w {
+			t.Fatalf("read %d: %q, %v; want %q", i, buf[:n], err, w)
+		}
+	}
+}
+
+// TestGateLateRecordNotNewHighest: a record that arrives after a higher
+// one (a late record, re-sent from another address by someone who held
+// it back) is not the new highest sequence number when it is accepted,
+// and so must not make its address a candidate for the peer's (roaming,
+// docs/DATAGRAM.md 7.5), whichever of the two chunks holding them was
+// opened first. It did: the later chunk, opened first, took the window's
+// highest from before the earlier chunk's records, and its late record
+// counted as a new highest: a path challenge went to the other address.
+// A record that is the new highest from another address, in the later
+// chunk, still makes it a candidate, whichever chunk was opened first.
+func TestGateLateRecordNotNewHighest(t *testing.T) {
+	other := netip.MustParseAddrPort("127.0.0.66:6666")
+	for _, late := range []bool{true, false} {
+		for _, bFirst := range []bool{false, true} {
+			t.Run(fmt.Sprintf("late=%v/laterChunkOpenedFirst=%v", late, bFirst), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := newGatePair(t, 41)
+					defer p.close()
+					first, second := p.seal(t, "first"), p.seal(t, "second")
+					var a, b []batchio.Message
+					var want []string
+					if late {
+						// The peer's higher record, then the lower from elsewhere.
+						a, b = chunk(p.peer, second), chunk(other, first)
+						want = []string{"second", "first"}
+					} else {
+						a, b = chunk(p.peer, first), chunk(other, second)
+						want = []string{"first", "second"}
+					}
+					p.gateRun(a, b, bFirst)
+					readInOrder(t, p.server, want...)
+					p.server.mu.Lock()
+					cand := p.server.cand
+					p.server.mu.Unlock()
+					st := p.server.Stats()
+					if late && (cand != nil || st.PathChallenges != 0) {
+						t.Fatalf("a late record from %v made it a candidate (%d challenges)", other, st.PathChallenges)
+					}
+					if !late && (cand == nil || cand.ap != other || st.PathChallenges == 0) {
+						t.Fatalf("the new highest record from %v did not make it a candidate (%d challenges)", other, st.PathChallenges)
+					}
+				})
+			})
+		}
+	}
+}
