@@ -1,7 +1,6 @@
 package datagram
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qsmp-go/qsmp/crypto/suite"
+	"github.com/qsmp-go/qsmp/datagram/internal/carrier"
 	"github.com/qsmp-go/qsmp/datagram/internal/keylimits"
 	"github.com/qsmp-go/qsmp/handshake"
 	"github.com/qsmp-go/qsmp/keyfile"
@@ -230,11 +230,8 @@ func (c *Config) normalize(server bool) (*config, error) {
 	if n.MaxPayload < MinMaxPayload || n.MaxPayload > MaxMaxPayload {
 		return nil, fmt.Errorf("%w: MaxPayload %d outside [%d, %d]", ErrConfig, n.MaxPayload, MinMaxPayload, MaxMaxPayload)
 	}
-	if n.WindowSize == 0 {
-		n.WindowSize = DefaultWindowSize
-	}
-	if _, err := window.NewSync(n.WindowSize); err != nil {
-		return nil, fmt.Errorf("%w: WindowSize: %w", ErrConfig, err)
+	if err := carrier.WindowSize(&n.WindowSize, ErrConfig); err != nil {
+		return nil, err
 	}
 	if n.MaxHalfOpen <= 0 {
 		n.MaxHalfOpen = DefaultMaxHalfOpen
@@ -260,15 +257,7 @@ func (c *Config) normalize(server bool) (*config, error) {
 	if err := n.sessionDefaults(); err != nil {
 		return nil, err
 	}
-	if n.Logger == nil {
-		n.Logger = slog.New(slog.DiscardHandler)
-	}
-	if n.Rand == nil {
-		n.Rand = rand.Reader
-	}
-	if n.Now == nil {
-		n.Now, n.systemClock = time.Now, true
-	}
+	n.systemClock = carrier.Environment(&n.Logger, &n.Rand, &n.Now)
 	if server && n.Duplex && n.PeerKeys == nil && n.PeerKey != nil {
 		only := n.PeerKey
 		n.PeerKeys = func(id [16]byte) (*keyfile.PublicKey, error) {
@@ -282,16 +271,10 @@ func (c *Config) normalize(server bool) (*config, error) {
 		return nil, err
 	}
 	if n.Duplex && n.newMachine == nil {
-		k, err := n.suite.KEM()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		var err error
+		if n.asymReq, n.asymResp, err = carrier.AsymmetricSizes(n.suite, ErrConfig); err != nil {
+			return nil, err
 		}
-		v, err := n.suite.Signer()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		n.asymReq = 8 + handshake.AsymmetricRequestSize(k, v)
-		n.asymResp = 8 + handshake.AsymmetricResponseSize(k, v)
 	}
 	n.hc = handshake.Config{Suite: n.suite, Rand: n.Rand, Now: n.Now, TimeThreshold: n.TimeThreshold}
 	return n, nil
@@ -308,28 +291,12 @@ func (n *config) resolve(server bool) error {
 		n.suite, n.tagSize = s, 32
 		return nil
 	}
-	switch {
-	case server && n.Identity == nil:
-		return fmt.Errorf("%w: a listener needs its own key (Identity)", ErrConfig)
-	case server && n.Duplex && n.PeerKeys == nil:
-		return fmt.Errorf("%w: a QSMD listener needs PeerKeys (or PeerKey)", ErrConfig)
-	case !server && n.PeerKey == nil:
-		return fmt.Errorf("%w: a client needs the listener's public key (PeerKey)", ErrConfig)
-	case !server && n.Duplex && n.Identity == nil:
-		return fmt.Errorf("%w: a QSMD initiator needs its own key (Identity)", ErrConfig)
-	}
-	s, err := keyfile.AgreedSuite(n.Identity, n.PeerKey)
+	k := carrier.Keys{Identity: n.Identity, PeerKey: n.PeerKey, PeerKeys: n.PeerKeys != nil, PeerKeyServes: true, Duplex: n.Duplex}
+	s, err := k.Resolve(server, ErrConfig)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
+		return err
 	}
-	if !s.Implemented() {
-		return fmt.Errorf("%w: configuration %s is not implemented", ErrConfig, s.Name)
-	}
-	n.suite = s
-	n.tagSize = 32
-	if n.Duplex {
-		n.tagSize = 64
-	}
+	n.suite, n.tagSize = s, carrier.TagSize(n.Duplex)
 	return nil
 }
 
@@ -338,10 +305,7 @@ func (n *config) clientMachine() (handshake.Machine, error) {
 	if n.newMachine != nil {
 		return n.newMachine(false, nil)
 	}
-	if n.Duplex {
-		return handshake.NewQSMDClient(n.hc, n.Identity.HandshakeIdentity(), n.PeerKey.HandshakeIdentity())
-	}
-	return handshake.NewQSMSClient(n.hc, n.PeerKey.HandshakeIdentity())
+	return carrier.ClientMachine(n.hc, n.Duplex, n.Identity, n.PeerKey)
 }
 
 // serverMachine builds the responder's state machine; peer is the QSMD
@@ -350,28 +314,14 @@ func (n *config) serverMachine(peer *keyfile.PublicKey) (handshake.Machine, erro
 	if n.newMachine != nil {
 		return n.newMachine(true, peer)
 	}
-	if n.Duplex {
-		if peer == nil {
-			return nil, fmt.Errorf("%w: no initiator key", ErrConfig)
-		}
-		vk := peer.VerifyKey
-		return handshake.NewQSMDServer(n.hc, n.Identity.HandshakeIdentity(), func([handshake.KeyIDSize]byte) ([]byte, error) {
-			return vk, nil
-		})
+	if n.Duplex && peer == nil {
+		return nil, fmt.Errorf("%w: no initiator key", ErrConfig)
 	}
-	return handshake.NewQSMSServer(n.hc, n.Identity.HandshakeIdentity())
+	return carrier.ServerMachine(n.hc, n.Duplex, n.Identity, peer)
 }
 
 // threshold returns the record time window in seconds (0: disabled).
-func (n *config) threshold() uint64 {
-	switch {
-	case n.TimeThreshold == 0:
-		return record.DefaultTimeThreshold
-	case n.TimeThreshold < 0:
-		return 0
-	}
-	return uint64(n.TimeThreshold)
-}
+func (n *config) threshold() uint64 { return carrier.Threshold(n.TimeThreshold) }
 
 // recordLimit is the largest plaintext one record carries within MaxPayload.
 func (n *config) recordLimit() int {

@@ -16,10 +16,10 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/qsmp-go/qsmp/crypto/suite"
+	"github.com/qsmp-go/qsmp/datagram/internal/carrier"
 	"github.com/qsmp-go/qsmp/datagram/internal/keylimits"
 	"github.com/qsmp-go/qsmp/handshake"
 	"github.com/qsmp-go/qsmp/keyfile"
-	"github.com/qsmp-go/qsmp/record"
 	"github.com/qsmp-go/qsmp/window"
 )
 
@@ -174,11 +174,8 @@ func (c *Config) normalize(server bool) (*config, error) {
 	if n.HandshakeTimeout == 0 {
 		n.HandshakeTimeout = DefaultHandshakeTimeout
 	}
-	if n.WindowSize == 0 {
-		n.WindowSize = DefaultWindowSize
-	}
-	if _, err := window.NewSync(n.WindowSize); err != nil {
-		return nil, fmt.Errorf("%w: WindowSize: %w", ErrConfig, err)
+	if err := carrier.WindowSize(&n.WindowSize, ErrConfig); err != nil {
+		return nil, err
 	}
 	if n.ReceiveQueue <= 0 {
 		n.ReceiveQueue = DefaultReceiveQueue
@@ -195,15 +192,7 @@ func (c *Config) normalize(server bool) (*config, error) {
 	if n.CloseTimeout == 0 {
 		n.CloseTimeout = DefaultCloseTimeout
 	}
-	if n.Logger == nil {
-		n.Logger = slog.New(slog.DiscardHandler)
-	}
-	if n.Rand == nil {
-		n.Rand = rand.Reader
-	}
-	if n.Now == nil {
-		n.Now = time.Now
-	}
+	carrier.Environment(&n.Logger, &n.Rand, &n.Now)
 	if err := n.limits(); err != nil {
 		return nil, err
 	}
@@ -211,16 +200,10 @@ func (c *Config) normalize(server bool) (*config, error) {
 		return nil, err
 	}
 	if n.Duplex {
-		k, err := n.suite.KEM()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		var err error
+		if n.asymReq, n.asymResp, err = carrier.AsymmetricSizes(n.suite, ErrConfig); err != nil {
+			return nil, err
 		}
-		v, err := n.suite.Signer()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		n.asymReq = 8 + handshake.AsymmetricRequestSize(k, v)
-		n.asymResp = 8 + handshake.AsymmetricResponseSize(k, v)
 	}
 	n.hc = handshake.Config{Suite: n.suite, Rand: n.Rand, Now: n.Now, TimeThreshold: n.TimeThreshold}
 	return &n, nil
@@ -238,37 +221,18 @@ func (n *config) limits() error {
 
 // resolve checks the keys of the role and finds the suite they agree on.
 func (n *config) resolve(server bool) error {
-	switch {
-	case server && n.Identity == nil:
-		return fmt.Errorf("%w: a listener needs its own key (Identity)", ErrConfig)
-	case server && n.Duplex && n.PeerKeys == nil:
-		return fmt.Errorf("%w: a QSMD listener needs PeerKeys", ErrConfig)
-	case !server && n.PeerKey == nil:
-		return fmt.Errorf("%w: a client needs the listener's public key (PeerKey)", ErrConfig)
-	case !server && n.Duplex && n.Identity == nil:
-		return fmt.Errorf("%w: a QSMD initiator needs its own key (Identity)", ErrConfig)
-	}
-	s, err := keyfile.AgreedSuite(n.Identity, n.PeerKey)
+	k := carrier.Keys{Identity: n.Identity, PeerKey: n.PeerKey, PeerKeys: n.PeerKeys != nil, Duplex: n.Duplex}
+	s, err := k.Resolve(server, ErrConfig)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
+		return err
 	}
-	if !s.Implemented() {
-		return fmt.Errorf("%w: configuration %s is not implemented", ErrConfig, s.Name)
-	}
-	n.suite = s
-	n.tagSize = 32
-	if n.Duplex {
-		n.tagSize = 64
-	}
+	n.suite, n.tagSize = s, carrier.TagSize(n.Duplex)
 	return nil
 }
 
 // clientMachine builds the initiator's state machine.
 func (n *config) clientMachine() (handshake.Machine, error) {
-	if n.Duplex {
-		return handshake.NewQSMDClient(n.hc, n.Identity.HandshakeIdentity(), n.PeerKey.HandshakeIdentity())
-	}
-	return handshake.NewQSMSClient(n.hc, n.PeerKey.HandshakeIdentity())
+	return carrier.ClientMachine(n.hc, n.Duplex, n.Identity, n.PeerKey)
 }
 
 // serverMachine builds the responder's state machine for a client's
@@ -278,7 +242,7 @@ func (n *config) serverMachine(p preamble) (handshake.Machine, error) {
 		return nil, fmt.Errorf("%w: %w: client speaks %s, listener %s", ErrProtocol, errVariant, variantName(p.duplex), variantName(n.Duplex))
 	}
 	if !n.Duplex {
-		return handshake.NewQSMSServer(n.hc, n.Identity.HandshakeIdentity())
+		return carrier.ServerMachine(n.hc, false, n.Identity, nil)
 	}
 	peer, err := n.PeerKeys(p.keyID)
 	if err != nil {
@@ -287,10 +251,7 @@ func (n *config) serverMachine(p preamble) (handshake.Machine, error) {
 	if peer == nil || peer.Suite != n.suite {
 		return nil, fmt.Errorf("%w: initiator key %x is not a %s key", handshake.ErrKeyUnknown, p.keyID, n.suite.Name)
 	}
-	vk := peer.VerifyKey
-	return handshake.NewQSMDServer(n.hc, n.Identity.HandshakeIdentity(), func([handshake.KeyIDSize]byte) ([]byte, error) {
-		return vk, nil
-	})
+	return carrier.ServerMachine(n.hc, true, n.Identity, peer)
 }
 
 // errVariant marks a client of the other variant (QSMS or QSMD); the
@@ -305,15 +266,7 @@ func variantName(duplex bool) string {
 }
 
 // threshold returns the record time window in seconds (0: disabled).
-func (n *config) threshold() uint64 {
-	switch {
-	case n.TimeThreshold == 0:
-		return record.DefaultTimeThreshold
-	case n.TimeThreshold < 0:
-		return 0
-	}
-	return uint64(n.TimeThreshold)
-}
+func (n *config) threshold() uint64 { return carrier.Threshold(n.TimeThreshold) }
 
 // quicConfig returns the QUIC configuration of a role.
 func (n *config) quicConfig(server bool) *quic.Config {
