@@ -56,6 +56,30 @@ func udpNetwork(network string) (string, error) {
 	return "", fmt.Errorf("%w: %q", ErrNetwork, network)
 }
 
+// ownTransport opens a UDP socket of this package's own and runs a counted
+// quic.Transport on it, which closes the socket. addr is resolved on the UDP
+// network of network; a listener (bind) binds the socket to it, a dialer to
+// any port, addr being the peer's.
+func ownTransport(network, addr string, bind bool) (*transportRef, *net.UDPAddr, error) {
+	udp, err := udpNetwork(network)
+	if err != nil {
+		return nil, nil, err
+	}
+	ua, err := net.ResolveUDPAddr(udp, addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	var laddr *net.UDPAddr
+	if bind {
+		laddr = ua
+	}
+	pc, err := net.ListenUDP(udp, laddr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return newRef(&quic.Transport{Conn: pc}, pc), ua, nil
+}
+
 // Dial opens a UDP socket of its own, connects to addr over QUIC and runs
 // the client side of QSMP within ctx (and Config.HandshakeTimeout). network
 // is "quic", "quic4" or "quic6" ("udp", "udp4", "udp6" are accepted too).
@@ -65,26 +89,11 @@ func Dial(ctx context.Context, network, addr string, cfg *Config) (*Conn, error)
 	if err != nil {
 		return nil, err
 	}
-	udp, err := udpNetwork(network)
+	ref, raddr, err := ownTransport(network, addr, false)
 	if err != nil {
 		return nil, err
 	}
-	raddr, err := net.ResolveUDPAddr(udp, addr)
-	if err != nil {
-		return nil, err
-	}
-	pc, err := net.ListenUDP(udp, nil)
-	if err != nil {
-		return nil, err
-	}
-	ref := newRef(&quic.Transport{Conn: pc}, pc)
-	c, err := dial(ctx, ref.tr, raddr, n)
-	if err != nil {
-		ref.release()
-		return nil, err
-	}
-	c.refs = append(c.refs, ref)
-	return c, nil
+	return dial(ctx, ref.tr, ref, raddr, n)
 }
 
 // DialPacketConn is Dial over a socket the caller owns (any
@@ -98,13 +107,7 @@ func DialPacketConn(ctx context.Context, pc net.PacketConn, raddr net.Addr, cfg 
 		return nil, err
 	}
 	ref := newRef(&quic.Transport{Conn: pc}, nil)
-	c, err := dial(ctx, ref.tr, raddr, n)
-	if err != nil {
-		ref.release()
-		return nil, err
-	}
-	c.refs = append(c.refs, ref)
-	return c, nil
+	return dial(ctx, ref.tr, ref, raddr, n)
 }
 
 // DialTransport is Dial over a quic.Transport the caller owns and may share
@@ -115,10 +118,27 @@ func DialTransport(ctx context.Context, tr *quic.Transport, raddr net.Addr, cfg 
 	if err != nil {
 		return nil, err
 	}
-	return dial(ctx, tr, raddr, n)
+	return dial(ctx, tr, nil, raddr, n)
 }
 
-func dial(ctx context.Context, tr *quic.Transport, raddr net.Addr, n *config) (*Conn, error) {
+// dial runs the client side over tr. ref, if not nil, is the counted
+// transport tr belongs to: the Conn holds it, or dial releases it on
+// failure.
+func dial(ctx context.Context, tr *quic.Transport, ref *transportRef, raddr net.Addr, n *config) (*Conn, error) {
+	c, err := dialOn(ctx, tr, raddr, n)
+	if ref == nil {
+		return c, err
+	}
+	if err != nil {
+		ref.release()
+		return nil, err
+	}
+	c.refs = append(c.refs, ref)
+	return c, nil
+}
+
+// dialOn runs the QUIC and the QSMP handshakes within HandshakeTimeout.
+func dialOn(ctx context.Context, tr *quic.Transport, raddr net.Addr, n *config) (*Conn, error) {
 	hctx, cancel := context.WithTimeout(ctx, n.HandshakeTimeout)
 	defer cancel()
 	qc, err := tr.Dial(hctx, raddr, n.clientTLS(), n.quicConfig(false))
@@ -236,25 +256,11 @@ func Listen(network, addr string, cfg *Config) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	udp, err := udpNetwork(network)
+	ref, _, err := ownTransport(network, addr, true)
 	if err != nil {
 		return nil, err
 	}
-	laddr, err := net.ResolveUDPAddr(udp, addr)
-	if err != nil {
-		return nil, err
-	}
-	pc, err := net.ListenUDP(udp, laddr)
-	if err != nil {
-		return nil, err
-	}
-	ref := newRef(&quic.Transport{Conn: pc}, pc)
-	l, err := listen(ref.tr, ref, n)
-	if err != nil {
-		ref.release()
-		return nil, err
-	}
-	return l, nil
+	return listen(ref.tr, ref, n)
 }
 
 // ListenPacketConn is Listen over a socket the caller owns (any
@@ -266,12 +272,7 @@ func ListenPacketConn(pc net.PacketConn, cfg *Config) (*Listener, error) {
 		return nil, err
 	}
 	ref := newRef(&quic.Transport{Conn: pc}, nil)
-	l, err := listen(ref.tr, ref, n)
-	if err != nil {
-		ref.release()
-		return nil, err
-	}
-	return l, nil
+	return listen(ref.tr, ref, n)
 }
 
 // ListenTransport accepts QSMP sessions on a quic.Transport the caller owns
@@ -284,7 +285,18 @@ func ListenTransport(tr *quic.Transport, cfg *Config) (*Listener, error) {
 	return listen(tr, nil, n)
 }
 
+// listen accepts sessions on tr. ref, if not nil, is the counted transport
+// tr belongs to: the Listener holds it, or listen releases it on failure.
 func listen(tr *quic.Transport, ref *transportRef, n *config) (*Listener, error) {
+	l, err := listenOn(tr, ref, n)
+	if err != nil && ref != nil {
+		ref.release()
+	}
+	return l, err
+}
+
+// listenOn starts a Listener on tr.
+func listenOn(tr *quic.Transport, ref *transportRef, n *config) (*Listener, error) {
 	tc, err := n.serverTLS()
 	if err != nil {
 		return nil, err
