@@ -84,7 +84,7 @@ type rxKeys struct {
 	epoch  uint64
 	key    *rcs.Key
 	opener *record.Opener
-	seen   atomic.Bool // a record of this epoch has opened
+	seen   atomic.Bool // a record of this epoch was accepted (set under Conn.mu, acceptRun)
 }
 
 // keySet is what the record paths use: the transmit keys of the current
@@ -793,7 +793,7 @@ type openedRun struct {
 	pos    [maxPendingRecords]int8            // recs[i]'s place in group, -1: none
 	ng     [2]int
 	epochs [2]uint64
-	first  [2]bool
+	rx     [2]*rxKeys // the keys that opened each slot's records
 	now    mono
 }
 
@@ -845,7 +845,7 @@ func (c *Conn) openRun(run *openedRun, recs []pendingRecord) bool {
 		run.group[p] = record.OpenItem{Dst: *bp, Prefix: r.rec.Prefix, Pkt: r.rec.Packet}
 	}
 	slots := [2][]record.OpenItem{run.group[:run.ng[0]], run.group[run.ng[0] : run.ng[0]+run.ng[1]]}
-	run.first = [2]bool{}
+	run.rx = [2]*rxKeys{}
 	for idx, g := range slots {
 		if len(g) == 0 {
 			continue
@@ -857,13 +857,7 @@ func (c *Conn) openRun(run *openedRun, recs []pendingRecord) bool {
 		} else {
 			rx.opener.OpenBatch(g, unixNow)
 		}
-		run.epochs[idx] = rx.epoch
-		for j := range g {
-			if g[j].Err == nil {
-				run.first[idx] = !rx.seen.Load() && rx.seen.CompareAndSwap(false, true)
-				break
-			}
-		}
+		run.epochs[idx], run.rx[idx] = rx.epoch, rx
 	}
 	c.keyMu.RUnlock()
 	return true
@@ -875,6 +869,7 @@ func (run *openedRun) reset() {
 	clear(run.recs[:n])
 	clear(run.group[:n])
 	clear(run.bufs[:n])
+	run.rx = [2]*rxKeys{}
 	run.n = 0
 }
 
@@ -885,7 +880,6 @@ func (c *Conn) acceptRun(run *openedRun) {
 	now := run.now
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	seenFirst := [2]bool{}
 	for i, r := range run.recs[:run.n] {
 		p := int(run.pos[i])
 		if p < 0 {
@@ -916,8 +910,13 @@ func (c *Conn) acceptRun(run *openedRun) {
 			c.finishHandshakeLocked()
 		}
 		seq := it.Header.Sequence
-		isFirst := run.first[idx] && !seenFirst[idx]
-		seenFirst[idx] = seenFirst[idx] || isFirst
+		// The first record of the epoch accepted, in arrival order (not
+		// the first opened: another reader may have opened a later run
+		// of the session's records first).
+		isFirst := !run.rx[idx].seen.Load()
+		if isFirst {
+			run.rx[idx].seen.Store(true)
+		}
 		// Above every record accepted before, not merely above the
 		// window's highest when the run was opened: another reader may
 		// have opened a later run of the session's records in between.

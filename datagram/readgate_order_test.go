@@ -2,7 +2,9 @@ package datagram
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -133,5 +135,89 @@ func TestGateLateRecordNotNewHighest(t *testing.T) {
 				})
 			})
 		}
+	}
+}
+
+// deafPC drops every datagram that arrives while deaf is set.
+type deafPC struct {
+	net.PacketConn
+	deaf atomic.Bool
+}
+
+func (p *deafPC) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := p.PacketConn.ReadFrom(b)
+		if err != nil || !p.deaf.Load() {
+			return n, a, err
+		}
+	}
+}
+
+// TestGateFirstRecordOfEpochInArrivalOrder: the listener asked for a
+// rekey (its receive keys of the next epoch are installed, it still sends
+// under the current one); the client's first records under the new epoch
+// arrive in two chunks, the later chunk opened first. The listener must
+// move its transmit keys to the new epoch when it accepts the first of
+// them in arrival order, that is with the earlier chunk. It did so only
+// with the later chunk: "first record of the epoch" was decided when a
+// record opened, not when it was accepted, so the earlier chunk's records
+// were accepted under an epoch the session had not confirmed yet.
+func TestGateFirstRecordOfEpochInArrivalOrder(t *testing.T) {
+	for _, bFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("laterChunkOpenedFirst=%v", bFirst), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n := newNet(t, netsim.Config{Seed: 43})
+				srv, cli := pairConfigs(t, false)
+				deaf := &deafPC{PacketConn: listenPC(t, n, "127.0.0.1:0")}
+				p := wrappedPair(t, n, srv, cli, deaf)
+				defer p.close()
+				cl, sv := p.client, p.server
+				peer, _ := addrPortOf(cl.LocalAddr())
+				synctest.Wait()
+				// The client does not hear the request: the test seals
+				// its records under the new epoch itself.
+				deaf.deaf.Store(true)
+				sv.mu.Lock()
+				ok, err := sv.startRekeyLocked(sv.ep.now())
+				epoch, rs := sv.rk.latest, sv.rk.rs
+				key, base, kerr := record.DatagramKeys(rs.Wide, rs.Secret, record.ClientToServer, epoch)
+				sv.mu.Unlock()
+				if !ok || err != nil || kerr != nil || epoch != 1 {
+					t.Fatalf("rekey: started %v, %v, %v; epoch %d", ok, err, kerr, epoch)
+				}
+				sealer := record.NewSealer(key, base, &cl.txSeq)
+				seal := func(pt string) []byte {
+					prefix := wire.RecordPrefix(cl.keys.peer, epoch&1 == 1)
+					b := append([]byte(nil), prefix[:]...)
+					b, _, err := sealer.Seal(b, prefix[:], flagData, []byte(pt), record.UnixTime(time.Now()))
+					if err != nil {
+						t.Fatal(err)
+					}
+					return b
+				}
+				a, b := chunk(peer, seal("new 0"), seal("new 1")), chunk(peer, seal("new 2"))
+				s := sv.ep.socks[0]
+				var ra, rb reader
+				if bFirst {
+					rb.take(s, b)
+					ra.take(s, a)
+				} else {
+					ra.take(s, a)
+					rb.take(s, b)
+				}
+				ra.finish()
+				sv.mu.Lock()
+				tx := sv.rk.tx
+				sv.mu.Unlock()
+				rb.finish()
+				if tx != epoch {
+					t.Fatalf("transmit epoch %d once the first records of epoch %d were accepted; want %d", tx, epoch, epoch)
+				}
+				readInOrder(t, sv, "new 0", "new 1", "new 2")
+				if st := sv.Stats(); st.Rekeys != 1 {
+					t.Fatalf("%d moves of the transmit keys, want 1", st.Rekeys)
+				}
+			})
+		})
 	}
 }
