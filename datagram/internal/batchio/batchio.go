@@ -213,9 +213,10 @@ func (c *Conn) Saturated() bool {
 
 // MaxRead is the most datagrams one system call of the Conn's may bring
 // in: its batch size, or with GRO its receive buffers times the most
-// datagrams the kernel coalesces into one (64). A ReadBatch or
-// ReadBatchView given that many Messages leaves nothing Buffered (but from
-// a kernel that coalesced more than it is known to).
+// datagrams the kernel puts into one (128: a GSO send over loopback
+// arrives whole, and kernels since 6.13 take 128 datagrams per send). A
+// ReadBatch or ReadBatchView given that many Messages leaves nothing
+// Buffered (but from a kernel that coalesced more than it is known to).
 func (c *Conn) MaxRead() int {
 	if c.sys == nil {
 		return 1

@@ -25,9 +25,14 @@ const (
 	// readOOB is the control space per received datagram: a UDP_GRO
 	// message and room for others someone else may have turned on.
 	readOOB = 128
-	// maxSegments is the most datagrams in one GSO send (UDP_MAX_SEGMENTS
-	// on kernels before 6.13; later ones allow 128).
-	maxSegments = 64
+	// maxSegments is the most datagrams in one payload the kernel hands
+	// a GRO socket: a GSO send over loopback arrives whole, and kernels
+	// since 6.13 take up to 128 datagrams per send (UDP_MAX_SEGMENTS; GRO
+	// from a network device coalesces at most 64).
+	maxSegments = 128
+	// maxSendSegments is the most datagrams in one GSO send of ours
+	// (UDP_MAX_SEGMENTS on kernels before 6.13).
+	maxSendSegments = 64
 	// maxGSOBytes is the largest GSO payload: the largest UDP payload over
 	// IPv4 (65535 - 20 - 8).
 	maxGSOBytes = 65507
@@ -138,7 +143,7 @@ func newSys(uc *net.UDPConn, batch int, o options) *sysConn {
 	s.woob = make([]byte, batch*gsoSpace)
 	s.wfirst = make([]int, batch)
 	s.wseg = make([]bool, batch)
-	s.wiov = make([]unix.Iovec, min(batch*maxSegments, MaxBatch))
+	s.wiov = make([]unix.Iovec, min(batch*maxSendSegments, MaxBatch))
 	return s
 }
 
@@ -381,7 +386,7 @@ func (s *sysConn) pack(msgs []Message, gso bool) (nh, nm int, err error) {
 		nm++
 		if gso && size > 0 && size <= maxGSOBytes {
 			total := size
-			for nm < len(msgs) && nm-start < maxSegments && nm < len(s.wiov) {
+			for nm < len(msgs) && nm-start < maxSendSegments && nm < len(s.wiov) {
 				next := &msgs[nm]
 				l := len(next.Buf)
 				if next.Addr != m.Addr || l == 0 || l > size || total+l > maxGSOBytes {
