@@ -221,3 +221,64 @@ func TestGateFirstRecordOfEpochInArrivalOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestGateSpanWithinWindow: with a replay window of 64 sequence numbers
+// (Config.WindowSize) and chunks of 64 datagrams, a reader must not open
+// a chunk while the one before it is not done: opened first, the later
+// chunk's records push the window past the earlier chunk's, which are then
+// dropped as too old although they arrived in order. Here one reader has
+// taken the first chunk of a session's in-order records and not opened it
+// yet when another looks for work (the gate of a socket of the test's own,
+// whose reading is taken). It did open the second chunk, and the 64
+// records of the first were dropped (TooOld 64).
+func TestGateSpanWithinWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newNet(t, netsim.Config{Seed: 47})
+		srv, cli := pairConfigs(t, false)
+		srv.WindowSize, cli.WindowSize = 64, 64
+		pp := connectPair(t, n, srv, cli)
+		ap, _ := addrPortOf(pp.client.LocalAddr())
+		synctest.Wait()
+		p := &gatePair{pair: pp, peer: ap}
+		defer p.close()
+		const batch = 64
+		var dgs [][]byte
+		var want []string
+		for i := range 2 * batch {
+			want = append(want, fmt.Sprint("record ", i))
+			dgs = append(dgs, p.seal(t, want[i]))
+		}
+		st := &readState{msgs: chunk(p.peer, dgs...), refs: 2}
+		s := &sock{ep: p.server.ep, batch: batch}
+		g := &s.gate
+		g.reading = true // nobody else reads this socket
+		g.chunks = []readChunk{{st: st, lo: 0, hi: batch, t: 0}, {st: st, lo: batch, hi: 2 * batch, t: 1}}
+		g.next, g.states = 2, 1
+		// One reader has taken the first chunk.
+		first := g.chunks[0]
+		g.chunks = g.chunks[1:]
+		// Another looks for work.
+		var rb reader
+		took := make(chan bool, 1)
+		go func() { took <- s.work(&rb, false) }()
+		synctest.Wait()
+		g.mu.Lock()
+		queued := len(g.chunks)
+		g.mu.Unlock()
+		if queued == 0 {
+			t.Errorf("a reader took the second chunk before the first was opened, with a window of %d", srv.WindowSize)
+		}
+		var ra reader
+		s.serve(&ra, first)
+		if !<-took {
+			s.work(&ra, false) // the second chunk, now
+		}
+		readInOrder(t, p.server, want...)
+		if d := p.server.Stats().Drops; d.Total() != 0 {
+			t.Fatalf("drops %+v", d)
+		}
+		if g.done != 2 || len(g.free) != 1 || st.refs != 0 {
+			t.Fatalf("tickets done %d of 2, %d read states free, %d chunks outstanding", g.done, len(g.free), st.refs)
+		}
+	})
+}

@@ -485,7 +485,7 @@ func (s *sock) work(r *reader, primary bool) bool {
 	g := &s.gate
 	g.mu.Lock()
 	for {
-		if len(g.chunks) > 0 {
+		if len(g.chunks) > 0 && g.mayOpen(g.chunks[0].t, s.batch, s.ep.cfg.WindowSize) {
 			ch := g.chunks[0]
 			g.chunks[0] = readChunk{}
 			g.chunks = g.chunks[1:]
@@ -551,6 +551,17 @@ func (s *sock) work(r *reader, primary bool) bool {
 		s.help()
 	}
 	return true
+}
+
+// mayOpen reports whether the chunk of ticket t may be opened now (g.mu
+// held): the chunks opened at once, from the oldest ticket not done to t,
+// must hold no more datagrams than a session's replay window takes.
+// Otherwise a later chunk, opened first, could move the window past the
+// records of an earlier one, which would be dropped as too old although
+// they arrived in order. (With the default window of 8192 this never
+// holds a reader back.)
+func (g *readGate) mayOpen(t uint64, batch, window int) bool {
+	return t == g.done || (t-g.done+1)*uint64(batch) <= uint64(window)
 }
 
 // wait waits for the gate to change; g.mu is held.
