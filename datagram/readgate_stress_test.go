@@ -3,11 +3,17 @@ package datagram
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/qsmp-go/qsmp/netsim"
 )
 
 // stallGates holds the read gates of every socket of ep while write runs
@@ -256,4 +262,55 @@ func TestHelperReadersClose(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d rounds closed with a helper at work", busy, rounds)
+}
+
+// flakyPC fails every other read with a transient error (not a timeout,
+// not a closed socket) once failing is set.
+type flakyPC struct {
+	net.PacketConn
+	failing atomic.Bool
+	n       atomic.Int64
+	failed  atomic.Int64
+}
+
+var errFlaky = errors.New("flaky read")
+
+func (p *flakyPC) ReadFrom(b []byte) (int, net.Addr, error) {
+	if p.failing.Load() && p.n.Add(1)%2 == 0 {
+		p.failed.Add(1)
+		return 0, nil, errFlaky
+	}
+	return p.PacketConn.ReadFrom(b)
+}
+
+// TestGateReadErrorsKeepReadState: every failed read hands its read state
+// back and takes no ticket. A socket whose reads keep failing now and then
+// goes on reading with the one read state it had (a state kept by a failed
+// read would be replaced, up to the limit of 4, and the socket would then
+// stall), and its records still arrive.
+func TestGateReadErrorsKeepReadState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newNet(t, netsim.Config{Seed: 53})
+		srv, cli := pairConfigs(t, false)
+		pc := &flakyPC{PacketConn: listenPC(t, n, "127.0.0.1:0")}
+		p := wrappedPair(t, n, srv, cli, pc)
+		defer p.close()
+		pc.failing.Store(true)
+		for i := range 3 * maxReadStates {
+			exchange(t, p.server, p.client, fmt.Sprint("record ", i))
+		}
+		pc.failing.Store(false)
+		time.Sleep(10 * time.Millisecond) // past a failed read's pause
+		synctest.Wait()                   // the client's reader is back in its read
+		if pc.failed.Load() < maxReadStates {
+			t.Fatalf("%d reads failed: the test tests nothing", pc.failed.Load())
+		}
+		s := p.client.sock()
+		if err := gateIdle(s); err != nil {
+			t.Fatal(err)
+		}
+		if s.gate.states != 1 {
+			t.Fatalf("%d read states made after %d failed reads, want 1", s.gate.states, pc.failed.Load())
+		}
+	})
 }
