@@ -158,6 +158,13 @@ type Conn struct {
 	// if the socket readers opened a later run first.
 	rxTop   uint64
 	rxAny   bool
+	// peerDups holds the sequence numbers of the last records from the
+	// peer's address refused as duplicates (peerDupN counts them all): a
+	// record accepted from another address with one of them is a copy
+	// that was opened before the original (another socket reader), not
+	// a new highest (roaming).
+	peerDups [8]uint64
+	peerDupN uint64
 	changed chan struct{}
 	async   sync.WaitGroup // asymmetric ratchet work off the receive path
 
@@ -899,8 +906,14 @@ func (c *Conn) acceptRun(run *openedRun) {
 				c.drops.Add(window.ReasonAuth)
 			}
 			c.ep.putBuf(bp)
-			if c.cand != nil && errors.Is(it.Err, window.ErrDuplicate) {
-				c.onCopyLocked(idx, r.rec, r.from, r.size, now)
+			if errors.Is(it.Err, window.ErrDuplicate) {
+				if r.from == c.peerAddr() {
+					c.peerDups[c.peerDupN%uint64(len(c.peerDups))] = it.Header.Sequence
+					c.peerDupN++
+				}
+				if c.cand != nil {
+					c.onCopyLocked(idx, r.rec, r.from, r.size, now)
+				}
 			}
 			continue
 		}
@@ -923,10 +936,28 @@ func (c *Conn) acceptRun(run *openedRun) {
 		newHighest := !c.rxAny || seq > c.rxTop
 		if newHighest {
 			c.rxTop, c.rxAny = seq, true
+			if r.from != c.peerAddr() && c.peerDupLocked(seq) {
+				// A copy from elsewhere that another reader opened
+				// before the peer's original, refused in an earlier
+				// run: it arrived after the original, and is no new
+				// highest from its address.
+				newHighest = false
+			}
 		}
 		c.acceptLocked(authRecord{flag: it.Header.Flag, buf: bp, from: r.from, size: r.size, seq: seq,
 			newHighest: newHighest, epoch: run.epochs[idx], first: isFirst}, now)
 	}
+}
+
+// peerDupLocked reports whether a record with sequence number seq from the
+// peer's address was lately refused as a duplicate (peerDups).
+func (c *Conn) peerDupLocked(seq uint64) bool {
+	for i := range min(c.peerDupN, uint64(len(c.peerDups))) {
+		if c.peerDups[i] == seq {
+			return true
+		}
+	}
+	return false
 }
 
 // authRecord is an authenticated record and what the receive path learned
