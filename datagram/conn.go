@@ -156,8 +156,8 @@ type Conn struct {
 	// was), in the order acceptRun accepts records: a record is the new
 	// highest (roaming) only above every record accepted before it, even
 	// if the socket readers opened a later run first.
-	rxTop   uint64
-	rxAny   bool
+	rxTop uint64
+	rxAny bool
 	// peerDups holds the sequence numbers of the last records from the
 	// peer's address refused as duplicates (peerDupN counts them all): a
 	// record accepted from another address with one of them is a copy
@@ -165,8 +165,8 @@ type Conn struct {
 	// a new highest (roaming).
 	peerDups [8]uint64
 	peerDupN uint64
-	changed chan struct{}
-	async   sync.WaitGroup // asymmetric ratchet work off the receive path
+	changed  chan struct{}
+	async    sync.WaitGroup // asymmetric ratchet work off the receive path
 
 	keyMu sync.RWMutex
 	keys  *keySet // nil until established and after the end
