@@ -540,13 +540,14 @@ func (s *sock) work(r *reader, primary bool) bool {
 		g.next++
 		st.refs++
 	}
+	// Read before st may be freed and read into again by another reader.
+	more := len(g.chunks) > 1 || st.bc.Saturated()
 	if n == 0 {
 		g.free = append(g.free, st)
 	}
-	more := len(g.chunks) > 1
 	g.turn.Broadcast()
 	g.mu.Unlock()
-	if primary && (more || st.bc.Saturated()) {
+	if primary && more {
 		// More than a batch came in, or more is waiting.
 		s.help()
 	}
@@ -637,16 +638,12 @@ func (s *sock) help() {
 		return
 	}
 	ep, g := s.ep, &s.gate
-	if int(ep.helpers.Load()) >= runtime.GOMAXPROCS(0)-1 {
-		return
-	}
 	g.mu.Lock()
-	if g.helpers >= maxSockHelpers {
+	if g.helpers >= maxSockHelpers || !ep.takeHelper() {
 		g.mu.Unlock()
 		return
 	}
 	g.helpers++
-	ep.helpers.Add(1)
 	var r *reader
 	if k := len(g.readers); k > 0 {
 		r, g.readers = g.readers[k-1], g.readers[:k-1]
@@ -656,6 +653,21 @@ func (s *sock) help() {
 	g.mu.Unlock()
 	g.wg.Add(1)
 	go s.helper(r)
+}
+
+// takeHelper counts one more helper reader for the endpoint, unless it
+// has GOMAXPROCS-1 of them already.
+func (ep *endpoint) takeHelper() bool {
+	limit := int32(runtime.GOMAXPROCS(0) - 1)
+	for {
+		n := ep.helpers.Load()
+		if n >= limit {
+			return false
+		}
+		if ep.helpers.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // helper works while there are chunks to take or datagrams to read, then
