@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -109,7 +110,7 @@ func idleSessions(t *testing.T, n int) (perSession int64, goroutines, timers int
 		open(i)
 	}
 	time.Sleep(2 * workerLinger) // the handshake workers exit
-	g0 := runtime.NumGoroutine()
+	g0 := bubbleGoroutines(t)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -119,7 +120,7 @@ func idleSessions(t *testing.T, n int) (perSession int64, goroutines, timers int
 	time.Sleep(2 * workerLinger)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	goroutines = runtime.NumGoroutine() - g0
+	goroutines = bubbleGoroutines(t) - g0
 	if f := os.Getenv("DATAGRAM_HEAP_PROFILE"); f != "" {
 		// go test -memprofilerate 1 with this set writes a heap
 		// profile of the live sessions.
@@ -142,6 +143,36 @@ func idleSessions(t *testing.T, n int) (perSession int64, goroutines, timers int
 	}
 	runtime.KeepAlive(conns)
 	return perSession, goroutines, timers
+}
+
+// bubbleGoroutines counts the goroutines of the calling goroutine's
+// synctest bubble: runtime.NumGoroutine counts the whole process, where
+// goroutines of earlier tests may still be ending.
+func bubbleGoroutines(t *testing.T) int {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	// The first header is the caller's: "goroutine N [running, synctest bubble B]:".
+	first, _, _ := strings.Cut(string(buf), "\n")
+	i := strings.Index(first, "synctest bubble ")
+	if i < 0 {
+		t.Fatalf("not in a synctest bubble: %q", first)
+	}
+	bubble := strings.TrimSuffix(first[i:], "]:")
+	count := 0
+	for _, line := range strings.Split(string(buf), "\n") {
+		if strings.HasPrefix(line, "goroutine ") && strings.HasSuffix(line, bubble+"]:") {
+			count++
+		}
+	}
+	return count
 }
 
 // TestIdleSessionMemory measures the heap an idle established QSMS session
