@@ -583,11 +583,9 @@ func (s *sock) readFailed(err error) bool {
 	if closed || errors.Is(err, net.ErrClosed) {
 		return false
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	time.Sleep(time.Millisecond) // a transient socket error: don't spin
+	// A transient socket error, or a read deadline the socket's owner set
+	// (which fails every read until it moves): don't spin.
+	time.Sleep(time.Millisecond)
 	return true
 }
 
