@@ -229,7 +229,7 @@ func (ep *endpoint) handleFrom(s *sock, rd *reader, b []byte, ap netip.AddrPort)
 		return
 	}
 	if recv == 0 {
-		ep.handleUnaddressed(s, kind, b, ap)
+		rd.holdUnaddressed(s, kind, b, ap)
 		return
 	}
 	c := rd.conn

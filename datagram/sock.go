@@ -724,6 +724,7 @@ type deferred struct {
 	kind wire.Kind
 	b    []byte
 	from netip.AddrPort
+	sk   *sock // non-nil: b is addressed to no session (a handshake's first flight, a cookie reply)
 }
 
 // addRecord holds a record datagram for c, opening what is held first if
@@ -761,6 +762,16 @@ func (r *reader) hold(c *Conn, kind wire.Kind, b []byte, from netip.AddrPort) {
 	r.todo = append(r.todo, deferred{c: c, kind: kind, b: b, from: from})
 }
 
+// holdUnaddressed holds a datagram addressed to no session (receiver id
+// 0: a connect-request fragment, a cookie reply), that arrived on s, until
+// finish: handled in arrival order with the rest, never by two readers at
+// once (the fragments of one connect request would race to start its
+// handshake).
+func (r *reader) holdUnaddressed(s *sock, kind wire.Kind, b []byte, from netip.AddrPort) {
+	r.flush() // the records held so far came before it
+	r.todo = append(r.todo, deferred{kind: kind, b: b, from: from, sk: s})
+}
+
 // finish accepts what the reader opened and took since the last finish,
 // in arrival order. What it holds points into the buffers of the reads, so
 // it runs before the next read.
@@ -768,9 +779,12 @@ func (r *reader) finish() {
 	r.flush()
 	for i := range r.todo {
 		d := &r.todo[i]
-		if d.run != nil {
+		switch {
+		case d.run != nil:
 			d.c.acceptRun(d.run)
-		} else {
+		case d.sk != nil:
+			d.sk.ep.handleUnaddressed(d.sk, d.kind, d.b, d.from)
+		default:
 			r.onDatagram(d.c, d.kind, d.b, d.from)
 		}
 	}
