@@ -117,12 +117,12 @@ func newEndpoint(pc net.PacketConn, cfg *config, server bool, more ...net.Packet
 			ep.limiter = cookie.NewPrefixLimiter(cfg.PrefixRate, cfg.PrefixBurst, maxTrackedPrefixes)
 		}
 	}
-	batch, opts := clientBatch, []batchio.Option{batchio.WithGROBuffers(clientGROBuffers)}
+	batch, helpers, opts := clientBatch, clientSockHelpers, []batchio.Option{batchio.WithGROBuffers(clientGROBuffers)}
 	if server {
-		batch, opts = batchSize, nil
+		batch, helpers, opts = batchSize, maxSockHelpers, nil
 	}
 	for _, p := range append([]net.PacketConn{pc}, more...) {
-		ep.socks = append(ep.socks, newSock(ep, p, batch, opts...))
+		ep.socks = append(ep.socks, newSock(ep, p, batch, helpers, opts...))
 	}
 	return ep
 }

@@ -23,8 +23,41 @@ func TestHelperReadersKeepOrder(t *testing.T) {
 	defer cancel()
 	c, s := dialLoopback(t, ctx, l, "udp4", cli)
 	defer c.Close()
-	g := &s.sk.gate
+	burstsInOrder(t, ctx, c, s)
+	if got := s.sock().gate.states; got > maxReadStates {
+		t.Fatalf("the listener's socket made %d read states, at most %d", got, maxReadStates)
+	}
+}
 
+// TestClientHelperReaders: a dialed Conn's socket has helpers too, one at
+// most (so two read states): the records the listener writes to it in
+// bursts arrive complete and in order.
+func TestClientHelperReaders(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
+	l, cli := goodputListener(t, false)
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, s := dialLoopback(t, ctx, l, "udp4", cli)
+	defer c.Close()
+	burstsInOrder(t, ctx, s, c)
+	g := &c.sock().gate
+	g.mu.Lock()
+	states, helpers := g.states, len(g.readers)
+	g.mu.Unlock()
+	if states > clientSockHelpers+1 || helpers > clientSockHelpers {
+		t.Fatalf("the dialed Conn's socket made %d read states and %d helper readers, at most %d and %d", states, helpers, clientSockHelpers+1, clientSockHelpers)
+	}
+}
+
+// burstsInOrder writes bursts from w to r while r's socket readers are
+// stalled (its gate held), until a helper reader took a chunk of r's
+// socket, and checks that r reads every record in order.
+func burstsInOrder(t *testing.T, ctx context.Context, w, r *Conn) {
+	t.Helper()
+	g := &r.sock().gate
 	const burst, maxRounds = 200, 50 // a burst fits the initial credit and the receive queue
 	type result struct {
 		n   uint64
@@ -42,8 +75,8 @@ func TestHelperReadersKeepOrder(t *testing.T) {
 				continue
 			default:
 			}
-			s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-			k, err := s.Read(buf)
+			r.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			k, err := r.Read(buf)
 			if err != nil {
 				if ctx.Err() != nil {
 					done <- result{n, "read: " + err.Error()}
@@ -64,11 +97,12 @@ func TestHelperReadersKeepOrder(t *testing.T) {
 	msg := make([]byte, goodputSize)
 	var sent uint64
 	rounds := 0
-	for ; rounds < maxRounds && g.helped.Load() == 0; rounds++ {
+	h0 := g.helped.Load() // the handshake's datagrams may have started one
+	for ; rounds < maxRounds && (rounds == 0 || g.helped.Load() == h0); rounds++ {
 		g.mu.Lock() // stalls the readers once they are done with what they have
 		for range burst {
 			binary.BigEndian.PutUint64(msg, sent)
-			if _, err := c.Write(msg); err != nil {
+			if _, err := w.Write(msg); err != nil {
 				g.mu.Unlock()
 				t.Fatal(err)
 			}
@@ -77,20 +111,20 @@ func TestHelperReadersKeepOrder(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // the burst reaches the socket
 		g.mu.Unlock()
 		// Let the readers catch up, as the credit would make a writer.
-		for deadline := time.Now().Add(5 * time.Second); s.Stats().RecordsIn < sent && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(5 * time.Second); r.Stats().RecordsIn < sent && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 		}
 	}
 	total <- sent
-	r := <-done
-	if r.err != "" {
-		t.Fatalf("record %d of %d: %s", r.n, sent, r.err)
+	res := <-done
+	if res.err != "" {
+		t.Fatalf("record %d of %d: %s", res.n, sent, res.err)
 	}
-	if r.n != sent {
-		t.Fatalf("read %d of %d records", r.n, sent)
+	if res.n != sent {
+		t.Fatalf("read %d of %d records", res.n, sent)
 	}
-	if g.helped.Load() == 0 {
+	if g.helped.Load() == h0 {
 		t.Fatalf("%d rounds of %d records: no helper reader took a batch", rounds, burst)
 	}
-	t.Logf("%d rounds: helpers took %d batches; %d records in order", rounds, g.helped.Load(), sent)
+	t.Logf("%d rounds: helpers took %d batches; %d records in order", rounds, g.helped.Load()-h0, sent)
 }

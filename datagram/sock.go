@@ -75,15 +75,18 @@ func setSocketBuffers(pc *net.UDPConn) {
 // sock is one UDP socket of an endpoint: its batched I/O, the goroutine
 // that reads it, and the queue of datagrams waiting to be sent on it.
 type sock struct {
-	ep     *endpoint
-	pc     net.PacketConn
-	bc     *batchio.Conn
-	opts   []batchio.Option // bc's, for the helper readers' own
-	batch  int              // datagrams per read
-	gate   readGate         // orders the goroutines that read the socket
-	tx     txQueue
-	spans  flowSpans // the sessions sending data here lately (flow credit)
-	window uint64    // the socket's credit budget in records (0: by the Config)
+	ep    *endpoint
+	pc    net.PacketConn
+	bc    *batchio.Conn
+	opts  []batchio.Option // bc's, for the helper readers' own
+	batch int              // datagrams per read
+	gate  readGate         // orders the goroutines that read the socket
+	// helpers is the most helper readers the socket starts (maxSockHelpers
+	// or clientSockHelpers); it keeps one read state more.
+	helpers int
+	tx      txQueue
+	spans   flowSpans // the sessions sending data here lately (flow credit)
+	window  uint64    // the socket's credit budget in records (0: by the Config)
 	// batched: the socket sends many datagrams per system call, so data
 	// records queue to leave in batches; on any other socket a record
 	// goes out before Write returns, as every datagram does when the
@@ -138,10 +141,10 @@ func (j *sealJob) abandon() {
 }
 
 // newSock wraps pc for ep, reading up to batch datagrams at a time.
-func newSock(ep *endpoint, pc net.PacketConn, batch int, opts ...batchio.Option) *sock {
+func newSock(ep *endpoint, pc net.PacketConn, batch, helpers int, opts ...batchio.Option) *sock {
 	batch = max(1, min(batch, readArena/(ep.cfg.MaxPayload+1)))
 	bc := batchio.New(pc, batch, opts...)
-	return &sock{ep: ep, pc: pc, bc: bc, opts: opts, batch: batch, batched: bc.Capabilities().MMsg,
+	return &sock{ep: ep, pc: pc, bc: bc, opts: opts, batch: batch, helpers: helpers, batched: bc.Capabilities().MMsg,
 		window: bufferWindow(receiveBuffer(pc), ep.cfg.MaxPayload)}
 }
 
@@ -405,11 +408,13 @@ func (s *sock) readLoop() {
 	}
 }
 
-// Helper readers: the most per socket, and the read states (receive
-// buffers) a socket keeps.
+// Helper readers: the most per socket of a listener (and the read states,
+// receive buffers, it keeps), and per socket of a dialed Conn, so that a
+// process dialing many busy sessions keeps at most two read states each.
 const (
-	maxSockHelpers = 3
-	maxReadStates  = maxSockHelpers + 1
+	maxSockHelpers    = 3
+	maxReadStates     = maxSockHelpers + 1
+	clientSockHelpers = 1
 )
 
 // readGate shares the reading of one socket among its primary reader and
@@ -496,7 +501,7 @@ func (s *sock) work(r *reader, primary bool) bool {
 			s.serve(r, ch)
 			return true
 		}
-		if !g.reading && (len(g.free) > 0 || g.states < maxReadStates) {
+		if !g.reading && (len(g.free) > 0 || g.states < s.helpers+1) {
 			break
 		}
 		if !primary {
@@ -637,7 +642,7 @@ func (s *sock) help() {
 	}
 	ep, g := s.ep, &s.gate
 	g.mu.Lock()
-	if g.helpers >= maxSockHelpers || !ep.takeHelper() {
+	if g.helpers >= s.helpers || !ep.takeHelper() {
 		g.mu.Unlock()
 		return
 	}
