@@ -36,9 +36,12 @@
 // of a peer's new address (roaming) with an encrypted path challenge.
 //
 // Established sessions hold no goroutine, and with the default Config no
-// timer while idle: one goroutine reads each socket, and a session's timer
-// exists only while one of its deadlines is set (a handshake, a
-// retransmission, a grace period, a keep-alive, a probe).
+// timer while idle: one goroutine reads each socket (with helper
+// goroutines while more is waiting than it keeps up with, which open the
+// socket's records on other cores; the records still reach each session in
+// the order they arrived), and a session's timer exists only while one of
+// its deadlines is set (a handshake, a retransmission, a grace period, a
+// keep-alive, a probe).
 //
 // # QUIC
 //

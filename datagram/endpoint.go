@@ -26,7 +26,8 @@ type pendingKey struct {
 
 // endpoint is one or more sockets bound to one address and the sessions on
 // them: a Listener's many, or a dialed Conn's one. One goroutine per socket
-// reads it in batches and demultiplexes by receiver id (one session table
+// (and its helpers, sock.help) reads it in batches and demultiplexes by
+// receiver id (one session table
 // for all); a session answers on the socket its handshake arrived on;
 // timers drive handshakes; established sessions hold neither goroutine
 // nor timer.
