@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/qsmp-go/qsmp/datagram/internal/wire"
+	"github.com/qsmp-go/qsmp/handshake"
 	"github.com/qsmp-go/qsmp/netsim"
 	"github.com/qsmp-go/qsmp/record"
 )
@@ -29,6 +30,26 @@ type countingRand struct {
 func (c *countingRand) Read(b []byte) (int, error) {
 	c.n.Add(int64(len(b)))
 	return c.r.Read(b)
+}
+
+// startClient makes cli's client handshake machine and starts it: the
+// machine and its connect request, for a test that drives a listener by
+// hand.
+func startClient(t *testing.T, cli *Config) (handshake.Machine, []byte) {
+	t.Helper()
+	n, err := cli.normalize(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := n.clientMachine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg0, err := m.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, msg0
 }
 
 // TestDrivenHandshakeAdversarial drives a QSMD listener datagram by
@@ -51,18 +72,7 @@ func TestDrivenHandshakeAdversarial(t *testing.T) {
 		ep := l.ep
 		A := netip.MustParseAddrPort("127.0.0.1:5000")
 		B := netip.MustParseAddrPort("127.0.0.66:5000")
-		n, err := cli.normalize(false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := n.clientMachine()
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg0, err := m.Start()
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, msg0 := startClient(t, cli)
 		const cid = 0x1111
 		kid := client.KeyID
 		mp := DefaultMaxPayload

@@ -81,9 +81,7 @@ func gateIdle(s *sock) error {
 // they were sent; afterwards every socket's read gate must be at rest (no
 // ticket, read state or helper left behind).
 func TestHelperReadersManySessionsKeepOrder(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // a helper needs a second core
-	}
+	twoProcs(t)
 	l, cli := goodputListener(t, false)
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -14,15 +14,8 @@ import (
 // stalled (the gate held) while the client writes a burst, so that the
 // next read brings in several batches at once and starts a helper.
 func TestHelperReadersKeepOrder(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // a helper needs a second core
-	}
-	l, cli := goodputListener(t, false)
-	defer l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, s := dialLoopback(t, ctx, l, "udp4", cli)
-	defer c.Close()
+	twoProcs(t)
+	ctx, c, s := goodputSession(t)
 	burstsInOrder(t, ctx, c, s)
 	if got := s.sock().gate.states; got > maxReadStates {
 		t.Fatalf("the listener's socket made %d read states, at most %d", got, maxReadStates)
@@ -33,15 +26,8 @@ func TestHelperReadersKeepOrder(t *testing.T) {
 // most (so two read states): the records the listener writes to it in
 // bursts arrive complete and in order.
 func TestClientHelperReaders(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	}
-	l, cli := goodputListener(t, false)
-	defer l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, s := dialLoopback(t, ctx, l, "udp4", cli)
-	defer c.Close()
+	twoProcs(t)
+	ctx, c, s := goodputSession(t)
 	burstsInOrder(t, ctx, s, c)
 	g := &c.sock().gate
 	g.mu.Lock()
@@ -49,6 +35,15 @@ func TestClientHelperReaders(t *testing.T) {
 	g.mu.Unlock()
 	if states > clientSockHelpers+1 || helpers > clientSockHelpers {
 		t.Fatalf("the dialed Conn's socket made %d read states and %d helper readers, at most %d and %d", states, helpers, clientSockHelpers+1, clientSockHelpers)
+	}
+}
+
+// twoProcs gives the test at least 2 Ps: a helper reader needs a second
+// core.
+func twoProcs(t *testing.T) {
+	if prev := runtime.GOMAXPROCS(0); prev < 2 {
+		runtime.GOMAXPROCS(2)
+		t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
 	}
 }
 

@@ -26,18 +26,7 @@ func TestGateConnectRequestInTurn(t *testing.T) {
 		defer l.Close()
 		A := netip.MustParseAddrPort("127.0.0.1:5000")
 		_, client, _ := testKeys(t)
-		n, err := cli.normalize(false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := n.clientMachine()
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg0, err := m.Start()
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, msg0 := startClient(t, cli)
 		const cid = 0x2222
 		kid := client.KeyID
 		mp := DefaultMaxPayload

@@ -1,7 +1,6 @@
 package datagram
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,12 +29,7 @@ const receivePathRecords = 1 << 15
 // At most receivePathRecords records are sealed, whatever b.N.
 func BenchmarkReceivePath(b *testing.B) {
 	n := min(b.N, receivePathRecords)
-	l, cli := goodputListener(b, false)
-	defer l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, s := dialLoopback(b, ctx, l, "udp4", cli)
-	defer c.Close()
+	_, c, s := goodputSession(b)
 
 	c.keyMu.RLock()
 	k := c.keys

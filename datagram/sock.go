@@ -706,7 +706,7 @@ type reader struct {
 
 	// pend holds record datagrams of session pendConn not opened yet: a
 	// session's consecutive records in one batch are opened together
-	// (Conn.onRecords). They point into the batch's buffers, so the batch
+	// (Conn.openRun). They point into the batch's buffers, so the batch
 	// flushes them before it returns.
 	pend     [maxPendingRecords]pendingRecord
 	npend    int

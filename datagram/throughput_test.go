@@ -593,6 +593,20 @@ func goodputListener(tb testing.TB, duplex bool) (*Listener, *Config) {
 	return l, cli
 }
 
+// goodputSession dials one session to a goodput listener (QSMS) and
+// returns a context for the test's waits and the dialed and accepted Conns;
+// all are closed (cancelled) when the test ends.
+func goodputSession(tb testing.TB) (ctx context.Context, c, s *Conn) {
+	tb.Helper()
+	l, cli := goodputListener(tb, false)
+	tb.Cleanup(func() { l.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	tb.Cleanup(cancel)
+	c, s = dialLoopback(tb, ctx, l, "udp4", cli)
+	tb.Cleanup(func() { c.Close() })
+	return ctx, c, s
+}
+
 // countReads reads s until it fails, counting the goodputSize records it
 // returns in delivered and storing the time since start in lastNano every
 // 16 records and at the nth: a clock read per 16 records, as the raw
